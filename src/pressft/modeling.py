@@ -1,0 +1,207 @@
+"""Base models: the tiny embedded Llama built here, or a hub/local model; one loading path for both."""
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pressft.chat import CHAT_TEMPLATE, EOT, PAD, eot_id
+from pressft.errors import UserError
+
+BOS, EOS_TEXT = "<|begin_of_text|>", "<|end_of_text|>"
+SPECIAL_TOKENS = [BOS, EOS_TEXT, "<|start_header_id|>", "<|end_header_id|>", EOT, PAD]
+SOURCE_FILE = "pressft_base.json"  # written beside the weights: where the base came from
+ADAPTER_FILE = "pressft_adapter.json"  # what trained an adapter, beside peft's own files
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """Byte-level BPE (as Llama 3 uses) trained on the given texts, with Llama-3 special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token=BOS,
+        eos_token=EOT,
+        pad_token=PAD,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=4096,
+    )
+
+
+def article_text(article: dict[str, Any]) -> str:
+    """Plain article text for pretraining: domain language, no chat or task format."""
+    return f"{article['title']}\n\n{article['summary']}\n\n{article['content']}"
+
+
+def pretrain_blocks(tokenizer, texts: list[str], block: int) -> torch.Tensor:
+    """All texts, each ended by <|end_of_text|>, concatenated and cut into blocks."""
+    end = tokenizer.convert_tokens_to_ids(EOS_TEXT)
+    stream: list[int] = []
+    # The backend tokenizer: whole articles exceed model_max_length, which is fine before cutting into blocks.
+    for encoding in tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False):
+        stream.extend(encoding.ids + [end])
+    n_blocks = len(stream) // block
+    if n_blocks == 0:
+        raise UserError("too little article text to pretrain the embedded model; raise data.n_articles")
+    return torch.tensor(stream[: n_blocks * block]).view(n_blocks, block)
+
+
+def build_embedded_model(articles: list[dict[str, Any]], cfg: dict[str, Any], out_dir: str | Path, log=print) -> dict:
+    """Tokenizer + tiny Llama pretrained on the articles' text (causal LM), saved as safetensors.
+
+    LoRA on a randomly initialised model barely learns; after a short pretraining it does,
+    and the model writes domain text without knowing the task formats, like a real base model.
+    """
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, get_cosine_schedule_with_warmup
+
+    start = time.time()
+    torch.manual_seed(cfg["seed"])
+    texts = [article_text(article) for article in articles]
+    tokenizer = train_tokenizer(texts, cfg["vocab_size"])
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg["hidden_size"],
+        intermediate_size=cfg["intermediate_size"],
+        num_hidden_layers=cfg["layers"],
+        num_attention_heads=cfg["heads"],
+        num_key_value_heads=cfg["kv_heads"],
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=eot_id(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    blocks = pretrain_blocks(tokenizer, texts, cfg["pretrain_block"])
+    steps, batch = cfg["pretrain_steps"], cfg["pretrain_batch"]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["pretrain_lr"], weight_decay=0.01)
+    schedule = get_cosine_schedule_with_warmup(optimizer, min(20, steps // 10), steps)
+    order = torch.Generator().manual_seed(cfg["seed"])
+    model.train()
+    losses = []
+    for step in range(1, steps + 1):
+        rows = torch.randint(len(blocks), (batch,), generator=order)
+        loss = model(input_ids=blocks[rows], labels=blocks[rows]).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+        if step == 1 or step % 25 == 0 or step == steps:
+            log(f"pretrain step {step}/{steps}  loss {loss.item():.3f}  {time.time() - start:.0f}s")
+    model.eval()
+    model.generation_config = GenerationConfig(
+        eos_token_id=eot_id(tokenizer), pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id
+    )
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    summary = {
+        "source": "embedded",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+        "pretrain_blocks": len(blocks),
+        "pretrain_tokens_seen": steps * batch * cfg["pretrain_block"],
+        "pretrain_loss_first": round(losses[0], 4),
+        "pretrain_loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 4),
+        "seconds": round(time.time() - start, 1),
+    }
+    (out_dir / SOURCE_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def load_model(spec: str | Path, *, load_in_4bit: bool = False):
+    """(model, tokenizer) from a hub id or a local directory, through from_pretrained; safetensors only."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs: dict[str, Any] = {"use_safetensors": True}
+    if load_in_4bit:
+        if not torch.cuda.is_available():
+            raise UserError("param model.load_in_4bit=true needs a CUDA GPU (bitsandbytes); set it to false on CPU")
+        from transformers import BitsAndBytesConfig  # bitsandbytes is imported only when 4-bit is asked for
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(spec))
+        model = AutoModelForCausalLM.from_pretrained(str(spec), **kwargs)
+    except (OSError, ValueError) as error:  # missing files, or a directory that holds no model
+        first_line = str(error).strip().splitlines()[0]
+        raise UserError(f"cannot load model {spec}: {first_line}") from None
+    return model, tokenizer
+
+
+def load_for_inference(model_dir: str | Path):
+    """(model, tokenizer) for generation: a base directory as is, or an adapter merged into its base.
+
+    Merging removes the LoRA matmuls from every forward pass. The adapter names its base by a path
+    relative to the repository root (or a hub id), so a moved clone still finds it.
+    """
+    model_dir = Path(model_dir)
+    describe = model_dir / ADAPTER_FILE
+    if not describe.exists():
+        model, tokenizer = load_model(model_dir)
+    else:
+        from peft import PeftModel
+        from transformers import AutoTokenizer
+
+        base, _ = load_model(json.loads(describe.read_text())["base_model"])
+        model = PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model.eval()
+    return model, tokenizer
+
+
+def prepare_base(spec: str, out_dir: str | Path) -> dict:
+    """Copy a hub or local model into out_dir, ready for this pipeline; DVC then pins its exact weights.
+
+    A pad token distinct from end-of-turn (else padding is trained as stopping) and generation that stops
+    at end-of-turn, as the fine-tuned model will be asked to.
+    """
+    model, tokenizer = load_model(spec)
+    if EOT not in tokenizer.get_vocab():
+        raise UserError(f"model {spec} has no {EOT} token: this pipeline expects a Llama-3-style chat model")
+    if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token or tokenizer.pad_token == EOT:
+        if PAD not in tokenizer.get_vocab():
+            tokenizer.add_special_tokens({"pad_token": PAD})
+            model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+        tokenizer.pad_token = PAD
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = CHAT_TEMPLATE
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = eot_id(tokenizer)
+    # Greedy decoding is the evaluation protocol; sampling defaults of a hub config would only warn.
+    model.generation_config.do_sample = False
+    model.generation_config.temperature = None
+    model.generation_config.top_p = None
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    summary = {
+        "source": str(spec),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "vocab_size": len(tokenizer),
+    }
+    (out_dir / SOURCE_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def perplexity(loss: float) -> float:
+    return math.exp(min(loss, 50.0))

@@ -1,0 +1,137 @@
+"""Reading and checking params.yaml, so bad values fail before any work with one clear line."""
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from pressft import TASKS
+from pressft.errors import UserError
+
+SOURCES = ("embedded", "jsonl")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+EMBEDDED = "embedded"
+# A hub id is "owner/name"; anything with more path structure is a local directory.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """params.yaml as plain dicts and lists, checked."""
+    try:
+        params = YAML(typ="safe").load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"params file {path} not found; run from the repository root") from None
+    except YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UserError(f"params file {path} is not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    check_params(params)
+    return params
+
+
+def is_local_model(spec: str) -> bool:
+    """True for a local model directory, False for a hub id or the embedded model."""
+    return spec != EMBEDDED and (Path(spec).exists() or not _HUB_ID.match(spec))
+
+
+def _get(params: dict, dotted: str) -> Any:
+    node: Any = params
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            raise UserError(f"param {dotted} is missing from params.yaml")
+        node = node[key]
+    return node
+
+
+def _int(params: dict, dotted: str, minimum: int = 1) -> int:
+    value = _get(params, dotted)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserError(f"param {dotted} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _number(params: dict, dotted: str, minimum: float = 0.0) -> float:
+    value = _get(params, dotted)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise UserError(f"param {dotted} must be a number >= {minimum}, got {value!r}")
+    return float(value)
+
+
+def _choice(params: dict, dotted: str, allowed: tuple[str, ...]) -> str:
+    value = _get(params, dotted)
+    if value not in allowed:
+        raise UserError(f"param {dotted} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def check_params(params: dict[str, Any]) -> None:
+    """Everything that can be checked without reading data or models."""
+    if not isinstance(params, dict):
+        raise UserError("params.yaml must be a mapping of parameter groups")
+    source = _choice(params, "data.source", SOURCES)
+    if source == "jsonl":
+        path = _get(params, "data.path")
+        if not path or not Path(path).is_file():
+            raise UserError(f"param data.path must name an existing JSONL file when data.source is jsonl; got {path!r}")
+    else:
+        _int(params, "data.n_articles")
+        _int(params, "data.seed", 0)
+
+    test, val = _int(params, "split.test"), _int(params, "split.val")
+    _int(params, "split.seed", 0)
+    if source == "embedded" and test + val >= params["data"]["n_articles"]:
+        raise UserError(
+            f"params split.test + split.val ({test + val}) must be below data.n_articles ({params['data']['n_articles']})"
+        )
+
+    names = _get(params, "tasks.names")
+    unknown = [name for name in names or [] if name not in TASKS]
+    if not names or unknown:
+        raise UserError(f"param tasks.names must list tasks from {', '.join(TASKS)}; unknown: {unknown or 'empty list'}")
+    for name in names:
+        _get(params, f"tasks.prompts.{name}.system")
+        _get(params, f"tasks.prompts.{name}.instruction")
+        _int(params, f"infer.max_new_tokens.{name}")
+
+    base = _get(params, "model.base")
+    if not isinstance(base, str) or not base:
+        raise UserError(f"param model.base must be 'embedded', a hub id (owner/name) or a model directory; got {base!r}")
+    if is_local_model(base) and not Path(base).is_dir():
+        raise UserError(f"param model.base: model directory {base} does not exist (use 'embedded' or a hub id owner/name)")
+    if _get(params, "model.load_in_4bit"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("param model.load_in_4bit=true needs a CUDA GPU (bitsandbytes); set it to false on CPU")
+    _int(params, "model.max_length", 64)
+
+    if base == EMBEDDED:
+        for key in ("vocab_size", "hidden_size", "layers", "heads", "kv_heads", "intermediate_size",
+                    "pretrain_steps", "pretrain_batch", "pretrain_block"):
+            _int(params, f"model.embedded.{key}")
+        _number(params, "model.embedded.pretrain_lr")
+        if params["model"]["embedded"]["hidden_size"] % params["model"]["embedded"]["heads"]:
+            raise UserError("param model.embedded.hidden_size must be divisible by model.embedded.heads")
+
+    size = _int(params, "train.size")
+    if source == "embedded" and size > params["data"]["n_articles"] - test - val:
+        pool = params["data"]["n_articles"] - test - val
+        raise UserError(f"param train.size={size} exceeds the training pool of {pool} articles; use 1..{pool}")
+    for key in ("epochs", "batch_size", "grad_accum", "eval_steps", "early_stopping_patience", "type_oversample_cap"):
+        _int(params, f"train.{key}")
+    _int(params, "train.warmup_steps", 0)
+    _int(params, "train.seed", 0)
+    _number(params, "train.lr")
+    _number(params, "train.weight_decay")
+    _choice(params, "train.scheduler", SCHEDULERS)
+    _int(params, "train.lora.r")
+    _number(params, "train.lora.alpha")
+    _number(params, "train.lora.dropout")
+    if not _get(params, "train.lora.target_modules"):
+        raise UserError("param train.lora.target_modules must list at least one module name")
+
+    _int(params, "infer.batch_size")
+    _get(params, "score.bertscore_model")
+    _int(params, "score.bertscore_layers")

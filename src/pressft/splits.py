@@ -1,0 +1,43 @@
+"""Per-article splits: a fixed test and validation set, and a seeded train pool whose prefixes are the training sets."""
+
+from collections import Counter
+from typing import Any
+
+from sklearn.model_selection import train_test_split
+
+from pressft.errors import UserError
+
+
+def _strata(articles: list[dict[str, Any]], size: int) -> list[str] | None:
+    """Type labels to stratify a split of `size` on; None where stratifying is impossible.
+
+    Types with a single article are pooled into one stratum; if that is still too rare, or the split
+    is smaller than the number of strata, the split is plain random (and says so).
+    """
+    counts = Counter(article["type"] for article in articles)
+    labels = [article["type"] if counts[article["type"]] >= 2 else "(rare)" for article in articles]
+    strata = Counter(labels)
+    if min(strata.values()) >= 2 and len(strata) <= size <= len(articles) - len(strata):
+        return labels
+    print(f"split: {size} of {len(articles)} articles drawn without stratification (types {dict(counts)})")
+    return None
+
+
+def split_articles(articles: list[dict[str, Any]], test: int, val: int, seed: int) -> dict[str, list[dict[str, Any]]]:
+    """{'test', 'val', 'pool'}: disjoint, stratified by type, independent of the input order and of train.size.
+
+    The pool comes in a seeded random order, so taking its first N articles gives nested training sets
+    (the 500 are inside the 1000) whose type mix follows the pool's.
+    """
+    if test + val >= len(articles):
+        raise UserError(
+            f"params split.test + split.val ({test + val}) leave no training articles out of {len(articles)}"
+        )
+    ordered = sorted(articles, key=lambda article: article["id"])
+    rest, test_set = train_test_split(ordered, test_size=test, random_state=seed, stratify=_strata(ordered, test))
+    pool, val_set = train_test_split(rest, test_size=val, random_state=seed, stratify=_strata(rest, val))
+    return {"test": test_set, "val": val_set, "pool": pool}
+
+
+def type_counts(articles: list[dict[str, Any]]) -> dict[str, int]:
+    return dict(sorted(Counter(article["type"] for article in articles).items()))

@@ -1,0 +1,208 @@
+"""LoRA supervised fine-tuning with trl: loss on answer tokens only, eval loss on the fixed val set."""
+
+import json
+import platform
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from pressft.chat import encode_for_training
+from pressft.errors import UserError
+from pressft.modeling import ADAPTER_FILE, load_model, perplexity
+
+
+def select_training(pool: list[dict[str, Any]], size: int, oversample_cap: int) -> list[dict[str, Any]]:
+    """Examples of the first `size` pool articles; minority types repeated in the type task.
+
+    Types are imbalanced (most articles are press releases): without balancing, the classifier learns
+    to answer the majority type and loses to the majority baseline on macro-F1. Each type's examples
+    are repeated round(majority / count) times, at most `oversample_cap` times.
+    """
+    n_pool = len({example["id"] for example in pool})
+    if size > n_pool:
+        raise UserError(f"param train.size={size} exceeds the training pool of {n_pool} articles; use 1..{n_pool}")
+    chosen = [example for example in pool if example["rank"] < size]
+    type_examples = [example for example in chosen if example["task"] == "type"]
+    counts = Counter(example["answer"] for example in type_examples)
+    selected = []
+    for example in chosen:
+        repeat = 1
+        if example["task"] == "type":
+            repeat = max(1, min(oversample_cap, round(max(counts.values()) / counts[example["answer"]])))
+        selected.extend([example] * repeat)
+    return selected
+
+
+def _dataset(tokenizer, examples: list[dict[str, Any]], max_length: int, date_string: str):
+    from datasets import Dataset
+
+    encoded = [encode_for_training(tokenizer, example, max_length, date_string) for example in examples]
+    cut = sum(1 for row in encoded if row["input_tokens_cut"])
+    rows = [{"input_ids": row["input_ids"], "completion_mask": row["completion_mask"]} for row in encoded]
+    return Dataset.from_list(rows), cut
+
+
+class TerminalProgress(TrainerCallback):
+    """A line every few steps (step, loss, eta) and one per evaluation, instead of the trainer's log dicts."""
+
+    def __init__(self, every: int = 10):
+        self.every = every
+        self.start = time.time()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.time()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        step, total = state.global_step, state.max_steps
+        if "eval_loss" in logs:
+            print(f"  step {step}/{total}  eval loss {logs['eval_loss']:.4f}", flush=True)
+        elif "loss" in logs and (step % self.every == 0 or step == total):
+            elapsed = time.time() - self.start
+            eta = elapsed / max(step, 1) * (total - step)
+            print(f"  step {step}/{total}  loss {logs['loss']:.4f}  lr {logs.get('learning_rate', 0):.2e}  "
+                  f"{elapsed:.0f}s elapsed, eta {eta:.0f}s", flush=True)
+
+
+def _precision() -> dict[str, bool]:
+    if torch.cuda.is_available():
+        return {"bf16": torch.cuda.is_bf16_supported(), "fp16": not torch.cuda.is_bf16_supported()}
+    # fp32 on CPU: bf16 autocast is a little faster here but makes tiny-model results less stable.
+    return {"bf16": False, "fp16": False, "use_cpu": True}
+
+
+def train_lora(
+    base_dir: str,
+    train_examples: list[dict[str, Any]],
+    val_examples: list[dict[str, Any]],
+    params: dict[str, Any],
+    out_dir: str | Path,
+    work_dir: str | Path,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Train, keep the best adapter by eval loss in out_dir; return (training metrics, trainer log history)."""
+    from peft import LoraConfig
+    from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    train, model_params = params["train"], params["model"]
+    set_seed(train["seed"])  # before the adapter is created: LoRA's initial weights are random
+    model, tokenizer = load_model(base_dir, load_in_4bit=model_params["load_in_4bit"])
+    train_ds, train_cut = _dataset(tokenizer, train_examples, model_params["max_length"], model_params["date_string"])
+    val_ds, val_cut = _dataset(tokenizer, val_examples, model_params["max_length"], model_params["date_string"])
+    config = SFTConfig(
+        output_dir=str(work_dir),
+        num_train_epochs=train["epochs"],
+        per_device_train_batch_size=train["batch_size"],
+        per_device_eval_batch_size=train["batch_size"] * 2,
+        gradient_accumulation_steps=train["grad_accum"],
+        learning_rate=train["lr"],
+        lr_scheduler_type=train["scheduler"],
+        warmup_steps=train["warmup_steps"],
+        weight_decay=train["weight_decay"],
+        eval_strategy="steps",
+        eval_steps=train["eval_steps"],
+        save_strategy="steps",
+        save_steps=train["eval_steps"],
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        logging_steps=1,
+        seed=train["seed"],
+        data_seed=train["seed"],
+        # Batches of similar lengths: padding to the longest in a batch otherwise wastes ~25% of the compute here.
+        train_sampling_strategy="group_by_length",
+        max_length=model_params["max_length"],
+        completion_only_loss=True,
+        activation_checkpointing=False,
+        report_to="none",
+        disable_tqdm=True,
+        save_only_model=True,
+        **_precision(),
+    )
+    lora = LoraConfig(
+        r=train["lora"]["r"],
+        lora_alpha=train["lora"]["alpha"],
+        lora_dropout=train["lora"]["dropout"],
+        target_modules=list(train["lora"]["target_modules"]),
+        task_type="CAUSAL_LM",
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=train_ds,
+        eval_dataset=val_ds,
+        processing_class=tokenizer,
+        peft_config=lora,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=train["early_stopping_patience"]), TerminalProgress()],
+    )
+    trainer.remove_callback(PrinterCallback)  # its per-step dicts would drown the progress lines
+    start = time.time()
+    result = trainer.train()
+    seconds = time.time() - start
+
+    out_dir = Path(out_dir)
+    trainer.model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints: only the best adapter stays in the output
+
+    trainable, total = trainer.model.get_nb_trainable_parameters()
+    history = trainer.state.log_history
+    best_eval = trainer.state.best_metric  # the checkpoint load_best_model_at_end restored
+    train_losses = [entry["loss"] for entry in history if "loss" in entry]
+    metrics = {
+        "train_articles": len({example["id"] for example in train_examples}),
+        "train_examples": len(train_examples),
+        "val_examples": len(val_examples),
+        "inputs_shortened": {"train": train_cut, "val": val_cut},
+        "steps": trainer.state.global_step,
+        "epochs": round(trainer.state.epoch, 3),
+        "final_train_loss": round(sum(train_losses[-10:]) / max(1, len(train_losses[-10:])), 4),
+        "mean_train_loss": round(result.training_loss, 4),
+        "best_eval_loss": round(best_eval, 4),
+        "best_eval_perplexity": round(perplexity(best_eval), 3),
+        "best_step": _best_step(trainer.state.best_model_checkpoint, trainer.state.global_step),
+        "trainable_parameters": trainable,
+        "trainable_percent": round(100 * trainable / total, 3),
+        "runtime_seconds": round(seconds, 1),
+    }
+    describe = {
+        "base_model": base_dir,
+        "train": train,
+        "max_length": model_params["max_length"],
+        "date_string": model_params["date_string"],
+        "versions": _versions(),
+    }
+    (out_dir / ADAPTER_FILE).write_text(json.dumps(describe, indent=2) + "\n")
+    return metrics, history
+
+
+def _best_step(checkpoint: str | None, last: int) -> int:
+    return int(Path(checkpoint).name.split("-")[-1]) if checkpoint else last
+
+
+def _versions() -> dict[str, str]:
+    import peft
+    import transformers
+    import trl
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+        "peft": peft.__version__,
+    }
+
+
+def loss_curves(history: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+    """(train rows, eval rows) with the trainer's global step, for `dvc plots`."""
+    train = [{"step": e["step"], "loss": round(e["loss"], 5), "learning_rate": e.get("learning_rate")}
+             for e in history if "loss" in e]
+    evals = [{"step": e["step"], "eval_loss": round(e["eval_loss"], 5)} for e in history if "eval_loss" in e]
+    return train, evals

@@ -1,0 +1,50 @@
+"""Stage train: LoRA fine-tuning on the first train.size pool articles; adapter, training metrics, loss curves."""
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from pressft.errors import run_stage
+from pressft.params import load_params
+from pressft.sources import read_records
+from pressft.training import loss_curves, select_training, train_lora
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["step"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", required=True, help="base model directory (relative to the repository root)")
+    parser.add_argument("--pool", required=True)
+    parser.add_argument("--val", required=True)
+    parser.add_argument("--out", required=True, help="adapter directory")
+    parser.add_argument("--metrics", required=True, help="training metrics JSON")
+    parser.add_argument("--curves", required=True, help="folder for train.csv and eval.csv")
+    args = parser.parse_args()
+    params = load_params()
+    train = params["train"]
+    examples = select_training(read_records(args.pool), train["size"], train["type_oversample_cap"])
+    print(f"train: {train['size']} articles -> {len(examples)} examples (minority types oversampled)")
+    metrics, history = train_lora(
+        args.base, examples, read_records(args.val), params, args.out, work_dir=Path(args.out).with_name("checkpoints")
+    )
+    Path(args.metrics).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.metrics).write_text(json.dumps(metrics, indent=2) + "\n")
+    train_rows, eval_rows = loss_curves(history)
+    write_csv(train_rows, Path(args.curves) / "train.csv")
+    write_csv(eval_rows, Path(args.curves) / "eval.csv")
+    print(
+        f"train: {metrics['steps']} steps in {metrics['runtime_seconds']}s, best eval loss {metrics['best_eval_loss']} "
+        f"at step {metrics['best_step']} -> {args.out}"
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,186 @@
+"""Shared fixtures: hand-written articles, the repo's params, a tiny tokenizer and a tiny random Llama.
+
+Everything here is offline and CPU-sized: the tokenizer has 400 tokens, the model ~30k parameters.
+"""
+
+import copy
+import os
+
+# Never touch the hub, even by accident: set before transformers / huggingface_hub are imported anywhere.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One intra-op thread: the tiny model's ops are microseconds, and on a shared 2-core machine OpenMP's
+# thread hand-off made each matmul ~1000x slower (15 ms instead of 10 us) whenever the other core was busy.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS_FILE = REPO / "params.yaml"
+REAL_ARTICLES = Path("/work/shared/data/bmw-pressclub-100.jsonl")
+
+# Hand-written building blocks; combined per index so every article differs in text and length.
+_SUBJECTS = [
+    "BMW iX3", "BMW M5 Touring", "MINI Cooper", "Rolls-Royce Spectre", "BMW Motorrad R 1300 GS",
+    "BMW Group Plant Debrecen", "BMW M Motorsport", "BMW i Vision Dee", "BMW X5", "BMW Welt Munich",
+]
+_VERBS = ["presents", "celebrates", "opens", "announces", "reveals", "expands", "tests", "delivers"]
+_OBJECTS = [
+    "a new battery generation", "its racing calendar", "a solar-powered production hall",
+    "the next driver assistance system", "record deliveries", "a design study", "a recycling programme",
+]
+_TAGS = ["BMW M", "Electromobility", "Production", "Design", "Motorsport", "Sustainability", "MINI", "Innovation"]
+# Imbalanced like the PressClub: 80% press releases, then kits, speeches, facts & figures.
+_TYPE_CYCLE = ["Press Release"] * 16 + ["Press Kit"] * 2 + ["Speech", "Fact & Figures"]
+
+
+def make_article(i: int, article_type: str | None = None) -> dict:
+    """One valid raw article in the PressClub schema (DD.MM.YYYY date, tag list, unique url)."""
+    subject = _SUBJECTS[i % len(_SUBJECTS)]
+    verb = _VERBS[i % len(_VERBS)]
+    obj = _OBJECTS[i % len(_OBJECTS)]
+    sentences = " ".join(
+        f"Sentence {k} of article {i}: the {subject} team {verb} {obj} in Munich." for k in range(1 + i % 5)
+    )
+    return {
+        "title": f"{subject} {verb} {obj} ({i})",
+        "date": f"{1 + i % 28:02d}.{1 + i % 12:02d}.{2020 + i % 6}",
+        "type": article_type or _TYPE_CYCLE[i % len(_TYPE_CYCLE)],
+        "summary": f"The {subject} {verb} {obj}. Article number {i}.",
+        "tags": [_TAGS[i % len(_TAGS)], _TAGS[(i + 3) % len(_TAGS)]],
+        "url": f"https://www.press.bmwgroup.com/global/article/detail/T{i:07d}EN/article-{i}",
+        "content": f"Munich. {sentences} More details follow at the event.",
+    }
+
+
+@pytest.fixture
+def articles():
+    """Factory: articles(n) -> n valid raw articles, 80% Press Release (16/2/1/1 per 20)."""
+
+    def factory(n: int) -> list[dict]:
+        return [make_article(i) for i in range(n)]
+
+    return factory
+
+
+@pytest.fixture
+def normalised_articles(articles):
+    """Factory: articles in the project schema (ISO date, id), as the fetch stage writes them."""
+    from pressft.sources import normalise
+
+    def factory(n: int) -> list[dict]:
+        return [normalise(raw) for raw in articles(n)]
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def _params_original():
+    from pressft.params import load_params
+
+    return load_params(PARAMS_FILE)
+
+
+@pytest.fixture
+def params(_params_original):
+    """The repository's params.yaml, checked; a fresh deep copy per test."""
+    return copy.deepcopy(_params_original)
+
+
+# ------------------------------------------------------------------ tiny tokenizer and model
+
+
+def _tokenizer_texts() -> list[str]:
+    texts = []
+    for i in range(30):
+        article = make_article(i)
+        texts.append(f"{article['title']}\n\n{article['summary']}\n\n{' '.join(article['tags'])} {article['type']}")
+    texts += [
+        "Summarize the following BMW news article in a concise way.",
+        "Generate a concise and informative title for the following BMW news article.",
+        "You are an expert at analyzing BMW news articles.",
+        "Cutting Knowledge Date: December 2023 Today Date: 26 Jul 2024 system user assistant",
+    ]
+    return texts
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from pressft.modeling import train_tokenizer
+
+    return train_tokenizer(_tokenizer_texts(), vocab_size=400)
+
+
+def _tiny_config(tokenizer):
+    from transformers import LlamaConfig
+
+    from pressft.chat import eot_id
+
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=eot_id(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+@pytest.fixture(scope="session")
+def make_tiny_model(tokenizer):
+    """Factory for fresh tiny random Llamas, identical for a given seed (tests that mutate get their own)."""
+    import torch
+    from transformers import GenerationConfig, LlamaForCausalLM
+
+    from pressft.chat import eot_id
+
+    def factory(seed: int = 0):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(_tiny_config(tokenizer))
+        # Larger random weights than the default init: a flatter model would mostly repeat one token.
+        with torch.no_grad():
+            for parameter in model.parameters():
+                if parameter.dim() > 1:
+                    parameter.normal_(0.0, 0.3)
+        model.generation_config = GenerationConfig(
+            eos_token_id=eot_id(tokenizer), pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id
+        )
+        model.eval()
+        return model
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def tiny_model(make_tiny_model):
+    """Session-wide tiny random Llama; do not mutate it in tests."""
+    return make_tiny_model(0)
+
+
+@pytest.fixture(scope="session")
+def saved_model_dir(tiny_model, tokenizer, tmp_path_factory):
+    """The tiny model and tokenizer saved with save_pretrained, as a local model directory."""
+    out = tmp_path_factory.mktemp("tiny-llama")
+    tiny_model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_articles_path():
+    if not REAL_ARTICLES.is_file():
+        pytest.skip(f"{REAL_ARTICLES} not present on this machine")
+    return REAL_ARTICLES
+

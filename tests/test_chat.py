@@ -1,0 +1,243 @@
+"""Chat encoding: the loss mask (answer + end-of-turn only), the fixed-date template, the token budget,
+and the labels trl actually trains on when it gets our rows."""
+
+import json
+
+import pytest
+
+from pressft import TASKS
+from pressft.chat import EOT, PAD, _render, encode_for_training, eot_id, prompt_ids
+from pressft.errors import UserError
+from pressft.tasks import make_examples
+
+DATE = "26 Jul 2024"
+ASSISTANT_HEADER = "<|start_header_id|>assistant<|end_header_id|>\n\n"
+BOS = "<|begin_of_text|>"
+
+
+@pytest.fixture
+def examples(normalised_articles, params):
+    """All four tasks for a few articles of different lengths."""
+    return [
+        example
+        for article in normalised_articles(4)
+        for example in make_examples(article, list(TASKS), params["tasks"]["prompts"])
+    ]
+
+
+def long_example(example: dict, repeat: int = 30) -> dict:
+    return example | {"input": " ".join([example["input"]] * repeat)}
+
+
+def skeleton_length(tokenizer, example: dict) -> int:
+    """Tokens of the prompt with an empty input: the part that can never be shortened."""
+    return len(_render(tokenizer, example, "", DATE))
+
+
+# ------------------------------------------------------------------ the loss mask
+
+
+def test_completion_mask_covers_exactly_answer_and_eot(tokenizer, examples):
+    eot = eot_id(tokenizer)
+    for example in examples:
+        row = encode_for_training(tokenizer, example, 512, DATE)
+        ids, mask = row["input_ids"], row["completion_mask"]
+        assert len(ids) == len(mask) <= 512
+        assert set(mask) == {0, 1}
+        n_prompt = mask.index(1)
+        # one contiguous block: 0 on every prompt token, 1 on every answer token through the end
+        assert mask == [0] * n_prompt + [1] * (len(ids) - n_prompt)
+        answer_ids = tokenizer(example["answer"], add_special_tokens=False)["input_ids"]
+        assert ids[n_prompt:] == answer_ids + [eot]
+        assert ids[-1] == eot and mask[-1] == 1  # the model learns to stop
+        assert tokenizer.decode([t for t, m in zip(ids, mask) if m]) == example["answer"] + EOT
+        assert row["input_tokens_cut"] == 0
+
+
+def test_prompt_part_is_the_fixed_date_chat_template(tokenizer, examples):
+    for example in examples[:4]:
+        row = encode_for_training(tokenizer, example, 512, DATE)
+        prompt = tokenizer.decode([t for t, m in zip(row["input_ids"], row["completion_mask"]) if not m])
+        expected = (
+            f"{BOS}<|start_header_id|>system<|end_header_id|>\n\n"
+            f"Cutting Knowledge Date: December 2023\nToday Date: {DATE}\n\n{example['system']}{EOT}"
+            f"<|start_header_id|>user<|end_header_id|>\n\n{example['input']}\n\n{example['instruction']}{EOT}"
+            f"{ASSISTANT_HEADER}"
+        )
+        assert prompt == expected
+        assert prompt.endswith(ASSISTANT_HEADER)
+        full = tokenizer.decode(row["input_ids"])
+        assert full.count(BOS) == 1 and full.startswith(BOS)  # no double BOS
+        assert row["input_ids"].count(tokenizer.bos_token_id) == 1
+        assert full.count(ASSISTANT_HEADER) == 1
+        assert PAD not in full
+
+
+def test_date_string_is_used_and_never_today(tokenizer, examples):
+    other = encode_for_training(tokenizer, examples[0], 512, "01 Jan 2030")
+    assert "Today Date: 01 Jan 2030\n" in tokenizer.decode(other["input_ids"])
+    # the template's own fallback, should a caller forget the date, is the same fixed date
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], tokenize=False
+    )
+    assert "Today Date: 26 Jul 2024\n" in rendered
+
+
+def test_training_prompt_equals_inference_prompt(tokenizer, examples):
+    """Train/infer consistency: the tokens before the answer are the prompt generation is given."""
+    for example in examples:
+        row = encode_for_training(tokenizer, example, 512, DATE)
+        n_prompt = row["completion_mask"].index(1)
+        ids, cut = prompt_ids(tokenizer, example, 512 - 32, DATE)
+        assert cut == 0
+        assert ids == row["input_ids"][:n_prompt]
+
+
+# ------------------------------------------------------------------ the token budget
+
+
+@pytest.mark.parametrize("task_index", [0, 1, 2, 3])
+def test_long_input_is_shortened_answer_kept(tokenizer, examples, task_index):
+    example = long_example(examples[task_index])
+    full_input_tokens = len(tokenizer(example["input"], add_special_tokens=False)["input_ids"])
+    answer_ids = tokenizer(example["answer"], add_special_tokens=False)["input_ids"] + [eot_id(tokenizer)]
+    max_length = skeleton_length(tokenizer, example) + len(answer_ids) + 40
+    assert full_input_tokens > 200  # far above the 40 tokens of room
+    row = encode_for_training(tokenizer, example, max_length, DATE)
+    ids, mask = row["input_ids"], row["completion_mask"]
+    assert len(ids) <= max_length
+    assert row["input_tokens_cut"] > 0
+    assert full_input_tokens - row["input_tokens_cut"] <= 40
+    n_prompt = mask.index(1)
+    assert ids[n_prompt:] == answer_ids and sum(mask) == len(answer_ids)  # the answer is intact
+    prompt = tokenizer.decode(ids[:n_prompt])
+    # the input is cut at its end: its start is kept, and the instruction still follows it
+    assert example["input"][:30] in prompt
+    assert prompt.endswith(f"\n\n{example['instruction']}{EOT}{ASSISTANT_HEADER}")
+    assert prompt.count(BOS) == 1
+
+
+def test_prompt_ids_budget(tokenizer, examples):
+    example = long_example(examples[1])
+    for budget in (skeleton_length(tokenizer, example) + 5, skeleton_length(tokenizer, example) + 80):
+        ids, cut = prompt_ids(tokenizer, example, budget, DATE)
+        assert len(ids) <= budget and cut > 0
+        assert tokenizer.decode(ids).endswith(ASSISTANT_HEADER)
+
+
+def test_impossible_budget_is_a_user_error(tokenizer, examples):
+    example = long_example(examples[0])
+    answer_len = len(tokenizer(example["answer"], add_special_tokens=False)["input_ids"]) + 1
+    too_small = skeleton_length(tokenizer, example) + answer_len - 5
+    with pytest.raises(UserError) as info:
+        encode_for_training(tokenizer, example, too_small, DATE)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "model.max_length" in message and "summarization" in message
+
+
+# ------------------------------------------------------------------ what trl trains on
+
+
+def test_sft_trainer_labels_mask_prompt_and_padding(tokenizer, make_tiny_model, examples, tmp_path):
+    """Our rows through a real SFTTrainer, exactly as training.train_lora builds it: the labels of a batch
+    are -100 on prompt and padding, and equal to input_ids on answer tokens and the final end-of-turn."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from pressft.training import _dataset
+
+    max_length = 512
+    chosen = [examples[0], examples[3], examples[6], long_example(examples[9], 4)]  # 4 tasks, different lengths
+    rows = [encode_for_training(tokenizer, example, max_length, DATE) for example in chosen]
+    dataset, cut = _dataset(tokenizer, chosen, max_length, DATE)  # the training module's own dataset
+    assert isinstance(dataset, Dataset) and cut == sum(1 for r in rows if r["input_tokens_cut"])
+    assert dataset.column_names == ["input_ids", "completion_mask"]
+    assert len({len(r["input_ids"]) for r in rows}) == 4  # padding will be needed
+    assert max(len(r["input_ids"]) for r in rows) <= max_length  # trl's truncation must not bite
+
+    config = SFTConfig(
+        output_dir=str(tmp_path),
+        completion_only_loss=True,
+        max_length=max_length,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        per_device_train_batch_size=2,
+        dataset_num_proc=None,
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(
+        model=make_tiny_model(1), args=config, train_dataset=dataset, processing_class=tokenizer
+    )
+    by_ids = {tuple(r["input_ids"]): r for r in rows}
+    seen = set()
+    for batch in trainer.get_train_dataloader():
+        input_ids, labels, attention = batch["input_ids"], batch["labels"], batch["attention_mask"]
+        assert input_ids.shape == labels.shape == attention.shape and input_ids.shape[0] == 2
+        for b in range(input_ids.shape[0]):
+            length = int(attention[b].sum())
+            assert attention[b, :length].all() and not attention[b, length:].any()  # right padding
+            row = by_ids[tuple(input_ids[b, :length].tolist())]  # the row is unchanged (no truncation)
+            seen.add(tuple(row["input_ids"]))
+            mask = row["completion_mask"]
+            for position in range(input_ids.shape[1]):
+                label = int(labels[b, position])
+                if position >= length:
+                    assert label == -100, "padding must not be trained"
+                    assert int(input_ids[b, position]) == tokenizer.pad_token_id != eot_id(tokenizer)
+                elif mask[position] == 0:
+                    assert label == -100, "prompt tokens must not be trained"
+                else:
+                    assert label == int(input_ids[b, position])
+            trained = [int(t) for t in labels[b] if t != -100]
+            assert tokenizer.decode(trained).endswith(EOT)
+            assert trained == row["input_ids"][mask.index(1) :]
+    assert len(seen) == 4  # every example came through once per epoch
+
+
+def test_train_lora_trains_only_on_answers(tokenizer, saved_model_dir, examples, params, tmp_path, monkeypatch):
+    """The real training entry point, with a spy on trl.SFTTrainer: the trainer train_lora builds
+    masks prompt and padding in its labels, and the run leaves only the adapter behind."""
+    import trl
+
+    from pressft.modeling import ADAPTER_FILE, load_for_inference
+    from pressft.training import train_lora
+
+    built = []
+
+    class SpySFTTrainer(trl.SFTTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(trl, "SFTTrainer", SpySFTTrainer)
+    params["train"].update(epochs=1, batch_size=2, eval_steps=2, early_stopping_patience=2, warmup_steps=0,
+                           lr=0.01, lora={"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]})
+    params["model"]["max_length"] = 512
+    out, work = tmp_path / "adapter", tmp_path / "checkpoints"
+    metrics, history = train_lora(str(saved_model_dir), examples[:8], examples[8:12], params, out, work)
+
+    (trainer,) = built
+    assert trainer.args.completion_only_loss is True and trainer.args.max_length == 512
+    rows = {tuple(encode_for_training(tokenizer, e, 512, DATE)["input_ids"]): e for e in examples[:8]}
+    n_batches = 0
+    for batch in trainer.get_train_dataloader():
+        n_batches += 1
+        for b in range(batch["input_ids"].shape[0]):
+            length = int(batch["attention_mask"][b].sum())
+            ids = batch["input_ids"][b, :length].tolist()
+            example = rows[tuple(ids)]
+            trained = [int(t) for t in batch["labels"][b] if t != -100]
+            assert tokenizer.decode(trained) == example["answer"] + EOT
+            assert batch["labels"][b, length:].eq(-100).all()
+    assert n_batches == 4
+
+    assert metrics["train_examples"] == 8 and metrics["val_examples"] == 4 and metrics["train_articles"] == 2
+    assert metrics["steps"] == 4 and metrics["inputs_shortened"] == {"train": 0, "val": 0}
+    assert any("eval_loss" in entry for entry in history)
+    assert (out / "adapter_model.safetensors").is_file() and not work.exists()
+    assert json.loads((out / ADAPTER_FILE).read_text())["base_model"] == str(saved_model_dir)
+    model, _ = load_for_inference(out)  # the adapter finds its base and merges
+    assert not model.training

@@ -1,0 +1,200 @@
+"""Hand-checked values for the scoring library (BERTScore runs on the bundled MiniLM, offline)."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model is local; never touch the hub
+
+import pytest
+
+from pressft.metrics import (
+    BUNDLED_BERTSCORE,
+    majority_macro_f1,
+    normalize_label,
+    parse_tags,
+    resolve_bertscore_model,
+    score_predictions,
+    tag_scores,
+    text_scores,
+    type_scores,
+)
+
+BS = dict(bertscore_model=BUNDLED_BERTSCORE, bertscore_layers=6)
+
+
+# ------------------------------------------------------------------ text
+
+
+def test_resolve_bertscore_model():
+    path = resolve_bertscore_model(BUNDLED_BERTSCORE)
+    assert isinstance(path, str) and os.path.isfile(os.path.join(path, "config.json"))
+    assert resolve_bertscore_model("roberta-large") == "roberta-large"
+    assert resolve_bertscore_model("/models/x") == "/models/x"
+
+
+def test_rouge_by_hand():
+    s = text_scores(["the cat sat"], ["the cat sat on the mat"], **BS)
+    # unigrams: 3 of 3 predicted match (P=1), 3 of 6 reference (R=0.5) -> F1 = 2/3
+    assert s["rouge1"] == pytest.approx(0.6667)
+    # bigrams: "the cat", "cat sat" both in the 5 reference bigrams -> P=1, R=0.4, F1=4/7
+    assert s["rouge2"] == pytest.approx(0.5714)
+    assert s["rougeL"] == pytest.approx(0.6667)  # LCS = the whole prediction
+    assert s["n"] == 1
+
+
+def test_rouge_stems():
+    assert text_scores(["cars"], ["car"], **BS)["rouge1"] == 1.0
+
+
+def test_lengths_by_hand():
+    s = text_scores(["a b c d", "a b"], ["a b", "a b c d"], **BS)
+    assert s["avg_words"] == 3.0 and s["ref_avg_words"] == 3.0
+    assert s["length_ratio"] == pytest.approx((4 / 2 + 2 / 4) / 2)  # 1.25, mean of ratios, not ratio of means
+
+
+def test_bertscore_identical_vs_unrelated():
+    same = text_scores(["BMW presents the new iX3."], ["BMW presents the new iX3."], **BS)
+    other = text_scores(["Quarterly dividends were approved."], ["A dog chases a red ball in the park."], **BS)
+    assert same["bertscore_f1"] > 0.99
+    assert other["bertscore_f1"] < same["bertscore_f1"] - 0.3
+
+
+def test_blank_prediction_scores_zero_without_crashing():
+    # bert_score itself crashes on "" under transformers 5; we score it 0 as bert_score would.
+    s = text_scores(["", "BMW iX3"], ["BMW iX3", "BMW iX3"], **BS)
+    assert s["bertscore_f1"] == pytest.approx(0.5, abs=1e-3)
+    assert s["rouge1"] == 0.5 and s["length_ratio"] == pytest.approx(0.5)
+
+
+def test_length_mismatch_raises():
+    with pytest.raises(ValueError):
+        text_scores(["a"], [], **BS)
+
+
+# ------------------------------------------------------------------ tags
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("BMW, iX3 ,  electric mobility", ["BMW", "iX3", "electric mobility"]),
+        ("- BMW\n* iX3\n\n-  Neue Klasse", ["BMW", "iX3", "Neue Klasse"]),
+        ("BMW; bmw ;iX3, BMW,", ["BMW", "iX3"]),  # case-insensitive dedup keeps the first spelling
+        ("e-mobility, -", ["e-mobility"]),  # only *leading* dashes are bullets
+        ("", []),
+        (" , ;\n", []),
+    ],
+)
+def test_parse_tags(text, expected):
+    assert parse_tags(text) == expected
+
+
+def test_tag_scores_by_hand():
+    preds = ["BMW, iX3", "bmw, Electric, Munich", "BMW"]
+    refs = [["BMW", "iX3"], ["BMW", "electric", "Design", "Award"], ["MINI"]]
+    s = tag_scores(preds, refs)
+    # sample 1: exact            -> EM 1, J 1,       P 1,   R 1,   F1 1
+    # sample 2: 2 hits of 3 / 4  -> EM 0, J 2/5,     P 2/3, R 1/2, F1 4/7
+    # sample 3: no overlap       -> EM 0, J 0,       P 0,   R 0,   F1 0
+    assert s == {
+        "exact_match": round(1 / 3, 4),
+        "jaccard": round((1 + 2 / 5) / 3, 4),
+        "precision": round((1 + 2 / 3) / 3, 4),
+        "recall": round((1 + 1 / 2) / 3, 4),
+        "f1": round((1 + 4 / 7) / 3, 4),
+        "n": 3,
+    }
+
+
+def test_tag_scores_case_folding():
+    assert tag_scores(["bmw GROUP, Ix3"], [["BMW Group", "iX3"]])["exact_match"] == 1.0
+
+
+def test_tag_empty_conventions():
+    both_empty = tag_scores([""], [[]])
+    assert all(both_empty[k] == 1.0 for k in ("exact_match", "jaccard", "precision", "recall", "f1"))
+    empty_pred = tag_scores(["  "], [["BMW"]])
+    assert empty_pred["precision"] == 0.0 and empty_pred["f1"] == 0.0 and empty_pred["jaccard"] == 0.0
+    empty_ref = tag_scores(["BMW"], [[]])
+    assert empty_ref["precision"] == 0.0 and empty_ref["exact_match"] == 0.0
+
+
+def test_tag_string_reference_is_parsed():
+    assert tag_scores(["BMW, iX3"], ["BMW, iX3"])["exact_match"] == 1.0
+
+
+# ------------------------------------------------------------------ type
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Press Release", "Press Release"),
+        ("press release", "Press Release"),
+        ("  Press Release.  ", "Press Release"),
+        ("**Speech**", "Speech"),
+        ("Speech\nbecause it is a transcript", "Speech"),
+        ("Speech because it is a transcript", "Speech"),
+        ("fact & figures", "Fact & Figures"),
+        ("Press Kit", "Press Kit"),
+        ("Press Kitchen", None),
+        ("nonsense", None),
+        ("", None),
+        ("It is a Speech", None),  # label must lead the answer
+    ],
+)
+def test_normalize_label(text, expected):
+    assert normalize_label(text) == expected
+
+
+def test_type_scores_by_hand():
+    refs = ["Press Release", "Press Release", "Press Release", "Speech", "Speech", "Press Kit"]
+    preds = ["press release", "Speech", "garbage", "Speech.", "Speech", "Press Kit"]
+    s = type_scores(preds, refs)
+    # correct: PR#1, Speech x2, Kit -> 4/6. "garbage" counts wrong and is not a class of its own.
+    # PR:     TP 1, FP 0, FN 2 -> P 1,   R 1/3 -> F1 0.5
+    # Speech: TP 2, FP 1, FN 0 -> P 2/3, R 1   -> F1 0.8
+    # Kit:    TP 1             ->                 F1 1
+    assert s["accuracy"] == round(4 / 6, 4)
+    assert s["macro_f1"] == round((0.5 + 0.8 + 1) / 3, 4)  # Fact & Figures absent -> not averaged
+    assert s["per_class_accuracy"] == {"Press Release": round(1 / 3, 4), "Speech": 1.0, "Press Kit": 1.0}
+    assert s["support"] == {"Press Release": 3, "Speech": 2, "Press Kit": 1}
+    assert s["well_formed"] == round(5 / 6, 4)
+    assert s["n"] == 6
+
+
+def test_type_unknown_reference_raises():
+    with pytest.raises(ValueError):
+        type_scores(["Speech"], ["Interview"])
+
+
+def test_majority_macro_f1_by_hand():
+    refs = ["Press Release"] * 8 + ["Speech"] * 2
+    # always PR: P 0.8, R 1 -> F1 2*0.8/1.8 = 0.8889; Speech F1 0 -> macro 0.4444
+    assert majority_macro_f1(refs) == 0.4444
+    assert majority_macro_f1(["Speech"] * 3) == 1.0
+
+
+# ------------------------------------------------------------------ all tasks
+
+
+def test_score_predictions_structure():
+    records = [
+        {"task": "title", "reference": "BMW unveils iX3", "prediction": "BMW unveils the iX3"},
+        {"task": "tags", "reference": ["BMW", "iX3"], "prediction": "BMW, iX3"},
+        {"task": "type", "reference": "Speech", "prediction": "Speech"},
+        {"task": "type", "reference": "Press Kit", "prediction": "Press Release"},
+    ]
+    out = score_predictions(records, **BS)
+    assert list(out) == ["title", "tags", "type", "bertscore"]  # no summarization records -> no key
+    assert set(out["title"]) == {"rouge1", "rouge2", "rougeL", "bertscore_f1", "avg_words",
+                                 "ref_avg_words", "length_ratio", "n"}
+    assert out["tags"]["exact_match"] == 1.0
+    assert out["type"]["accuracy"] == 0.5 and out["type"]["majority_macro_f1"] == pytest.approx(0.3333)
+    assert out["bertscore"]["model"] == BUNDLED_BERTSCORE and out["bertscore"]["num_layers"] == 6
+    # The hash names the configured model, not this machine's site-packages path.
+    assert out["bertscore"]["hash"].startswith(f"{BUNDLED_BERTSCORE}_L6_no-idf_version=")
+
+
+def test_score_predictions_unknown_task():
+    with pytest.raises(ValueError, match="unknown task 'translate'"):
+        score_predictions([{"task": "translate", "reference": "x", "prediction": "y"}], **BS)

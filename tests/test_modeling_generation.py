@@ -1,0 +1,324 @@
+"""Model loading (local directories through the hub's from_pretrained path), base preparation
+(pad token, end-of-turn stopping) and batched greedy generation (left padding, record format)."""
+
+import json
+
+import pytest
+import torch
+
+from pressft import TASKS
+from pressft.chat import CHAT_TEMPLATE, EOT, PAD, eot_id, prompt_ids
+from pressft.errors import UserError
+from pressft.generation import generate_predictions
+from pressft.modeling import SOURCE_FILE, SPECIAL_TOKENS, load_for_inference, load_model, prepare_base
+from pressft.tasks import make_examples
+
+DATE = "26 Jul 2024"
+MAX_NEW = {"summarization": 10, "title": 6, "tags": 8, "type": 3}
+RECORD_KEYS = {"id", "task", "reference", "prediction", "prompt_tokens", "output_tokens", "hit_limit", "input_tokens_cut"}
+
+
+def same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def save(model, tokenizer, path):
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+# ------------------------------------------------------------------ load_model
+
+
+def test_load_model_from_local_directory(saved_model_dir, tiny_model, tokenizer, monkeypatch):
+    from transformers import AutoModelForCausalLM, LlamaForCausalLM
+
+    calls = []
+    real = AutoModelForCausalLM.from_pretrained.__func__
+
+    def spy(cls, spec, *args, **kwargs):
+        calls.append((spec, kwargs))
+        return real(cls, spec, *args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
+    model, loaded_tokenizer = load_model(saved_model_dir)
+    # the one from_pretrained path a hub id takes too, safetensors only
+    assert calls == [(str(saved_model_dir), {"use_safetensors": True})]
+    assert isinstance(model, LlamaForCausalLM)
+    assert same_weights(model, tiny_model)
+    assert loaded_tokenizer.chat_template == CHAT_TEMPLATE
+    assert loaded_tokenizer.get_vocab() == tokenizer.get_vocab()
+    assert loaded_tokenizer.pad_token == PAD and loaded_tokenizer.eos_token == EOT
+    assert (saved_model_dir / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("spec", ["/nonexistent", "./no/such/model", "nobody-pressft/no-such-model"])
+def test_load_model_missing_is_a_one_line_user_error(spec):
+    with pytest.raises(UserError) as info:
+        load_model(spec)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"cannot load model {spec}: ")
+
+
+def test_load_model_directory_without_weights_is_a_user_error(tiny_model, tokenizer, tmp_path):
+    tokenizer.save_pretrained(tmp_path)
+    tiny_model.config.save_pretrained(tmp_path)  # config but no model.safetensors
+    with pytest.raises(UserError) as info:
+        load_model(tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"cannot load model {tmp_path}: ")
+
+
+@pytest.mark.parametrize("content", ["empty", "tokenizer only"])
+def test_load_model_incomplete_directory_is_a_user_error(tokenizer, tmp_path, content):
+    if content == "tokenizer only":
+        tokenizer.save_pretrained(tmp_path)
+    with pytest.raises(UserError) as info:
+        load_model(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_load_model_4bit_needs_cuda(saved_model_dir, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="load_in_4bit=true needs a CUDA GPU") as info:
+        load_model(saved_model_dir, load_in_4bit=True)
+    assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------ prepare_base
+
+
+def test_prepare_base_from_local_directory(saved_model_dir, tiny_model, tokenizer, tmp_path):
+    out = tmp_path / "base"
+    summary = prepare_base(str(saved_model_dir), out)
+    model, prepared = load_model(out)
+    eot = eot_id(prepared)
+    assert prepared.pad_token == PAD != EOT
+    assert prepared.pad_token_id != eot
+    assert model.generation_config.eos_token_id == eot
+    assert model.generation_config.pad_token_id == prepared.pad_token_id == model.config.pad_token_id
+    assert model.generation_config.do_sample is False
+    assert prepared.chat_template == CHAT_TEMPLATE
+    assert same_weights(model, tiny_model)  # nothing to fix: weights untouched
+    written = json.loads((out / SOURCE_FILE).read_text())
+    assert written == summary
+    assert written["source"] == str(saved_model_dir)
+    assert written["vocab_size"] == len(tokenizer)
+    assert written["parameters"] == sum(p.numel() for p in tiny_model.parameters())
+
+
+def test_prepare_base_replaces_pad_equal_to_end_of_turn(make_tiny_model, tokenizer, tmp_path):
+    """A hub chat model often pads with its end-of-turn token: padding would then be trained as stopping."""
+    from transformers import AutoTokenizer
+
+    source = tmp_path / "hub-like"
+    model = make_tiny_model(2)
+    model.config.pad_token_id = eot_id(tokenizer)
+    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|end_of_text|>")
+    model.generation_config.do_sample = True
+    model.generation_config.temperature = 0.6
+    save(model, tokenizer, source)
+    hub_tokenizer = AutoTokenizer.from_pretrained(source)
+    hub_tokenizer.pad_token = EOT
+    hub_tokenizer.save_pretrained(source)
+
+    prepare_base(str(source), tmp_path / "base")
+    prepared_model, prepared = load_model(tmp_path / "base")
+    assert prepared.pad_token == PAD
+    assert prepared.pad_token_id == tokenizer.convert_tokens_to_ids(PAD) != eot_id(prepared)
+    assert prepared_model.config.pad_token_id == prepared.pad_token_id
+    assert prepared_model.generation_config.eos_token_id == eot_id(prepared)  # stop at end of turn
+    assert prepared_model.generation_config.do_sample is False
+    assert len(prepared) == len(tokenizer)  # PAD was in the vocabulary: no resize
+
+
+def test_prepare_base_adds_a_pad_token_when_the_vocabulary_has_none(tmp_path):
+    """No pad in the vocabulary: one is added and the embeddings grow by one row."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    specials = [t for t in SPECIAL_TOKENS if t != PAD]
+    backend.train_from_iterator(
+        ["BMW press text"] * 5,
+        trainers.BpeTrainer(vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+    )
+    no_pad = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=specials[0], eos_token=EOT)
+    assert no_pad.pad_token is None and PAD not in no_pad.get_vocab()
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(
+        LlamaConfig(vocab_size=len(no_pad), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                    num_attention_heads=2, num_key_value_heads=1, eos_token_id=eot_id(no_pad))
+    )
+    save(model, no_pad, tmp_path / "src")
+
+    summary = prepare_base(str(tmp_path / "src"), tmp_path / "base")
+    prepared_model, prepared = load_model(tmp_path / "base")
+    assert summary["vocab_size"] == len(no_pad) + 1 == len(prepared)
+    assert prepared.pad_token == PAD and prepared.pad_token_id == len(no_pad)
+    assert prepared_model.get_input_embeddings().weight.shape[0] >= len(prepared)
+    assert prepared_model.config.pad_token_id == prepared.pad_token_id
+    assert prepared.chat_template == CHAT_TEMPLATE  # a template was missing too
+    assert prepared_model.generation_config.eos_token_id == eot_id(prepared)
+
+
+def test_prepare_base_rejects_a_model_without_end_of_turn(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.train_from_iterator(["x"], trainers.BpeTrainer(vocab_size=270, special_tokens=["<s>", "</s>"],
+                                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    plain = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>")
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(plain), hidden_size=16, intermediate_size=32,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1))
+    save(model, plain, tmp_path / "src")
+    with pytest.raises(UserError, match=r"has no <\|eot_id\|> token.*Llama-3-style"):
+        prepare_base(str(tmp_path / "src"), tmp_path / "base")
+    assert not (tmp_path / "base").exists()
+
+
+# ------------------------------------------------------------------ load_for_inference
+
+
+def test_load_for_inference_merges_an_adapter(saved_model_dir, tiny_model, tokenizer, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from pressft.modeling import ADAPTER_FILE
+
+    base, _ = load_model(saved_model_dir)
+    torch.manual_seed(5)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
+                      task_type="CAUSAL_LM")
+    peft_model = get_peft_model(base, lora).eval()
+    adapter = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter)
+    tokenizer.save_pretrained(adapter)
+    (adapter / ADAPTER_FILE).write_text(json.dumps({"base_model": str(saved_model_dir)}))
+
+    merged, merged_tokenizer = load_for_inference(adapter)
+    assert not merged.training
+    assert not any("lora" in name for name, _ in merged.named_parameters())  # merged, no LoRA matmuls left
+    ids = torch.tensor([tokenizer("BMW iX3 presents", add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        expected = peft_model(input_ids=ids).logits
+        got = merged(input_ids=ids).logits
+        plain = tiny_model(input_ids=ids).logits
+    assert torch.allclose(got, expected, atol=1e-4)
+    assert not torch.allclose(got, plain, atol=1e-3)  # the adapter does change the model
+    assert merged_tokenizer.get_vocab() == tokenizer.get_vocab()
+
+    base_only, _ = load_for_inference(saved_model_dir)  # a base directory loads as is
+    assert same_weights(base_only, tiny_model) and not base_only.training
+
+
+# ------------------------------------------------------------------ generate_predictions
+
+
+@pytest.fixture
+def mixed_examples(normalised_articles, params):
+    """8 examples: all four tasks, inputs of different lengths (1 to 5 sentences), in a shuffled task order."""
+    articles = normalised_articles(8)
+    examples = []
+    for i, article in enumerate(articles):
+        task = TASKS[(i * 3) % 4]
+        examples += make_examples(article, [task], params["tasks"]["prompts"])
+    return examples
+
+
+def run_generation(model, tokenizer, examples, batch_size, max_length=512):
+    return generate_predictions(
+        model, tokenizer, examples, max_new_tokens=MAX_NEW, max_length=max_length, date_string=DATE,
+        batch_size=batch_size, log=lambda line: None,
+    )
+
+
+def test_batched_generation_equals_one_by_one(tiny_model, tokenizer, mixed_examples):
+    assert {e["task"] for e in mixed_examples} == set(TASKS)
+    lengths = [len(prompt_ids(tokenizer, e, 500, DATE)[0]) for e in mixed_examples]
+    assert len(set(lengths)) >= 6  # batches need real left padding
+    single = run_generation(tiny_model, tokenizer, mixed_examples, batch_size=1)
+    batched = run_generation(tiny_model, tokenizer, mixed_examples, batch_size=4)
+    assert [r["prediction"] for r in batched] == [r["prediction"] for r in single]
+    assert batched == single
+    assert len({r["prediction"] for r in single}) >= 4  # the model really depends on its prompt
+
+
+def test_prediction_records(tiny_model, tokenizer, mixed_examples):
+    records = run_generation(tiny_model, tokenizer, mixed_examples, batch_size=4)
+    assert len(records) == len(mixed_examples)
+    for record, example in zip(records, mixed_examples, strict=True):
+        assert set(record) == RECORD_KEYS
+        assert (record["id"], record["task"]) == (example["id"], example["task"])  # input order kept
+        assert record["reference"] == example["reference"]
+        assert 0 <= record["output_tokens"] <= MAX_NEW[example["task"]]
+        if record["hit_limit"]:  # no end-of-turn: then it must have used every allowed token
+            assert record["output_tokens"] == MAX_NEW[example["task"]]
+        ids, cut = prompt_ids(tokenizer, example, 512 - MAX_NEW[example["task"]], DATE)
+        assert record["prompt_tokens"] == len(ids) and record["input_tokens_cut"] == cut == 0
+        assert isinstance(record["prediction"], str) and EOT not in record["prediction"]
+    tags = [r for r in records if r["task"] == "tags"]
+    assert tags and all(isinstance(r["reference"], list) and r["reference"] for r in tags)
+    json.dumps(records)  # written as JSONL by the infer stage
+
+
+def test_generation_respects_the_length_budget(tiny_model, tokenizer, mixed_examples):
+    long = [e | {"input": " ".join([e["input"]] * 20)} for e in mixed_examples[:4]]
+    max_length = 260
+    records = run_generation(tiny_model, tokenizer, long, batch_size=4, max_length=max_length)
+    for record, example in zip(records, long):
+        assert record["input_tokens_cut"] > 0
+        assert record["prompt_tokens"] + MAX_NEW[example["task"]] <= max_length
+
+
+class ScriptedModel:
+    """Stands in for a causal LM: returns given continuations, records what generate received."""
+
+    def __init__(self, continuations):
+        self.continuations = list(continuations)
+        self.device = torch.device("cpu")
+        self.calls = []
+
+    def generate(self, input_ids, attention_mask, max_new_tokens, **kwargs):
+        self.calls.append({"input_ids": input_ids, "attention_mask": attention_mask, "max_new_tokens": max_new_tokens,
+                           **kwargs})
+        rows = [self.continuations.pop(0) for _ in range(input_ids.shape[0])]
+        width = max(len(r) for r in rows)
+        pad = kwargs["pad_token_id"]
+        new = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
+        return torch.cat([input_ids, new], dim=1)
+
+
+def test_generation_stops_at_end_of_turn_and_pads_left(tokenizer, mixed_examples):
+    eot, pad = eot_id(tokenizer), tokenizer.pad_token_id
+    words = tokenizer("BMW iX3", add_special_tokens=False)["input_ids"]
+    type_examples = [e | {"task": "type"} for e in mixed_examples[:2]]
+    # first: answer then end-of-turn then padding; second: never stops, runs into the limit
+    model = ScriptedModel([words + [eot], words + words[:1]])
+    limit = len(words) + 1
+    records = generate_predictions(
+        model, tokenizer, type_examples, max_new_tokens={"type": limit}, max_length=512, date_string=DATE,
+        batch_size=2, log=lambda line: None,
+    )
+    (call,) = model.calls
+    assert call["max_new_tokens"] == limit and call["do_sample"] is False
+    assert call["eos_token_id"] == eot and call["pad_token_id"] == pad
+    prompts = [prompt_ids(tokenizer, e, 512 - limit, DATE)[0] for e in type_examples]
+    # sorted by length within the task, padded on the left: every prompt ends right before generation
+    order = sorted(range(2), key=lambda i: len(prompts[i]))
+    width = max(len(p) for p in prompts)
+    for row, index in enumerate(order):
+        n = len(prompts[index])
+        assert call["input_ids"][row, width - n :].tolist() == prompts[index]
+        assert call["input_ids"][row, : width - n].eq(pad).all()
+        assert call["attention_mask"][row].tolist() == [0] * (width - n) + [1] * n
+    stopped, limited = records[order[0]], records[order[1]]
+    assert stopped["prediction"] == "BMW iX3" and stopped["output_tokens"] == len(words)
+    assert stopped["hit_limit"] is False
+    assert limited["output_tokens"] == limit and limited["hit_limit"] is True
+    assert model.continuations == []  # one generate call consumed both rows

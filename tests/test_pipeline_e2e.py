@@ -1,0 +1,91 @@
+"""The real pipeline, end to end: `dvc repro` on the smallest configuration in a temporary git repository,
+then `dvc exp run -S train.size=...` and which stages it re-ran."""
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+SMALL = {
+    "data": {"n_articles": 160},
+    "split": {"test": 16, "val": 12},
+    "model": {"max_length": 384, "embedded": {"vocab_size": 600, "hidden_size": 64, "layers": 2, "heads": 4,
+                                              "kv_heads": 2, "intermediate_size": 128, "pretrain_steps": 20,
+                                              "pretrain_batch": 8, "pretrain_block": 128}},
+    "train": {"size": 48, "epochs": 1, "eval_steps": 10, "batch_size": 8},
+    "infer": {"max_new_tokens": {"summarization": 24, "title": 12, "tags": 12, "type": 4}},
+}
+
+
+def _merge(target: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the working tree (tracked and untracked, not ignored files) as a fresh git repository."""
+    root = tmp_path_factory.mktemp("clone")
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file() and not name.startswith(("data/", "models/", "metrics/", "plots/")):
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    yaml = YAML()
+    params = yaml.load((root / "params.yaml").read_text())
+    _merge(params, SMALL)
+    with (root / "params.yaml").open("w") as out:
+        yaml.dump(params, out)
+    (root / "dvc.lock").unlink(missing_ok=True)
+    for args in (["git", "init", "-q"], ["git", "add", "-A"],
+                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
+        _run(args, root)
+    return root
+
+
+def test_repro_builds_everything_and_second_repro_does_nothing(project):
+    _run(["dvc", "repro"], project)
+    for name in ("base", "finetuned"):
+        metrics = json.loads((project / "metrics" / f"{name}.json").read_text())
+        assert set(metrics) >= {"summarization", "title", "tags", "type"}
+        assert 0.0 <= metrics["summarization"]["rougeL"] <= 1.0
+        predictions = (project / "data" / "predictions" / f"{name}.jsonl").read_text().splitlines()
+        assert len(predictions) == 16 * 4
+    train = json.loads((project / "metrics" / "train.json").read_text())
+    assert train["train_articles"] == 48 and train["steps"] > 0
+    assert (project / "models" / "adapter" / "adapter_model.safetensors").exists()
+    assert not (project / "models" / "checkpoints").exists()
+    for png in ("comparison.png", "lengths.png", "loss.png"):
+        assert (project / "plots" / png).read_bytes()[:4] == b"\x89PNG"
+    assert "eval_loss" in (project / "metrics" / "loss" / "eval.csv").read_text()
+    assert "up to date" in _run(["dvc", "repro"], project).lower()
+
+
+def test_experiment_on_another_size_reruns_only_training_side(project):
+    _run(["git", "add", "-A"], project)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"], project)
+    log = _run(["dvc", "exp", "run", "-S", "train.size=24"], project)
+    ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
+    assert {"train", "infer@finetuned"} <= ran
+    # score and plot run unless the new predictions hash the same; the shared side never reruns.
+    assert not ran & {"fetch", "build_tasks", "base_model", "infer@base"}
+    assert json.loads((project / "metrics" / "train.json").read_text())["train_articles"] == 24
+    diff = _run(["dvc", "metrics", "diff"], project)
+    assert "train_articles" in diff

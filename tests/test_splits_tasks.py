@@ -1,0 +1,236 @@
+"""Per-article splits (fixed test/val, nested train prefixes, stratified by type) and the four task examples."""
+
+import random
+from collections import Counter
+
+import pytest
+
+from pressft import TASKS
+from pressft.errors import UserError
+from pressft.splits import split_articles, type_counts
+from pressft.tasks import make_examples, task_answer, task_input
+from pressft.training import select_training
+
+
+def ids(articles) -> list[str]:
+    return [article["id"] for article in articles]
+
+
+@pytest.fixture
+def hundred(normalised_articles):
+    corpus = normalised_articles(100)
+    assert type_counts(corpus) == {"Fact & Figures": 5, "Press Kit": 10, "Press Release": 80, "Speech": 5}
+    return corpus
+
+
+# ------------------------------------------------------------------ split_articles
+
+
+def test_splits_are_disjoint_cover_everything_and_have_exact_sizes(hundred):
+    split = split_articles(hundred, test=20, val=10, seed=42)
+    assert set(split) == {"test", "val", "pool"}
+    assert (len(split["test"]), len(split["val"]), len(split["pool"])) == (20, 10, 70)
+    test, val, pool = (set(ids(split[name])) for name in ("test", "val", "pool"))
+    assert len(test) == 20 and len(val) == 10 and len(pool) == 70  # no article twice within a split
+    assert not (test & val) and not (test & pool) and not (val & pool)
+    assert test | val | pool == set(ids(hundred))
+
+
+def test_split_does_not_depend_on_input_order(hundred):
+    reference = split_articles(hundred, 20, 10, seed=42)
+    for shuffle_seed in (1, 2):
+        shuffled = hundred[:]
+        random.Random(shuffle_seed).shuffle(shuffled)
+        again = split_articles(shuffled, 20, 10, seed=42)
+        for name in ("test", "val", "pool"):
+            assert ids(again[name]) == ids(reference[name]), name  # same articles in the same order
+
+
+def test_split_depends_on_seed(hundred):
+    assert set(ids(split_articles(hundred, 20, 10, seed=42)["test"])) != set(
+        ids(split_articles(hundred, 20, 10, seed=43)["test"])
+    )
+
+
+def test_test_and_val_fixed_and_train_sets_nested(hundred, params):
+    split = split_articles(hundred, 20, 10, seed=42)
+    # The split has no train-size input at all, so test/val cannot move with train.size;
+    # the training set of size N is the first N pool articles, hence nested.
+    pool_examples = [
+        {**example, "rank": rank}
+        for rank, article in enumerate(split["pool"])
+        for example in make_examples(article, params["tasks"]["names"], params["tasks"]["prompts"])
+    ]
+    chosen = {n: {e["id"] for e in select_training(pool_examples, n, oversample_cap=1)} for n in (10, 20, 70)}
+    assert chosen[10] == set(ids(split["pool"][:10]))
+    assert chosen[10] < chosen[20] < chosen[70] == set(ids(split["pool"]))
+    held_out = set(ids(split["test"])) | set(ids(split["val"]))
+    assert not (chosen[70] & held_out)
+    # And a repeated split (as a re-run of build_tasks does) gives the identical test and val lists.
+    again = split_articles(list(reversed(hundred)), 20, 10, seed=42)
+    assert ids(again["test"]) == ids(split["test"]) and ids(again["val"]) == ids(split["val"])
+
+
+def test_test_set_is_stratified_by_type(hundred):
+    split = split_articles(hundred, 20, 10, seed=42)
+    expected = {"Press Release": 16, "Press Kit": 2, "Speech": 1, "Fact & Figures": 1}  # 80/10/5/5 of 20
+    got = Counter(a["type"] for a in split["test"])
+    for article_type, count in expected.items():
+        assert abs(got[article_type] - count) <= 1, (article_type, got)
+    val = Counter(a["type"] for a in split["val"])
+    assert abs(val["Press Release"] - 8) <= 1 and all(val[t] >= 0 for t in expected)
+    # The pool keeps the rest, so its mix follows the corpus too.
+    pool = Counter(a["type"] for a in split["pool"])
+    assert abs(pool["Press Release"] / 70 - 0.8) < 0.05
+
+
+def test_pool_order_is_seeded_random_not_id_sorted(hundred):
+    pool = split_articles(hundred, 20, 10, seed=42)["pool"]
+    assert ids(pool) != sorted(ids(pool))
+    # its prefixes follow the pool's type mix rather than one type first
+    assert 4 <= Counter(a["type"] for a in pool[:10])["Press Release"] <= 10
+
+
+def test_single_article_type_does_not_crash(normalised_articles):
+    corpus = normalised_articles(40)
+    for article in corpus:
+        article["type"] = "Press Release"
+    corpus[5]["type"] = "Speech"  # one of a kind: cannot be stratified
+    for i in (6, 7, 8, 9, 10, 11):
+        corpus[i]["type"] = "Press Kit"
+    split = split_articles(corpus, test=8, val=4, seed=42)
+    assert (len(split["test"]), len(split["val"]), len(split["pool"])) == (8, 4, 28)
+    assert set(ids(split["test"]) + ids(split["val"]) + ids(split["pool"])) == set(ids(corpus))
+
+
+def test_two_singleton_types_are_pooled_into_one_stratum(normalised_articles):
+    corpus = normalised_articles(30)
+    for article in corpus:
+        article["type"] = "Press Release"
+    corpus[0]["type"], corpus[1]["type"] = "Speech", "Fact & Figures"
+    split = split_articles(corpus, test=10, val=5, seed=0)
+    assert sorted(len(split[name]) for name in split) == [5, 10, 15]
+
+
+@pytest.mark.parametrize("test,val", [(90, 10), (99, 1), (100, 5)])
+def test_no_training_articles_left_is_a_user_error(hundred, test, val):
+    with pytest.raises(UserError) as info:
+        split_articles(hundred, test, val, seed=42)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "split.test" in message and "split.val" in message and f"({test + val})" in message and "100" in message
+
+
+@pytest.mark.parametrize("test,val", [(2, 10), (10, 3)])
+def test_split_smaller_than_number_of_types(hundred, test, val):
+    try:
+        split = split_articles(hundred, test, val, seed=42)
+    except UserError as error:
+        assert "\n" not in str(error)
+        return
+    assert (len(split["test"]), len(split["val"])) == (test, val)
+
+
+def test_type_counts_sorted(hundred):
+    assert list(type_counts(hundred)) == sorted(type_counts(hundred))
+
+
+# ------------------------------------------------------------------ make_examples
+
+
+def test_make_examples_answers_and_inputs(normalised_articles, params):
+    article = normalised_articles(3)[2]
+    prompts = params["tasks"]["prompts"]
+    examples = make_examples(article, list(TASKS), prompts)
+    assert [e["task"] for e in examples] == list(TASKS)
+    by_task = {e["task"]: e for e in examples}
+    for task, example in by_task.items():
+        assert example["id"] == article["id"]
+        assert example["article_type"] == article["type"]
+        assert example["system"] == prompts[task]["system"]
+        assert example["instruction"] == prompts[task]["instruction"]
+
+    assert by_task["summarization"]["answer"] == article["summary"]
+    assert by_task["title"]["answer"] == article["title"]
+    assert by_task["tags"]["answer"] == ", ".join(article["tags"])
+    assert by_task["type"]["answer"] == article["type"]
+
+    # References: text for text tasks, the tag list for tags (scored as a set).
+    assert by_task["tags"]["reference"] == article["tags"] and isinstance(by_task["tags"]["reference"], list)
+    for task in ("summarization", "title", "type"):
+        assert by_task[task]["reference"] == by_task[task]["answer"]
+
+    # The summary is the summarization answer, so it must not leak into that input.
+    assert by_task["summarization"]["input"] == article["content"]
+    assert article["summary"] not in by_task["summarization"]["input"]
+    for task in ("title", "tags", "type"):
+        assert by_task[task]["input"] == f"{article['summary']}\n\n{article['content']}"
+        assert article["title"] not in by_task[task]["input"]  # the title answer does not leak either
+
+
+def test_make_examples_follows_names_and_their_order(normalised_articles, params):
+    article = normalised_articles(1)[0]
+    examples = make_examples(article, ["type", "title"], params["tasks"]["prompts"])
+    assert [e["task"] for e in examples] == ["type", "title"]
+
+
+def test_unknown_task_is_a_user_error(normalised_articles):
+    with pytest.raises(UserError, match="unknown task 'translation'"):
+        task_answer(normalised_articles(1)[0], "translation")
+    assert task_input(normalised_articles(1)[0], "title").count("\n\n") >= 1
+
+
+# ------------------------------------------------------------------ training.select_training
+
+
+def pool_examples(types: list[str], names=TASKS) -> list[dict]:
+    """Task examples as build_tasks writes the pool: one per task per article, with the article's rank."""
+    return [
+        {"id": f"a{rank}", "task": task, "answer": article_type if task == "type" else f"{task} {rank}", "rank": rank}
+        for rank, article_type in enumerate(types)
+        for task in names
+    ]
+
+
+def test_select_training_takes_the_first_n_articles_all_tasks():
+    pool = pool_examples(["Press Release"] * 10)
+    chosen = select_training(pool, 4, oversample_cap=5)
+    assert sorted({e["id"] for e in chosen}) == ["a0", "a1", "a2", "a3"]
+    assert Counter(e["task"] for e in chosen) == {task: 4 for task in TASKS}  # one type only: nothing repeated
+
+
+def test_select_training_size_above_pool_is_a_user_error():
+    pool = pool_examples(["Press Release"] * 7)  # 28 examples but 7 articles
+    with pytest.raises(UserError) as info:
+        select_training(pool, 8, oversample_cap=5)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "train.size=8" in message and "7 articles" in message and "1..7" in message
+    assert len(select_training(pool, 7, oversample_cap=5)) == 28  # the whole pool is allowed
+
+
+def test_select_training_oversamples_minority_types_in_the_type_task_only():
+    # first 20 articles: 12 press releases, 4 press kits, 3 speeches, 1 fact & figures
+    types = ["Press Release"] * 12 + ["Press Kit"] * 4 + ["Speech"] * 3 + ["Fact & Figures"] + ["Speech"] * 5
+    pool = pool_examples(types)
+    chosen = select_training(pool, 20, oversample_cap=5)
+    type_answers = Counter(e["answer"] for e in chosen if e["task"] == "type")
+    # repeat = min(cap, round(12 / count)): 1, 3, 4, and 12 capped at 5
+    assert type_answers == {"Press Release": 12, "Press Kit": 4 * 3, "Speech": 3 * 4, "Fact & Figures": 1 * 5}
+    for task in ("summarization", "title", "tags"):
+        task_ids = [e["id"] for e in chosen if e["task"] == task]
+        assert sorted(task_ids) == sorted(f"a{rank}" for rank in range(20))  # each exactly once
+    # ranks beyond size stay out even for minority types
+    assert all(e["rank"] < 20 for e in chosen)
+
+
+def test_select_training_cap_one_turns_oversampling_off():
+    pool = pool_examples(["Press Release"] * 9 + ["Speech"])
+    chosen = select_training(pool, 10, oversample_cap=1)
+    assert len(chosen) == len(pool)
+    assert Counter(e["answer"] for e in chosen if e["task"] == "type") == {"Press Release": 9, "Speech": 1}
+
+
+def test_select_training_without_type_task_repeats_nothing():
+    pool = pool_examples(["Press Release"] * 9 + ["Speech"], names=("summarization", "title"))
+    assert len(select_training(pool, 10, oversample_cap=5)) == 20
