@@ -135,6 +135,7 @@ def test_split_must_leave_training_articles(params, test, val):
 
 def test_split_just_below_corpus_size_passes(params):
     params["split"]["test"], params["split"]["val"] = 2000, 399
+    params["train"]["size"] = 1  # the one article left
     check_params(params)
 
 
