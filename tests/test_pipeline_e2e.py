@@ -72,6 +72,11 @@ def test_repro_builds_everything_and_second_repro_does_nothing(project):
     assert train["train_articles"] == 48 and train["steps"] > 0
     assert (project / "models" / "adapter" / "adapter_model.safetensors").exists()
     assert not (project / "models" / "checkpoints").exists()
+    # Relocatable: the adapter names its base relative to the repository root, never by an absolute path.
+    adapter_config = json.loads((project / "models" / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == "models/base"
+    describe = json.loads((project / "models" / "adapter" / "pressft_adapter.json").read_text())
+    assert describe["base_model"] == "models/base" and describe["train"]["size"] == 48
     for png in ("comparison.png", "lengths.png", "loss.png"):
         assert (project / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     assert "eval_loss" in (project / "metrics" / "loss" / "eval.csv").read_text()

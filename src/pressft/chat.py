@@ -36,8 +36,13 @@ def _render(tokenizer, example: dict[str, Any], input_text: str, date_string: st
         {"role": "system", "content": example["system"]},
         {"role": "user", "content": f"{input_text}\n\n{example['instruction']}"},
     ]
+    # verbose=False: an article longer than model_max_length is expected; prompt_ids cuts it to the budget.
     encoded = tokenizer.apply_chat_template(
-        messages, add_generation_prompt=True, tokenize=True, date_string=date_string
+        messages,
+        add_generation_prompt=True,
+        tokenize=True,
+        date_string=date_string,
+        tokenizer_kwargs={"verbose": False},
     )
     return list(encoded["input_ids"])
 
@@ -49,7 +54,7 @@ def prompt_ids(tokenizer, example: dict[str, Any], budget: int, date_string: str
     ids = _render(tokenizer, example, example["input"], date_string)
     if len(ids) <= budget:
         return ids, 0
-    input_ids = tokenizer(example["input"], add_special_tokens=False)["input_ids"]
+    input_ids = tokenizer(example["input"], add_special_tokens=False, verbose=False)["input_ids"]
     keep = len(input_ids) - (len(ids) - budget)
     # Re-tokenising the cut text can merge differently at the cut; a few more tokens off settles it.
     for slack in (0, 4, 16, 64):
