@@ -119,9 +119,10 @@ def build_embedded_model(articles: list[dict[str, Any]], cfg: dict[str, Any], ou
         "pretrain_tokens_seen": steps * batch * cfg["pretrain_block"],
         "pretrain_loss_first": round(losses[0], 4),
         "pretrain_loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 4),
-        "seconds": round(time.time() - start, 1),
     }
+    # No wall time in the file: the output must hash the same on every run, or DVC's cache and lock disagree.
     (out_dir / SOURCE_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    log(f"pretrained in {time.time() - start:.0f}s")
     return summary
 
 
