@@ -149,6 +149,7 @@ def train_lora(
     out_dir = Path(out_dir)
     trainer.model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    _sort_target_modules(out_dir / "adapter_config.json")
     shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints: only the best adapter stays in the output
 
     trainable, total = trainer.model.get_nb_trainable_parameters()
@@ -180,6 +181,15 @@ def train_lora(
     }
     (out_dir / ADAPTER_FILE).write_text(json.dumps(describe, indent=2) + "\n")
     return metrics, history
+
+
+def _sort_target_modules(config_path: Path) -> None:
+    """peft writes target_modules from a set, in an order that changes with Python's hash seed; sorted, the
+    adapter directory hashes the same on every run, so DVC sees an unchanged output as unchanged."""
+    config = json.loads(config_path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _best_step(checkpoint: str | None, last: int) -> int:
