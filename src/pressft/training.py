@@ -72,7 +72,7 @@ class TerminalProgress(TrainerCallback):
 def _precision() -> dict[str, bool]:
     if torch.cuda.is_available():
         return {"bf16": torch.cuda.is_bf16_supported(), "fp16": not torch.cuda.is_bf16_supported()}
-    # fp32 on CPU: bf16 autocast is a little faster here but makes tiny-model results less stable.
+    # fp32 on CPU: exact and deterministic; bf16 autocast would gain only ~15% on these cores (stack notes).
     return {"bf16": False, "fp16": False, "use_cpu": True}
 
 
@@ -115,7 +115,7 @@ def train_lora(
         logging_steps=1,
         seed=train["seed"],
         data_seed=train["seed"],
-        # Batches of similar lengths: padding to the longest in a batch otherwise wastes ~25% of the compute here.
+        # Batches of similar lengths, so less compute goes into padding to the longest example of a batch.
         train_sampling_strategy="group_by_length",
         max_length=model_params["max_length"],
         completion_only_loss=True,
