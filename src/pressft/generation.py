@@ -32,11 +32,10 @@ def generate_predictions(
         ids, cut = prompt_ids(tokenizer, example, max_length - limit, date_string)
         jobs.append((example["task"], len(ids), index, ids, cut, limit))
     jobs.sort(key=lambda job: (job[0], job[1], job[2]))
-    batches = [jobs[i : i + batch_size] for i in range(0, len(jobs), batch_size)]
-    # Split where the task changes, so every batch has one token limit.
-    batches = [
-        [job for job in batch if job[0] == task] for batch in batches for task in dict.fromkeys(j[0] for j in batch)
-    ]
+    batches = []
+    for task in dict.fromkeys(job[0] for job in jobs):  # one task per batch: one token limit
+        group = [job for job in jobs if job[0] == task]
+        batches.extend(group[i : i + batch_size] for i in range(0, len(group), batch_size))
     results: list[dict[str, Any] | None] = [None] * len(examples)
     start = time.time()
     done = 0

@@ -66,6 +66,11 @@ def _choice(params: dict, dotted: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def check_train_size(size: int, pool: int) -> None:
+    if size > pool:
+        raise UserError(f"param train.size={size} exceeds the training pool of {pool} articles; use 1..{pool}")
+
+
 def check_params(params: dict[str, Any]) -> None:
     """Everything that can be checked without reading data or models."""
     if not isinstance(params, dict):
@@ -116,9 +121,8 @@ def check_params(params: dict[str, Any]) -> None:
             raise UserError("param model.embedded.hidden_size must be divisible by model.embedded.heads")
 
     size = _int(params, "train.size")
-    if source == "embedded" and size > params["data"]["n_articles"] - test - val:
-        pool = params["data"]["n_articles"] - test - val
-        raise UserError(f"param train.size={size} exceeds the training pool of {pool} articles; use 1..{pool}")
+    if source == "embedded":  # the pool size is known before any work; for files, after the split
+        check_train_size(size, params["data"]["n_articles"] - test - val)
     for key in ("epochs", "batch_size", "grad_accum", "eval_steps", "early_stopping_patience", "type_oversample_cap"):
         _int(params, f"train.{key}")
     _int(params, "train.warmup_steps", 0)

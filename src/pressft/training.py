@@ -12,8 +12,8 @@ import torch
 from transformers import TrainerCallback
 
 from pressft.chat import encode_for_training
-from pressft.errors import UserError
 from pressft.modeling import ADAPTER_FILE, load_model, perplexity
+from pressft.params import check_train_size
 
 
 def select_training(pool: list[dict[str, Any]], size: int, oversample_cap: int) -> list[dict[str, Any]]:
@@ -23,9 +23,7 @@ def select_training(pool: list[dict[str, Any]], size: int, oversample_cap: int) 
     to answer the majority type and loses to the majority baseline on macro-F1. Each type's examples
     are repeated round(majority / count) times, at most `oversample_cap` times.
     """
-    n_pool = len({example["id"] for example in pool})
-    if size > n_pool:
-        raise UserError(f"param train.size={size} exceeds the training pool of {n_pool} articles; use 1..{n_pool}")
+    check_train_size(size, len({example["id"] for example in pool}))
     chosen = [example for example in pool if example["rank"] < size]
     type_examples = [example for example in chosen if example["task"] == "type"]
     counts = Counter(example["answer"] for example in type_examples)
@@ -41,7 +39,12 @@ def select_training(pool: list[dict[str, Any]], size: int, oversample_cap: int) 
 def _dataset(tokenizer, examples: list[dict[str, Any]], max_length: int, date_string: str):
     from datasets import Dataset
 
-    encoded = [encode_for_training(tokenizer, example, max_length, date_string) for example in examples]
+    # Oversampled examples are the same objects repeated: encode each once.
+    encodings: dict[int, dict[str, Any]] = {}
+    for example in examples:
+        if id(example) not in encodings:
+            encodings[id(example)] = encode_for_training(tokenizer, example, max_length, date_string)
+    encoded = [encodings[id(example)] for example in examples]
     cut = sum(1 for row in encoded if row["input_tokens_cut"])
     rows = [{"input_ids": row["input_ids"], "completion_mask": row["completion_mask"]} for row in encoded]
     return Dataset.from_list(rows), cut
