@@ -1,4 +1,5 @@
-"""Stage build_tasks: split per article (fixed test/val, seeded train pool) and write the four tasks as chat examples."""
+"""Stage build_tasks: split per article (fixed test/val, seeded train pool, leakage guard) and write the four
+tasks as chat examples."""
 
 import argparse
 import json
@@ -7,7 +8,7 @@ from pathlib import Path
 from pressft.errors import run_stage
 from pressft.params import load_params
 from pressft.sources import read_records, write_jsonl
-from pressft.splits import split_articles, type_counts
+from pressft.splits import exclude_types, guard_leakage, split_articles, type_counts
 from pressft.tasks import make_examples
 
 
@@ -16,21 +17,30 @@ def main() -> None:
     parser.add_argument("--articles", required=True)
     parser.add_argument("--splits", required=True, help="output folder for the articles of each split")
     parser.add_argument("--tasks", required=True, help="output folder for the task examples of each split")
+    parser.add_argument("--report", required=True, help="split report JSON (a DVC metric)")
     args = parser.parse_args()
     params = load_params()
     split, tasks = params["split"], params["tasks"]
-    splits = split_articles(read_records(args.articles), split["test"], split["val"], split["seed"])
-    summary = {}
-    for name, articles in splits.items():
-        write_jsonl(articles, Path(args.splits) / f"{name}.jsonl")
+    articles, excluded = exclude_types(read_records(args.articles), split["exclude_types"])
+    if excluded:
+        print(f"build_tasks: excluded by split.exclude_types: {excluded}")
+    splits, removed = guard_leakage(split_articles(articles, split["test"], split["val"], split["seed"]))
+    print(
+        f"build_tasks: leakage guard removed {sum(removed.values())} training-pool articles that match a test or "
+        f"validation article (by {removed})"
+    )
+    report = {"excluded": excluded, "leakage_removed": removed}
+    for name, members in splits.items():
+        write_jsonl(members, Path(args.splits) / f"{name}.jsonl")
         examples = []
-        for rank, article in enumerate(articles):
+        for rank, article in enumerate(members):
             for example in make_examples(article, tasks["names"], tasks["prompts"]):
                 examples.append({**example, "rank": rank})
         write_jsonl(examples, Path(args.tasks) / f"{name}.jsonl")
-        summary[name] = {"articles": len(articles), "examples": len(examples), "types": type_counts(articles)}
-        print(f"build_tasks: {name}: {len(articles)} articles, {len(examples)} examples, types {summary[name]['types']}")
-    (Path(args.splits) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        report[name] = {"articles": len(members), "examples": len(examples), "types": type_counts(members)}
+        print(f"build_tasks: {name}: {len(members)} articles, {len(examples)} examples, types {report[name]['types']}")
+    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

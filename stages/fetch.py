@@ -1,35 +1,46 @@
-"""Stage fetch: write the article corpus (embedded synthetic, or a local JSONL file) in one schema."""
+"""Stage fetch: read raw articles from the configured source, clean and validate them, drop duplicates,
+and write the corpus, the rejects with their reasons, the provenance and the data report."""
 
 import argparse
 import json
 from pathlib import Path
 
-from pressft.errors import run_stage
+from pressft.cleaning import clean_corpus, data_report
+from pressft.errors import UserError, run_stage
 from pressft.params import load_params
-from pressft.sources import load_articles, write_jsonl
-from pressft.splits import type_counts
+from pressft.sources import read_source, write_jsonl
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", required=True, help="output folder: articles.jsonl, rejects.jsonl, fetch.json")
+    parser.add_argument("--cache", required=True, help="folder the pressclub source keeps fetched articles in")
+    parser.add_argument("--report", required=True, help="data report JSON (a DVC metric)")
     args = parser.parse_args()
     data = load_params()["data"]
-    articles, rejects = load_articles(data)
+    raw, unreadable, provenance = read_source(data, args.cache)
+    articles, rejects, stripped = clean_corpus(raw, data["min_content_words"], data["max_chars"])
+    rejects = unreadable + rejects
+    report = {"source": data["source"], "synthetic": data["source"] == "embedded"}
+    report |= data_report(len(raw) + len(unreadable), articles, rejects, stripped)
     out = Path(args.out)
     write_jsonl(articles, out / "articles.jsonl")
     write_jsonl(rejects, out / "rejects.jsonl")
-    report = {
-        "source": data["source"],
-        "synthetic": data["source"] == "embedded",
-        "input": data["path"] if data["source"] == "jsonl" else f"generated, seed {data['seed']}",
-        "articles": len(articles),
-        "rejected": len(rejects),
-        "types": type_counts(articles),
-    }
-    (out / "fetch.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "fetch.json").write_text(json.dumps(report | {"provenance": provenance}, indent=2) + "\n")
+    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.report).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     label = " (SYNTHETIC corpus)" if report["synthetic"] else ""
-    print(f"fetch: {len(articles)} articles{label}, {len(rejects)} rejected -> {out}; types {report['types']}")
+    reasons = ", ".join(f"{reason} {count}" for reason, count in report["rejected_by_reason"].items())
+    print(
+        f"fetch: {report['records_read']} records read{label}: {len(articles)} kept, {report['rejected']} rejected"
+        f"{f' ({reasons})' if reasons else ''}, {report['duplicates']} duplicates; types {report['types']}"
+    )
+    if report["boilerplate_stripped"]:
+        print(f"fetch: boilerplate stripped (articles): {report['boilerplate_stripped']}")
+    if rejects:
+        print(f"fetch: reasons per record in {out / 'rejects.jsonl'}")
+    if not articles:
+        raise UserError(f"no valid articles in the {data['source']} source ({len(rejects)} rejected, see {out / 'rejects.jsonl'})")
 
 
 if __name__ == "__main__":

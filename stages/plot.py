@@ -18,7 +18,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--metrics", required=True, nargs="+", help="metrics JSON per model (file stem = model)")
     parser.add_argument("--train", required=True, help="training metrics JSON")
-    parser.add_argument("--data", required=True, help="fetch report (says whether the corpus is synthetic)")
+    parser.add_argument("--data", required=True, help="data report of the fetch stage (says whether the corpus is synthetic)")
     parser.add_argument("--curves", required=True, help="folder with train.csv and eval.csv")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()

@@ -73,10 +73,10 @@ def articles():
 @pytest.fixture
 def normalised_articles(articles):
     """Factory: articles in the project schema (ISO date, id), as the fetch stage writes them."""
-    from pressft.sources import normalise
+    from pressft.cleaning import clean_article
 
     def factory(n: int) -> list[dict]:
-        return [normalise(raw) for raw in articles(n)]
+        return [clean_article(raw, min_content_words=1, max_chars=10**6)[0] for raw in articles(n)]
 
     return factory
 

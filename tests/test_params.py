@@ -47,7 +47,7 @@ def test_train_size_must_be_a_positive_integer(params, size):
 
 def test_unknown_data_source_lists_the_allowed_ones(params):
     params["data"]["source"] = "s3"
-    check_fails(params, "data.source", "embedded", "jsonl", "'s3'")
+    check_fails(params, "data.source", "embedded", "file", "huggingface", "pressclub", "'s3'")
 
 
 def test_unknown_task_is_named(params):
@@ -109,20 +109,66 @@ def test_4bit_without_cuda_mentions_gpu(params, monkeypatch):
     check_fails(params, "model.load_in_4bit", "GPU", "false")
 
 
-def test_jsonl_source_needs_an_existing_path(params, tmp_path):
-    params["data"]["source"] = "jsonl"
+def test_file_source_needs_an_existing_path(params, tmp_path):
+    params["data"]["source"] = "file"
     params["data"]["path"] = None
-    check_fails(params, "data.path", "JSONL", "None")
+    check_fails(params, "data.path", ".jsonl or .json", "None")
     params["data"]["path"] = str(tmp_path / "missing.jsonl")
     check_fails(params, "data.path", "missing.jsonl")
     params["data"]["path"] = str(tmp_path)  # a directory is not a file
     check_fails(params, "data.path")
 
 
-def test_jsonl_source_with_a_file_passes_without_corpus_size(params, tmp_path):
+def test_file_source_with_a_file_passes_without_corpus_size(params, tmp_path):
     data = tmp_path / "articles.jsonl"
     data.write_text("{}\n")
-    params["data"] = {"source": "jsonl", "path": str(data)}  # n_articles / seed are only for embedded
+    params["data"] |= {"source": "file", "path": str(data)}
+    del params["data"]["n_articles"], params["data"]["seed"]  # only read for the embedded corpus
+    check_params(params)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("dataset", "", "data.huggingface.dataset must be a non-empty string"),
+        ("revision", None, "data.huggingface.revision must be a non-empty string"),
+        ("data_files", [], "data.huggingface.data_files must be a glob or a list of globs"),
+        ("data_files", ["*.jsonl", 3], "data.huggingface.data_files must be a glob or a list of globs"),
+    ],
+)
+def test_huggingface_settings_are_checked(params, key, value, fragment):
+    params["data"]["source"] = "huggingface"
+    check_params(params)  # the committed settings are valid
+    params["data"]["huggingface"][key] = value
+    check_fails(params, fragment)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("feed", "atom", "data.pressclub.feed must be one of listing, rss; got 'atom'"),
+        ("listing_url", "ftp://press.example", "data.pressclub.listing_url must be an http(s) URL"),
+        ("max_articles", 0, "data.pressclub.max_articles must be an integer >= 1"),
+        ("retries", -1, "data.pressclub.retries must be an integer >= 0"),
+        ("delay_seconds", -0.5, "data.pressclub.delay_seconds must be a number >= 0"),
+        ("timeout_seconds", 0, "data.pressclub.timeout_seconds must be above 0"),
+    ],
+)
+def test_pressclub_settings_are_checked(params, key, value, fragment):
+    params["data"]["source"] = "pressclub"
+    check_params(params)
+    params["data"]["pressclub"][key] = value
+    check_fails(params, fragment)
+
+
+@pytest.mark.parametrize("excluded", [["Blog"], "Speech", ["Press Release", "Press Kit", "Speech", "Fact & Figures"]])
+def test_exclude_types_must_be_known_and_leave_some(params, excluded):
+    params["split"]["exclude_types"] = excluded
+    check_fails(params, "split.exclude_types", "Press Release", repr(excluded))
+
+
+def test_exclude_types_like_the_reference_passes(params):
+    params["split"]["exclude_types"] = ["Fact & Figures"]
     check_params(params)
 
 

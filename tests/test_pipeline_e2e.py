@@ -45,7 +45,8 @@ def project(tmp_path_factory) -> Path:
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                            capture_output=True, text=True, check=True).stdout.split()
     for name in files:
-        if (REPO / name).is_file() and not name.startswith(("data/", "models/", "metrics/", "plots/")):
+        outputs = name.startswith(("data/", "models/", "metrics/", "plots/", "reports/"))
+        if (REPO / name).is_file() and (not outputs or name.startswith("data/input/")):
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, root / name)
     yaml = YAML()
@@ -80,6 +81,11 @@ def test_repro_builds_everything_and_second_repro_does_nothing(project):
     for png in ("comparison.png", "lengths.png", "loss.png"):
         assert (project / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     assert "eval_loss" in (project / "metrics" / "loss" / "eval.csv").read_text()
+    data = json.loads((project / "metrics" / "data.json").read_text())
+    assert (data["records_read"], data["kept"], data["rejected"], data["duplicates"]) == (160, 160, 0, 0)
+    report = (project / "reports" / "results.md").read_text()
+    assert "| kept | 160 |" in report and "| test | 16 | 64 |" in report
+    assert "](../plots/loss.png)" in report
     assert "up to date" in _run(["dvc", "repro"], project).lower()
 
 

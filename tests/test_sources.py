@@ -1,216 +1,347 @@
-"""Article sources: normalisation to one schema, JSONL reading with rejects, and the real PressClub sample."""
+"""Article sources: local JSON/JSONL files with rejects, a local Hugging Face dataset, the embedded corpus,
+the pipeline's own JSONL, and the real PressClub sample."""
 
+import hashlib
 import json
 import re
+from collections import Counter
 
 import pytest
 
 from pressft import ARTICLE_TYPES
+from pressft.cleaning import clean_corpus
 from pressft.errors import UserError
-from pressft.sources import article_id, load_articles, normalise, read_jsonl, read_records, write_jsonl
+from pressft.sources import read_file, read_huggingface, read_records, read_source, write_jsonl
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 
 
-def jsonl(path, lines: list) -> str:
-    """Write raw lines (dicts are JSON-encoded, strings written as they are); returns the path as str."""
-    with open(path, "w", encoding="utf-8") as out:
-        for line in lines:
-            out.write((json.dumps(line, ensure_ascii=False) if isinstance(line, dict) else line) + "\n")
-    return str(path)
-
-
-def load(path) -> tuple[list, list]:
-    return load_articles({"source": "jsonl", "path": str(path)})
-
-
-# ------------------------------------------------------------------ normalise
-
-
-def test_normalise_converts_german_date_to_iso(articles):
-    raw = articles(1)[0] | {"date": "30.12.2025"}
-    assert normalise(raw)["date"] == "2025-12-30"
-
-
-def test_normalise_keeps_iso_date(articles):
-    raw = articles(1)[0] | {"date": "2024-02-29"}
-    assert normalise(raw)["date"] == "2024-02-29"
-
-
-@pytest.mark.parametrize("date", ["31.02.2024", "2024/01/05", "12-30-2025", "yesterday"])
-def test_normalise_rejects_bad_dates(articles, date):
-    with pytest.raises(ValueError, match="unparseable date"):
-        normalise(articles(1)[0] | {"date": date})
-
-
-def test_normalise_splits_dedups_and_trims_string_tags(articles):
-    raw = articles(1)[0] | {"tags": "a, b,a"}
-    assert normalise(raw)["tags"] == ["a", "b"]
-
-
-def test_normalise_dedups_and_trims_list_tags_keeping_order(articles):
-    raw = articles(1)[0] | {"tags": [" Design ", "BMW M", "Design", "", "  "]}
-    assert normalise(raw)["tags"] == ["Design", "BMW M"]
-
-
-@pytest.mark.parametrize("field", ["title", "date", "type", "summary", "tags", "url", "content"])
-def test_normalise_names_a_missing_field(articles, field):
-    raw = articles(1)[0]
-    del raw[field]
-    with pytest.raises(ValueError, match=f"missing or empty: {field}$"):
-        normalise(raw)
-
-
-def test_normalise_names_all_empty_fields(articles):
-    raw = articles(1)[0] | {"summary": "", "tags": []}
-    with pytest.raises(ValueError, match="missing or empty: summary, tags"):
-        normalise(raw)
-
-
-@pytest.mark.parametrize("field,value", [("tags", " , "), ("tags", ["  "]), ("title", "   "), ("content", "\n")])
-def test_normalise_rejects_fields_empty_after_trimming(articles, field, value):
-    with pytest.raises(ValueError, match=field):
-        normalise(articles(1)[0] | {field: value})
-
-
-def test_normalise_rejects_unknown_type(articles):
-    with pytest.raises(ValueError, match="unknown type 'Interview'"):
-        normalise(articles(1)[0] | {"type": "Interview"})
-
-
-def test_normalise_output_schema(articles):
-    raw = articles(1)[0] | {"title": "  Padded title  "}
-    article = normalise(raw)
-    assert set(article) == {"title", "date", "type", "summary", "tags", "url", "content", "id"}
-    assert article["title"] == "Padded title"
-    assert article["type"] in ARTICLE_TYPES
-    assert raw["title"] == "  Padded title  "  # the input is not mutated
-
-
-def test_id_is_stable_and_depends_only_on_url(articles):
-    a, b = articles(2)
-    first = normalise(a)["id"]
-    assert normalise(dict(reversed(list(a.items()))))["id"] == first  # key order irrelevant
-    assert normalise(a | {"title": "Other title", "date": "2020-01-01"})["id"] == first
-    assert normalise(b)["id"] != first
-    assert re.fullmatch(r"[0-9a-f]{12}", first)
-    # sha1 of the url, first 12 hex digits: a fixed value, so ids survive re-runs and machines.
-    assert article_id({"url": "https://example.com/a"}) == "c4ed1c218d14"
-    assert normalise(a | {"url": f"  {a['url']} "})["id"] == first  # the url is trimmed before hashing
-
-
-# ------------------------------------------------------------------ read_jsonl / load_articles
-
-
-def test_jsonl_bad_lines_become_rejects_with_reasons(tmp_path, articles):
-    good = articles(3)
-    path = jsonl(tmp_path / "a.jsonl", [good[0], '{"title": "broken', good[1], "[1, 2, 3]", "", good[2], '"text"'])
-    kept, rejects = load(path)
-    assert [a["url"] for a in kept] == [g["url"] for g in good]  # file order kept
-    reasons = [r["reason"] for r in rejects]
-    assert len(rejects) == 3
-    assert reasons[0].startswith("line 2: not JSON")
-    assert reasons[1] == "line 4: not a JSON object"
-    assert reasons[2] == "line 7: not a JSON object"  # blank line 5 still counts for line numbers
-    assert all(set(r["record"]) == {"title", "url"} for r in rejects)
-
-
-def test_invalid_records_are_rejects_with_reasons(tmp_path, articles):
-    good = articles(3)
-    bad_type = good[1] | {"type": "Blog", "url": "https://x/blog"}
-    no_tags = {k: v for k, v in good[2].items() if k != "tags"} | {"url": "https://x/notags"}
-    path = jsonl(tmp_path / "a.jsonl", [good[0], bad_type, no_tags, good[2]])
-    kept, rejects = load(path)
-    assert [a["url"] for a in kept] == [good[0]["url"], good[2]["url"]]
-    assert rejects == [
-        {"reason": "unknown type 'Blog'", "record": {"title": bad_type["title"], "url": "https://x/blog"}},
-        {"reason": "missing or empty: tags", "record": {"title": no_tags["title"], "url": "https://x/notags"}},
+def write_lines(path, lines: list, end: bytes = b"\n"):
+    """Raw lines: dicts JSON-encoded (UTF-8, not ASCII-escaped), str encoded as UTF-8, bytes as they are."""
+    encoded = [
+        json.dumps(line, ensure_ascii=False).encode() if isinstance(line, dict)
+        else line.encode() if isinstance(line, str) else line
+        for line in lines
     ]
+    path.write_bytes(b"".join(line + end for line in encoded))
+    return path
 
 
-def test_duplicate_url_is_rejected_first_one_kept(tmp_path, articles):
-    a, b = articles(2)
-    duplicate = b | {"url": a["url"], "title": "Same url, other title"}
-    kept, rejects = load(jsonl(tmp_path / "a.jsonl", [a, b, duplicate]))
-    assert [x["title"] for x in kept] == [a["title"], b["title"]]
-    assert len(rejects) == 1
-    assert rejects[0]["reason"] == f"duplicate url {a['url']}"
-    assert rejects[0]["record"]["title"] == "Same url, other title"
+def where(records: list) -> list:
+    return [record["_where"] for record in records]
 
 
-def test_bom_and_crlf_are_handled(tmp_path, articles):
+def strip_where(records: list) -> list:
+    return [{key: value for key, value in record.items() if key != "_where"} for record in records]
+
+
+def user_error(path) -> str:
+    with pytest.raises(UserError) as info:
+        read_file(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path) in message
+    return message
+
+
+# ------------------------------------------------------------------ read_file: JSONL
+
+
+def test_jsonl_records_keep_their_line(tmp_path, articles):
+    good = articles(2)
+    records, rejects, _ = read_file(write_lines(tmp_path / "a.jsonl", good))
+    assert records == [good[0] | {"_where": "line 1"}, good[1] | {"_where": "line 2"}]
+    assert rejects == []
+
+
+def test_jsonl_malformed_lines_become_rejects(tmp_path, articles):
+    good = articles(3)
+    path = write_lines(tmp_path / "a.jsonl", [
+        good[0], b'{"title": "broken', b"[1, 2]", b"", good[1], b'{"title": "M\xfcnchen"}', b'"text"', good[2],
+    ])
+    records, rejects, _ = read_file(path)
+    assert where(records) == ["line 1", "line 5", "line 8"]  # the blank line 4 still counts
+    assert strip_where(records) == good
+    assert [(r["reason"], r["record"]["where"]) for r in rejects] == [
+        ("not JSON", "line 2"),
+        ("not an object", "line 3"),
+        ("not UTF-8", "line 6"),
+        ("not an object", "line 7"),
+    ]
+    assert [r["detail"] for r in rejects[1:]] == ["a JSON list", "invalid byte at position 12", "a JSON str"]
+
+
+def test_jsonl_bom_and_crlf(tmp_path, articles):
     good = articles(2)
     path = tmp_path / "bom.jsonl"
-    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(json.dumps(g) for g in good).encode("utf-8") + b"\r\n")
-    kept, rejects = load(path)
+    path.write_bytes(b"\xef\xbb\xbf" + b"".join(json.dumps(g).encode() + b"\r\n" for g in good))
+    records, rejects, _ = read_file(path)
     assert rejects == []
-    assert [a["url"] for a in kept] == [g["url"] for g in good]
-
-
-def test_non_ascii_text_survives(tmp_path, articles):
-    raw = articles(1)[0] | {"title": "Nürburgring: BMW M4 GT3 EVO wins – again"}
-    kept, _ = load(jsonl(tmp_path / "a.jsonl", [raw]))
-    assert kept[0]["title"] == "Nürburgring: BMW M4 GT3 EVO wins – again"
+    assert strip_where(records) == good
 
 
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
 def test_unicode_line_separator_inside_a_string_is_not_a_line_break(tmp_path, articles, separator):
     raw = articles(1)[0] | {"content": f"First paragraph.{separator}Second paragraph."}
-    path = tmp_path / "a.jsonl"
-    write_jsonl([raw], path)
-    assert len(read_records(path)) == 1  # the pipeline's own reader copes
-    kept, rejects = load(path)
+    path = write_lines(tmp_path / "a.jsonl", [raw])
+    assert separator.encode() in path.read_bytes()  # written raw, not as a \u escape
+    records, rejects, _ = read_file(path)
     assert rejects == []
-    assert kept[0]["content"] == raw["content"]
+    assert strip_where(records) == [raw]
+
+
+def test_non_ascii_text_survives_reading_and_cleaning(tmp_path, articles):
+    title = "Nürburgring: BMW M4 GT3 EVO wins – again"
+    records, _, _ = read_file(write_lines(tmp_path / "a.jsonl", [articles(1)[0] | {"title": title}]))
+    kept, rejects, _ = clean_corpus(records, min_content_words=20, max_chars=200_000)
+    assert rejects == []
+    assert kept[0]["title"] == title
+
+
+def test_huge_record_is_read_then_rejected_as_too_long(tmp_path, articles):
+    small, big = articles(2)
+    big["content"] = "word " * 1_000_000  # 5 MB on one line
+    records, rejects, _ = read_file(write_lines(tmp_path / "big.jsonl", [small, big]))
+    assert rejects == []
+    assert len(records[1]["content"]) == 5_000_000
+    kept, rejects, _ = clean_corpus(records, min_content_words=20, max_chars=200_000)
+    assert [a["url"] for a in kept] == [small["url"]]
+    assert rejects == [{
+        "reason": "too long",
+        "detail": "content has 5,000,000 characters (limit data.max_chars=200,000)",
+        "record": {"title": big["title"], "url": big["url"], "where": "line 2"},
+    }]
+
+
+# ------------------------------------------------------------------ read_file: whole-file failures
 
 
 def test_missing_file_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match=r"data file .*nope\.jsonl not found \(param data\.path\)") as info:
-        read_jsonl(tmp_path / "nope.jsonl")
-    assert "\n" not in str(info.value)
+    path = tmp_path / "nope.jsonl"
+    assert user_error(path) == f"data file {path} not found (param data.path)"
 
 
-def test_non_utf8_file_is_a_user_error(tmp_path, articles):
+@pytest.mark.parametrize("name,data", [("empty.jsonl", b""), ("blank.jsonl", b"  \n\n \r\n"), ("empty.json", b"\n")])
+def test_empty_file_is_a_user_error(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert user_error(path) == f"data file {path} is empty"
+
+
+@pytest.mark.parametrize("name", ["data.jsonl", "data.json"])
+def test_binary_file_is_a_user_error(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"PK\x03\x04\x00\x00binary zip header")
+    assert user_error(path) == f"data file {path} is binary, not JSON or JSONL text"
+
+
+def test_latin1_jsonl_is_a_user_error(tmp_path, articles):
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(json.dumps(articles(1)[0] | {"title": "Nürburgring"}, ensure_ascii=False).encode("latin-1"))
-    with pytest.raises(UserError, match="not UTF-8") as info:
-        load(path)
-    assert "\n" not in str(info.value)
-    assert str(path) in str(info.value)
+    assert user_error(path) == (
+        f"data file {path} cannot be read: no line is a JSON article (not UTF-8 at line 1); "
+        "expected UTF-8 JSONL, one article per line"
+    )
 
 
-@pytest.mark.parametrize("lines", [["not json", "[]", '{"title": "no other fields"}'], [], ["", "  "]])
-def test_file_without_valid_articles_is_a_user_error(tmp_path, lines):
-    path = jsonl(tmp_path / "bad.jsonl", lines)
+def test_jsonl_with_only_garbage_is_a_user_error(tmp_path):
+    path = write_lines(tmp_path / "garbage.jsonl", [b"", b"title,date,url", b"{broken"])
+    assert user_error(path) == (
+        f"data file {path} cannot be read: no line is a JSON article (not JSON at line 2); "
+        "expected UTF-8 JSONL, one article per line"
+    )
+
+
+def test_invalid_json_document_is_a_user_error(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_bytes(b'[\n  {"title": "x"}\n  {"title": "y"}\n]')
+    assert user_error(path) == f"data file {path} is not valid JSON (Expecting ',' delimiter at line 3)"
+
+
+@pytest.mark.parametrize(
+    "document,kind",
+    [({"source": "pressclub", "count": 0}, "dict"), ({"articles": {"a": 1}}, "dict"), (42, "int"), ("text", "str")],
+)
+def test_json_without_an_articles_list_is_a_user_error(tmp_path, document, kind):
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(document))
+    assert user_error(path) == (
+        f'data file {path} holds a JSON {kind}; expected a list of articles or an object {{"articles": [...]}}'
+    )
+
+
+def test_json_with_invalid_utf8_is_a_user_error(tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes('[{"title": "Nürburgring"}]'.encode("latin-1"))
+    assert user_error(path) == f"data file {path} is not UTF-8 text (invalid byte at position 13)"
+
+
+# ------------------------------------------------------------------ read_file: JSON
+
+
+def test_json_list_of_articles(tmp_path, articles):
+    good = articles(3)
+    path = tmp_path / "a.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(good, indent=2).encode())
+    records, rejects, _ = read_file(path)
+    assert rejects == []
+    assert where(records) == ["item 1", "item 2", "item 3"]
+    assert strip_where(records) == good
+
+
+def test_json_object_with_articles_and_a_non_object_item(tmp_path, articles):
+    good = articles(2)
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"articles": [good[0], "not an article", good[1]], "source": "pressclub", "count": 3}))
+    records, rejects, _ = read_file(path)
+    assert where(records) == ["item 1", "item 3"]
+    assert strip_where(records) == good
+    assert rejects == [{
+        "reason": "not an object",
+        "detail": "a JSON str",
+        "record": {"title": None, "url": None, "where": "item 2"},
+    }]
+
+
+@pytest.mark.parametrize("name", ["a.json", "a.jsonl"])
+def test_file_provenance(tmp_path, articles, name):
+    path = tmp_path / name
+    data = (json.dumps(articles(2)) if name.endswith(".json") else json.dumps(articles(1)[0]) + "\n").encode()
+    path.write_bytes(data)
+    _, _, provenance = read_file(path)
+    assert provenance == {"path": str(path), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+# ------------------------------------------------------------------ Hugging Face (local dataset directory, offline)
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch):
+    """Keep the arrow cache of local datasets inside the test's folder."""
+    import datasets.config
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+
+
+@pytest.fixture
+def hf_dir(tmp_path, articles, hf_cache):
+    """A dataset directory shaped like the hub repo: JSONL articles next to a JSON scrape summary."""
+    folder = tmp_path / "bmw-articles"
+    folder.mkdir()
+    write_lines(folder / "articles-2025.jsonl", articles(3))
+    summary = {"articles": [], "source": "x", "count": 0, "scraped_at": "2025-12-30T12:00:00"}
+    (folder / "scrape-summary.json").write_text(json.dumps(summary))
+    return folder
+
+
+def hf_data(folder, data_files: str) -> dict:
+    return {"source": "huggingface",
+            "huggingface": {"dataset": str(folder), "revision": "main", "data_files": data_files, "split": "train"}}
+
+
+def test_huggingface_local_directory_jsonl_files(hf_dir, articles, tmp_path):
+    records, rejects, provenance = read_source(hf_data(hf_dir, "*.jsonl"), tmp_path / "cache")
+    assert rejects == []
+    assert records == [raw | {"_where": f"row {n}"} for n, raw in enumerate(articles(3), start=1)]
+    assert all(isinstance(record["tags"], list) for record in records)
+    assert provenance == {
+        "dataset": str(hf_dir), "revision": "main", "data_files": "*.jsonl", "split": "train",
+        "rows": 3, "sha256": provenance["sha256"],
+    }
+    assert re.fullmatch(r"[0-9a-f]{64}", provenance["sha256"])
+
+
+def test_huggingface_sha256_follows_the_content(tmp_path, articles, hf_cache):
+    digests = []
+    for n, title in enumerate(["First version", "Second version"]):
+        folder = tmp_path / f"v{n}"
+        folder.mkdir()
+        write_lines(folder / "articles.jsonl", [articles(1)[0] | {"title": title}])
+        digests.append(read_huggingface(hf_data(folder, "*.jsonl")["huggingface"])[2]["sha256"])
+    assert digests[0] != digests[1]
+
+
+def test_huggingface_files_of_different_shapes_are_a_user_error(hf_dir):
     with pytest.raises(UserError) as info:
-        load(path)
+        read_huggingface(hf_data(hf_dir, "*")["huggingface"])
     message = str(info.value)
     assert "\n" not in message
-    assert message == f"no valid articles in the jsonl source ({len([x for x in lines if x.strip()])} rejected)"
+    assert message.startswith(f"cannot load dataset {str(hf_dir)!r} at revision 'main' (files '*'): ")
+    assert message.endswith(
+        "the files have different columns; select the article files with data.huggingface.data_files"
+    )
+
+
+def test_huggingface_uncached_hub_id_offline_is_a_user_error(tmp_path, hf_cache):
+    with pytest.raises(UserError) as info:
+        read_source(hf_data("pressft-tests/no-such-dataset", "*.jsonl"), tmp_path / "cache")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "cannot load dataset 'pressft-tests/no-such-dataset' at revision 'main' (files '*.jsonl'): "
+    )
+    assert "offline" in message.lower()
+
+
+# ------------------------------------------------------------------ read_source
+
+
+def test_read_source_embedded(tmp_path):
+    data = {"source": "embedded", "n_articles": 30, "seed": 7}
+    records, rejects, provenance = read_source(data, tmp_path)
+    assert len(records) == 30
+    assert rejects == []
+    assert provenance == {"generator": "pressft.synthetic", "n_articles": 30, "seed": 7}
+    assert all(set(record) == {"title", "date", "type", "summary", "tags", "url", "content"} for record in records)
+    assert read_source(data, tmp_path)[0] == records  # deterministic
+    kept, rejected, _ = clean_corpus(records, min_content_words=20, max_chars=200_000)
+    assert (len(kept), rejected) == (30, [])
+
+
+def test_read_source_file(tmp_path, articles):
+    path = write_lines(tmp_path / "a.jsonl", articles(2))
+    assert read_source({"source": "file", "path": str(path)}, tmp_path / "cache") == read_file(path)
+
+
+# ------------------------------------------------------------------ the pipeline's own JSONL
 
 
 def test_write_then_read_records_round_trip(tmp_path, normalised_articles):
     records = normalised_articles(5)
-    write_jsonl(records, tmp_path / "sub" / "out.jsonl")  # creates the folder
-    assert read_records(tmp_path / "sub" / "out.jsonl") == records
+    records[0]["title"] = "Nürburgring: BMW M4 GT3 EVO wins – again"
+    records[1]["content"] = "First paragraph.\u2028Second paragraph.\x85Third."
+    path = tmp_path / "sub" / "out.jsonl"
+    write_jsonl(records, path)  # creates the folder
+    assert read_records(path) == records
+    assert len(path.read_bytes().split(b"\n")) == 6  # one line per record and a final newline
 
 
 # ------------------------------------------------------------------ the real PressClub sample
 
 
 def test_real_pressclub_sample(real_articles_path):
-    kept, rejects = load_articles({"source": "jsonl", "path": str(real_articles_path)})
-    n_lines = sum(1 for line in real_articles_path.read_text(encoding="utf-8").splitlines() if line.strip())
-    assert len(kept) + len(rejects) == n_lines
-    assert 90 <= len(kept) <= n_lines
-    assert len(kept) == 96  # as of the committed sample: 4 records lack a summary or tags
-    for reject in rejects:
-        assert reject["reason"].startswith("missing or empty:") or reject["reason"]
-        assert reject["record"]["url"]
-    assert len({a["id"] for a in kept}) == len(kept)
+    records, unreadable, provenance = read_file(real_articles_path)
+    assert (len(records), unreadable) == (100, [])
+    assert provenance["bytes"] == real_articles_path.stat().st_size
+    kept, rejects, _ = clean_corpus(records, min_content_words=20, max_chars=200_000)
+    assert len(kept) == 93
+    assert Counter(reject["reason"] for reject in rejects) == {"missing field": 4, "too short": 3}  # no duplicates
+    assert len({article["id"] for article in kept}) == 93
     for article in kept:
+        content = article["content"]
+        for boilerplate in ("please contact", "With its four brands", "www.", "http"):
+            assert boilerplate not in content, (article["id"], boilerplate)
+        assert not EMAIL.search(content), (article["id"], EMAIL.search(content))
         assert ISO.match(article["date"]), article["date"]
-        assert article["tags"] and all(tag and tag == tag.strip() for tag in article["tags"])
         assert article["type"] in ARTICLE_TYPES
-        assert article["title"] and article["summary"] and article["content"]
-    assert sum(a["type"] == "Press Release" for a in kept) > len(kept) / 2  # imbalanced, as the study says
+        assert article["tags"] and all(tag == tag.strip() and tag for tag in article["tags"])
+
+
+@pytest.mark.parametrize(("name", "content"), [("a.jsonl", "[1]\n[2]\n"), ("a.json", "[1, 2]")])
+def test_file_of_valid_json_but_no_objects_is_a_user_error(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(UserError) as info:
+        read_file(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)

@@ -7,7 +7,8 @@ import pytest
 
 from pressft import TASKS
 from pressft.errors import UserError
-from pressft.splits import split_articles, type_counts
+from pressft.cleaning import fingerprints
+from pressft.splits import exclude_types, guard_leakage, split_articles, type_counts
 from pressft.tasks import make_examples, task_answer, task_input
 from pressft.training import select_training
 
@@ -21,6 +22,50 @@ def hundred(normalised_articles):
     corpus = normalised_articles(100)
     assert type_counts(corpus) == {"Fact & Figures": 5, "Press Kit": 10, "Press Release": 80, "Speech": 5}
     return corpus
+
+
+# ------------------------------------------------------------------ exclusion and the leakage guard
+
+
+def test_exclude_types_removes_them_and_counts(hundred):
+    kept, excluded = exclude_types(hundred, ["Fact & Figures", "Speech"])
+    assert excluded == {"Fact & Figures": 5, "Speech": 5}
+    assert type_counts(kept) == {"Press Kit": 10, "Press Release": 80}
+    assert exclude_types(hundred, []) == (hundred, {})
+
+
+def _held_out_keys(split) -> dict[str, set[str]]:
+    keys = {"url": set(), "title": set(), "content": set()}
+    for article in split["test"] + split["val"]:
+        for kind, key in fingerprints(article).items():
+            keys[kind].add(key)
+    return keys
+
+
+def test_leakage_guard_removes_pool_copies_of_held_out_articles(hundred):
+    split = split_articles(hundred, test=20, val=10, seed=42)
+    test_article, val_article = split["test"][0], split["val"][0]
+    victims = split["pool"][:3]
+    # A republished article: other URL, same title (other case and punctuation); another with the same
+    # content under a new title; and one under a held-out article's URL with a trailing slash.
+    victims[0] |= {"title": test_article["title"].upper() + "!", "url": "https://press.example/republished"}
+    victims[1] |= {"content": "  " + val_article["content"].lower(), "title": "A new headline"}
+    victims[2] |= {"url": test_article["url"].replace("https://www.", "https://WWW.") + "/"}
+    guarded, removed = guard_leakage(split)
+    assert removed == {"url": 1, "title": 1, "content": 1}
+    assert ids(guarded["pool"]) == ids(split["pool"][3:])  # order kept: training prefixes stay nested
+    assert guarded["test"] is split["test"] and guarded["val"] is split["val"]
+    held_out = _held_out_keys(guarded)
+    for article in guarded["pool"]:
+        for kind, key in fingerprints(article).items():
+            assert key not in held_out[kind], (kind, article["id"])
+
+
+def test_leakage_guard_keeps_a_clean_split_unchanged(hundred):
+    split = split_articles(hundred, test=20, val=10, seed=42)
+    guarded, removed = guard_leakage(split)
+    assert removed == {"url": 0, "title": 0, "content": 0}
+    assert ids(guarded["pool"]) == ids(split["pool"])
 
 
 # ------------------------------------------------------------------ split_articles

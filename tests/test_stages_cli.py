@@ -21,8 +21,9 @@ def run_fetch(tmp_path: Path, **changes) -> subprocess.CompletedProcess:
         node[last] = value
     with (tmp_path / "params.yaml").open("w") as out:
         yaml.dump(params, out)
-    return subprocess.run([sys.executable, str(REPO / "stages" / "fetch.py"), "--out", "data/raw"],
-                          cwd=tmp_path, capture_output=True, text=True)
+    command = [sys.executable, str(REPO / "stages" / "fetch.py"), "--out", "data/raw", "--cache", "data/cache",
+               "--report", "metrics/data.json"]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
 
 
 @pytest.mark.parametrize(
@@ -30,11 +31,12 @@ def run_fetch(tmp_path: Path, **changes) -> subprocess.CompletedProcess:
     [
         ({"train__size": 0}, "param train.size must be an integer >= 1, got 0"),
         ({"train__size": 99999}, "param train.size=99999 exceeds the training pool of"),
-        ({"data__source": "s3"}, "param data.source must be one of embedded, jsonl; got 's3'"),
+        ({"data__source": "s3"}, "param data.source must be one of embedded, file, huggingface, pressclub; got 's3'"),
         ({"tasks__names": ["summarization", "poetry"]}, "param tasks.names must list tasks from"),
         ({"model__base": "./no/such/model"}, "param model.base: model directory ./no/such/model does not exist"),
         ({"model__load_in_4bit": True}, "needs a CUDA GPU"),
-        ({"data__source": "jsonl", "data__path": "missing.jsonl"}, "param data.path must name an existing JSONL file"),
+        ({"data__source": "file", "data__path": "missing.jsonl"}, "param data.path must name an existing .jsonl or .json"),
+        ({"split__exclude_types": ["Blog"]}, "param split.exclude_types must list some (not all) of"),
     ],
 )
 def test_bad_param_fails_before_any_work_with_one_line(tmp_path, changes, message):
@@ -45,7 +47,66 @@ def test_bad_param_fails_before_any_work_with_one_line(tmp_path, changes, messag
     assert not (tmp_path / "data").exists()
 
 
-def test_unreadable_jsonl_is_one_line(tmp_path):
-    (tmp_path / "bad.jsonl").write_bytes(b"\xff\xfe\x00 not utf-8")
-    done = run_fetch(tmp_path, data__source="jsonl", data__path="bad.jsonl")
-    assert done.returncode == 2 and "is not UTF-8 text" in done.stderr and "Traceback" not in done.stderr
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("latin1.jsonl", '{"title": "Nürburgring"}'.encode("latin-1"), "no line is a JSON article (not UTF-8 at line 1)"),
+        ("binary.jsonl", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is binary, not JSON or JSONL text"),
+        ("empty.jsonl", b"", "is empty"),
+        ("object.json", b'{"title": "one article"}', "holds a JSON dict; expected a list of articles"),
+        ("broken.json", b'[{"title": ', "is not valid JSON"),
+        ("garbage.jsonl", b"not json\nnor this\n", "no line is a JSON article (not JSON at line 1)"),
+    ],
+)
+def test_unreadable_input_is_one_line(tmp_path, name, content, message):
+    (tmp_path / name).write_bytes(content)
+    done = run_fetch(tmp_path, data__source="file", data__path=name)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: data file ") and message in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_file_with_only_invalid_articles_fails_after_writing_the_rejects(tmp_path, articles):
+    import json
+
+    raw = articles(2)
+    raw[0]["type"], raw[1]["content"] = "Blog", "Too short."
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in raw), encoding="utf-8")
+    done = run_fetch(tmp_path, data__source="file", data__path="a.jsonl")
+    assert done.returncode == 2
+    assert done.stderr == "error: no valid articles in the file source (2 rejected, see data/raw/rejects.jsonl)\n"
+    rejects = [json.loads(line) for line in (tmp_path / "data/raw/rejects.jsonl").read_text().splitlines()]
+    assert [r["reason"] for r in rejects] == ["unknown type", "too short"]
+
+
+def test_fetch_reports_what_it_kept_and_rejected(tmp_path, articles):
+    import json
+
+    raw = articles(6)
+    raw[1]["tags"] = []
+    raw[2] = dict(raw[0])  # an exact duplicate
+    lines = [json.dumps(r) for r in raw] + ["{not json"]
+    (tmp_path / "input.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = run_fetch(tmp_path, data__source="file", data__path="input.jsonl")
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "metrics/data.json").read_text())
+    assert (report["records_read"], report["kept"], report["rejected"], report["duplicates"]) == (7, 4, 2, 1)
+    assert report["rejected_by_reason"] == {"missing field": 1, "not JSON": 1}
+    fetched = json.loads((tmp_path / "data/raw/fetch.json").read_text())
+    assert fetched["provenance"]["path"] == "input.jsonl" and len(fetched["provenance"]["sha256"]) == 64
+    assert "7 records read: 4 kept, 2 rejected" in done.stdout
+
+
+def test_build_tasks_with_too_few_valid_articles_is_one_line(tmp_path, normalised_articles):
+    import json
+
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    (tmp_path / "articles.jsonl").write_text("".join(json.dumps(a) + "\n" for a in normalised_articles(50)))
+    command = [sys.executable, str(REPO / "stages" / "build_tasks.py"), "--articles", "articles.jsonl",
+               "--splits", "split", "--tasks", "tasks", "--report", "splits.json"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: params split.test + split.val (220) leave no training articles out of the 50 valid ones; "
+        "lower them, or bring more data (rejects and their reasons: data/raw/rejects.jsonl)\n"
+    )

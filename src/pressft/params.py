@@ -7,10 +7,11 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from pressft import TASKS
+from pressft import ARTICLE_TYPES, TASKS
 from pressft.errors import UserError
 
-SOURCES = ("embedded", "jsonl")
+SOURCES = ("embedded", "file", "huggingface", "pressclub")
+FEEDS = ("listing", "rss")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 EMBEDDED = "embedded"
 # A hub id is "owner/name"; anything with more path structure is a local directory.
@@ -66,6 +67,13 @@ def _choice(params: dict, dotted: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _text(params: dict, dotted: str) -> str:
+    value = _get(params, dotted)
+    if not isinstance(value, str) or not value.strip():
+        raise UserError(f"param {dotted} must be a non-empty string, got {value!r}")
+    return value
+
+
 def check_train_size(size: int, pool: int) -> None:
     if size > pool:
         raise UserError(f"param train.size={size} exceeds the training pool of {pool} articles; use 1..{pool}")
@@ -76,16 +84,44 @@ def check_params(params: dict[str, Any]) -> None:
     if not isinstance(params, dict):
         raise UserError("params.yaml must be a mapping of parameter groups")
     source = _choice(params, "data.source", SOURCES)
-    if source == "jsonl":
+    if source == "file":
         path = _get(params, "data.path")
         if not path or not Path(path).is_file():
-            raise UserError(f"param data.path must name an existing JSONL file when data.source is jsonl; got {path!r}")
-    else:
+            raise UserError(
+                f"param data.path must name an existing .jsonl or .json file when data.source is file; got {path!r}"
+            )
+    elif source == "embedded":
         _int(params, "data.n_articles")
         _int(params, "data.seed", 0)
+    elif source == "huggingface":
+        for key in ("dataset", "revision", "split"):
+            _text(params, f"data.huggingface.{key}")
+        files = _get(params, "data.huggingface.data_files")
+        if not files or not all(isinstance(item, str) and item for item in ([files] if isinstance(files, str) else files)):
+            raise UserError(f"param data.huggingface.data_files must be a glob or a list of globs; got {files!r}")
+    else:
+        _choice(params, "data.pressclub.feed", FEEDS)
+        for key in ("listing_url", "rss_url"):
+            url = _text(params, f"data.pressclub.{key}")
+            if not url.startswith(("http://", "https://")):
+                raise UserError(f"param data.pressclub.{key} must be an http(s) URL; got {url!r}")
+        for key in ("max_articles", "max_pages"):
+            _int(params, f"data.pressclub.{key}")
+        _int(params, "data.pressclub.retries", 0)
+        for key in ("delay_seconds", "timeout_seconds", "backoff_seconds"):
+            _number(params, f"data.pressclub.{key}")
+        if params["data"]["pressclub"]["timeout_seconds"] <= 0:
+            raise UserError("param data.pressclub.timeout_seconds must be above 0")
+    _int(params, "data.min_content_words", 0)
+    _int(params, "data.max_chars", 100)
 
     test, val = _int(params, "split.test"), _int(params, "split.val")
     _int(params, "split.seed", 0)
+    excluded = _get(params, "split.exclude_types") or []
+    if not isinstance(excluded, list) or len(excluded) >= len(ARTICLE_TYPES) or set(excluded) - set(ARTICLE_TYPES):
+        raise UserError(
+            f"param split.exclude_types must list some (not all) of {', '.join(ARTICLE_TYPES)}; got {excluded!r}"
+        )
     if source == "embedded" and test + val >= params["data"]["n_articles"]:
         raise UserError(
             f"params split.test + split.val ({test + val}) must be below data.n_articles ({params['data']['n_articles']})"

@@ -1,106 +1,154 @@
-"""Where articles come from: the embedded synthetic corpus or a local JSONL file, in one schema."""
+"""Where raw articles come from: the embedded synthetic corpus, a local JSON/JSONL file, a Hugging Face
+dataset, or the BMW PressClub website. Each reader returns raw records in the PressClub schema, the
+records it could not read (with reasons), and the provenance that goes into the fetch stage's output.
+"""
 
 import hashlib
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pressft import ARTICLE_TYPES
+from pressft.cleaning import Rejected, reject_record
 from pressft.errors import UserError
 
-REQUIRED = ("title", "date", "type", "summary", "tags", "url", "content")
+Records = list[dict[str, Any]]
+_SNIFF_BYTES = 8192
 
 
-def article_id(article: dict[str, Any]) -> str:
-    """Stable id from the URL, so the same article keeps its id whatever the file order."""
-    return hashlib.sha1(article["url"].encode("utf-8")).hexdigest()[:12]
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def _filled(value: Any) -> bool:
-    if isinstance(value, str):
-        return bool(value.strip(" \t\r\n,"))
-    if isinstance(value, list):
-        return any(isinstance(item, str) and item.strip() for item in value)
-    return value is not None
+def _open_checked(path: Path) -> None:
+    """Fail in one line on what makes a file unreadable as a whole: missing, empty, binary."""
+    if not path.is_file():
+        raise UserError(f"data file {path} not found (param data.path)")
+    with path.open("rb") as data:
+        head = data.read(_SNIFF_BYTES)
+    if not head.strip():
+        raise UserError(f"data file {path} is empty")
+    if b"\x00" in head:
+        raise UserError(f"data file {path} is binary, not JSON or JSONL text")
 
 
-def normalise(raw: dict[str, Any]) -> dict[str, Any]:
-    """One record in the project's schema (ISO date, tag list, id), or ValueError with the reason."""
-    missing = [key for key in REQUIRED if not _filled(raw.get(key))]
-    if missing:
-        raise ValueError(f"missing or empty: {', '.join(missing)}")
-    if raw["type"] not in ARTICLE_TYPES:
-        raise ValueError(f"unknown type {raw['type']!r}")
-    tags = raw["tags"]
-    if isinstance(tags, str):
-        tags = tags.split(",")
-    tags = list(dict.fromkeys(tag.strip() for tag in tags if tag.strip()))
-    date = str(raw["date"])
-    for fmt in ("%d.%m.%Y", "%Y-%m-%d"):
-        try:
-            date = datetime.strptime(date, fmt).date().isoformat()
-            break
-        except ValueError:
-            continue
-    else:
-        raise ValueError(f"unparseable date {date!r}")
-    article = {key: str(raw[key]).strip() for key in ("title", "type", "summary", "url", "content")}
-    article.update(date=date, tags=tags)
-    article["id"] = article_id(article)
-    return article
+def _jsonl_records(path: Path) -> tuple[Records, Records]:
+    """Records of a JSONL file, line by line (a multi-MB line costs only itself); bad lines are rejects."""
+    records, rejects = [], []
+    with path.open("rb") as lines:
+        # Only \n ends a record: str.splitlines would also split at U+2028 and friends inside JSON strings.
+        for number, raw_line in enumerate(lines, start=1):
+            where = f"line {number}"
+            if number == 1:
+                raw_line = raw_line.removeprefix(b"\xef\xbb\xbf")
+            if not raw_line.strip():
+                continue
+            try:
+                record = json.loads(raw_line.decode("utf-8"))
+            except UnicodeDecodeError as error:
+                rejects.append(reject_record({}, Rejected("not UTF-8", f"invalid byte at position {error.start}"), where))
+                continue
+            except json.JSONDecodeError as error:
+                rejects.append(reject_record({}, Rejected("not JSON", f"{error.msg} at column {error.colno}"), where))
+                continue
+            if not isinstance(record, dict):
+                rejects.append(reject_record({}, Rejected("not an object", f"a JSON {type(record).__name__}"), where))
+                continue
+            records.append(record | {"_where": where})
+    if not records and rejects:
+        first = rejects[0]
+        raise UserError(
+            f"data file {path} cannot be read: no line is a JSON article "
+            f"({first['reason']} at {first['record']['where']}); expected UTF-8 JSONL, one article per line"
+        )
+    return records, rejects
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Raw records of a JSONL file; a line that is not a JSON object is kept as a reject, not fatal."""
+def _json_records(path: Path) -> tuple[Records, Records]:
+    """Records of a JSON document: a list of articles, or an object with an `articles` list."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UserError(f"data file {path} not found (param data.path)") from None
+        document = json.loads(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError as error:
-        raise UserError(f"data file {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
-    records = []
-    # Only \n ends a record: str.splitlines would also split at U+2028 and friends inside JSON strings.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            record = {"_error": f"line {number}: not JSON ({error.msg})"}
-        if not isinstance(record, dict):
-            record = {"_error": f"line {number}: not a JSON object"}
-        records.append(record)
-    return records
+        raise UserError(f"data file {path} is not UTF-8 text (invalid byte at position {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"data file {path} is not valid JSON ({error.msg} at line {error.lineno})") from None
+    if isinstance(document, dict) and isinstance(document.get("articles"), list):
+        document = document["articles"]
+    if not isinstance(document, list):
+        raise UserError(
+            f"data file {path} holds a JSON {type(document).__name__}; expected a list of articles "
+            'or an object {"articles": [...]}'
+        )
+    records, rejects = [], []
+    for number, record in enumerate(document, start=1):
+        where = f"item {number}"
+        if isinstance(record, dict):
+            records.append(record | {"_where": where})
+        else:
+            rejects.append(reject_record({}, Rejected("not an object", f"a JSON {type(record).__name__}"), where))
+    if not records and rejects:
+        raise UserError(f"data file {path} holds no article objects (item 1 is {rejects[0]['detail']})")
+    return records, rejects
 
 
-def load_articles(data: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(articles, rejects) for the `data` param group. Rejects carry their reason; duplicates by id are rejects too."""
-    if data["source"] == "embedded":
+def read_file(path: str | Path) -> tuple[Records, Records, dict[str, Any]]:
+    """A local export: `.json` is one document, anything else is read as JSONL."""
+    path = Path(path)
+    _open_checked(path)
+    records, rejects = (_json_records if path.suffix.lower() == ".json" else _jsonl_records)(path)
+    return records, rejects, {"path": str(path), "sha256": _sha256(path), "bytes": path.stat().st_size}
+
+
+def read_huggingface(settings: dict[str, Any]) -> tuple[Records, Records, dict[str, Any]]:
+    """A dataset on the Hugging Face Hub (or a local dataset directory) through `datasets.load_dataset`."""
+    from datasets import load_dataset
+
+    name, revision = settings["dataset"], settings["revision"]
+    try:
+        dataset = load_dataset(name, revision=revision, data_files=settings["data_files"], split=settings["split"])
+    except Exception as error:  # noqa: BLE001 - datasets raises many types for a bad id, revision or file set
+        # The useful part is at the bottom of the chain ("column names don't match", "OfflineModeIsEnabled").
+        while error.__cause__ is not None:
+            error = error.__cause__
+        first = " ".join(str(error).split())[:300] or type(error).__name__
+        if "Cast" in type(error).__name__:
+            first = "the files have different columns; select the article files with data.huggingface.data_files"
+        raise UserError(
+            f"cannot load dataset {name!r} at revision {revision!r} (files {settings['data_files']!r}): "
+            f"{type(error).__name__}: {first}"
+        ) from None
+    records = [record | {"_where": f"row {number}"} for number, record in enumerate(dataset.to_list(), start=1)]
+    # The content hash makes an upstream change visible in the stage's output even when the revision is a branch.
+    digest = hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+    provenance = {"dataset": name, "revision": revision, "data_files": settings["data_files"],
+                  "split": settings["split"], "rows": len(records), "sha256": digest}
+    return records, [], provenance
+
+
+def read_source(data: dict[str, Any], cache_dir: str | Path) -> tuple[Records, Records, dict[str, Any]]:
+    """(raw records, unreadable records, provenance) for the `data` param group."""
+    source = data["source"]
+    if source == "embedded":
         from pressft.synthetic import generate_corpus
 
-        raw_records = generate_corpus(data["n_articles"], data["seed"])
-    else:
-        raw_records = read_jsonl(data["path"])
-    articles, rejects, seen = [], [], set()
-    for raw in raw_records:
-        try:
-            if "_error" in raw:
-                raise ValueError(raw["_error"])
-            article = normalise(raw)
-            if article["id"] in seen:
-                raise ValueError(f"duplicate url {article['url']}")
-        except ValueError as reason:
-            rejects.append({"reason": str(reason), "record": {k: raw.get(k) for k in ("title", "url")}})
-            continue
-        seen.add(article["id"])
-        articles.append(article)
-    if not articles:
-        raise UserError(f"no valid articles in the {data['source']} source ({len(rejects)} rejected)")
-    return articles, rejects
+        records = generate_corpus(data["n_articles"], data["seed"])
+        return records, [], {"generator": "pressft.synthetic", "n_articles": data["n_articles"], "seed": data["seed"]}
+    if source == "file":
+        return read_file(data["path"])
+    if source == "huggingface":
+        return read_huggingface(data["huggingface"])
+    from pressft.pressclub import scrape
+
+    records, failures, info = scrape(data["pressclub"], Path(cache_dir))
+    for failure in failures:
+        failure["reason"], failure["detail"] = "fetch failed", failure["reason"]
+    return records, failures, info
 
 
-def write_jsonl(records: list[dict[str, Any]], path: str | Path) -> None:
+def write_jsonl(records: Records, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
@@ -108,7 +156,7 @@ def write_jsonl(records: list[dict[str, Any]], path: str | Path) -> None:
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def read_records(path: str | Path) -> list[dict[str, Any]]:
+def read_records(path: str | Path) -> Records:
     """Records of a JSONL file the pipeline itself wrote."""
     with Path(path).open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines if line.strip()]

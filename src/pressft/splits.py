@@ -5,6 +5,7 @@ from typing import Any
 
 from sklearn.model_selection import train_test_split
 
+from pressft.cleaning import fingerprints
 from pressft.errors import UserError
 
 
@@ -31,7 +32,8 @@ def split_articles(articles: list[dict[str, Any]], test: int, val: int, seed: in
     """
     if test + val >= len(articles):
         raise UserError(
-            f"params split.test + split.val ({test + val}) leave no training articles out of {len(articles)}"
+            f"params split.test + split.val ({test + val}) leave no training articles out of the {len(articles)} "
+            "valid ones; lower them, or bring more data (rejects and their reasons: data/raw/rejects.jsonl)"
         )
     ordered = sorted(articles, key=lambda article: article["id"])
     rest, test_set = train_test_split(ordered, test_size=test, random_state=seed, stratify=_strata(ordered, test))
@@ -41,3 +43,29 @@ def split_articles(articles: list[dict[str, Any]], test: int, val: int, seed: in
 
 def type_counts(articles: list[dict[str, Any]]) -> dict[str, int]:
     return dict(sorted(Counter(article["type"] for article in articles).items()))
+
+
+def exclude_types(articles: list[dict[str, Any]], excluded: list[str]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Articles whose type is not excluded, and how many of each excluded type were left out."""
+    kept = [article for article in articles if article["type"] not in excluded]
+    return kept, type_counts([article for article in articles if article["type"] in excluded])
+
+
+def guard_leakage(splits: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """Drop pool articles that share a URL, a normalised title or the content with a test or validation article.
+
+    The pool's order is kept, so training sets stay nested. Returns the guarded splits and the count per key.
+    """
+    held_out: dict[str, set[str]] = {"url": set(), "title": set(), "content": set()}
+    for article in splits["test"] + splits["val"]:
+        for kind, key in fingerprints(article).items():
+            held_out[kind].add(key)
+    pool, removed = [], {kind: 0 for kind in held_out}
+    for article in splits["pool"]:
+        clash = next((kind for kind, key in fingerprints(article).items() if key in held_out[kind]), None)
+        if clash:
+            removed[clash] += 1
+        else:
+            pool.append(article)
+    return {**splits, "pool": pool}, removed
+
