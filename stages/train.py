@@ -3,6 +3,7 @@
 import argparse
 import csv
 import json
+import os
 from pathlib import Path
 
 from pressft.errors import run_stage
@@ -31,17 +32,21 @@ def main() -> None:
     params = load_params()
     train = params["train"]
     examples = select_training(read_records(args.pool), train["size"], train["type_oversample_cap"])
-    print(f"train: {train['size']} articles -> {len(examples)} examples (minority types oversampled)")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"train: {train['size']} articles -> {len(examples)} examples (minority types oversampled)")
     metrics, history = train_lora(
         args.base, examples, read_records(args.val), params, args.out, work_dir=Path(args.out).with_name("checkpoints")
     )
+    if not metrics:  # another process of a multi-process (accelerate) run: the main process writes the outputs
+        return
     Path(args.metrics).parent.mkdir(parents=True, exist_ok=True)
     Path(args.metrics).write_text(json.dumps(metrics, indent=2) + "\n")
     train_rows, eval_rows = loss_curves(history)
     write_csv(train_rows, Path(args.curves) / "train.csv")
     write_csv(eval_rows, Path(args.curves) / "eval.csv")
     print(
-        f"train: {metrics['steps']} steps in {metrics['runtime_seconds']}s, best eval loss {metrics['best_eval_loss']} "
+        f"train: {metrics['steps']} steps in {metrics['runtime_seconds']}s ({metrics['tokens_per_second']:.0f} tokens/s, "
+        f"peak memory {metrics['peak_memory_gib']} GiB), best eval loss {metrics['best_eval_loss']} "
         f"at step {metrics['best_step']} -> {args.out}"
     )
 

@@ -267,3 +267,45 @@ def test_run_stage_lets_bugs_through_and_passes_success():
 
     with pytest.raises(KeyError):  # internal bugs keep their traceback
         run_stage(buggy)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("precision", "fp8", "train.precision must be one of auto, fp32, bf16, fp16; got 'fp8'"),
+        ("keep_best", "yes", "train.keep_best must be true or false, got 'yes'"),
+        ("activation_checkpointing", 1, "train.activation_checkpointing must be true or false, got 1"),
+        ("packing", None, "train.packing must be true or false, got None"),
+        ("launcher", "bash -c", "train.launcher must start with python, accelerate or torchrun; got 'bash -c'"),
+        ("launcher", "", "train.launcher must be a non-empty string"),
+    ],
+)
+def test_training_switches_are_checked(params, key, value, fragment):
+    params["train"][key] = value
+    check_fails(params, fragment)
+
+
+def test_fp16_without_cuda_mentions_gpu(params, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    params["train"]["precision"] = "fp16"
+    check_fails(params, "train.precision=fp16 needs a CUDA GPU", "fp32 or bf16")
+
+
+def test_multi_process_launcher_passes(params):
+    params["train"]["launcher"] = "accelerate launch --multi_gpu --num_processes 4"
+    check_params(params)
+
+
+def test_packing_needs_flash_attention(params):
+    params["train"]["packing"] = True
+    check_fails(params, "train.packing=true needs model.attn_implementation=flash_attention_2", "sdpa")
+
+
+def test_flash_attention_needs_cuda(params, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    params["model"]["attn_implementation"] = "flash_attention_2"
+    check_fails(params, "flash_attention_2 needs a CUDA GPU")

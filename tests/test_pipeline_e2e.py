@@ -89,6 +89,73 @@ def test_repro_builds_everything_and_second_repro_does_nothing(project):
     assert "up to date" in _run(["dvc", "repro"], project).lower()
 
 
+VOLATILE = {"runtime_seconds", "tokens_per_second", "peak_memory_gib", "resumed_from_step"}
+
+
+def test_training_killed_during_dvc_repro_resumes_to_the_same_adapter(project):
+    import signal
+    import time
+
+    reference = (project / "models/adapter/adapter_model.safetensors").read_bytes()
+    reference_metrics = json.loads((project / "metrics/train.json").read_text())
+    log = (project.parent / "killed.log").open("w")
+    child = subprocess.Popen(["dvc", "repro", "-f", "-s", "train"], cwd=project, stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True, env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    seal = project / "models/checkpoints/checkpoint-20/pressft_complete"
+    deadline = time.monotonic() + 300
+    while not seal.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(child.pid, signal.SIGKILL)  # dvc, the stage and everything they started
+    child.wait()
+    assert seal.exists(), (project.parent / "killed.log").read_text()[-2000:]
+    assert not (project / "models/adapter").exists()  # DVC removed the output before the killed run
+
+    out = _run(["dvc", "repro"], project)
+    assert "train: resuming from models/checkpoints/checkpoint-20" in out
+    assert (project / "models/adapter/adapter_model.safetensors").read_bytes() == reference
+    resumed = json.loads((project / "metrics/train.json").read_text())
+    assert resumed["resumed_from_step"] == 20
+    assert {k: v for k, v in resumed.items() if k not in VOLATILE} == {
+        k: v for k, v in reference_metrics.items() if k not in VOLATILE
+    }
+    assert not (project / "models/checkpoints").exists()
+    assert "up to date" in _run(["dvc", "status"], project).lower()
+
+
+def test_two_process_training_matches_one_process(project, tmp_path):
+    """`accelerate launch` with 2 CPU processes (gloo) of batch 4 against the repro's 1 process of batch 8."""
+    single = json.loads((project / "metrics/train.json").read_text())
+    params_file = project / "params.yaml"
+    original = params_file.read_text()
+    yaml = YAML()
+    params = yaml.load(original)
+    params["train"]["batch_size"] = 4
+    with params_file.open("w") as out:
+        yaml.dump(params, out)
+    try:
+        out = _run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                    "--mixed_precision", "no", "--dynamo_backend", "no", "stages/train.py", "--base", "models/base",
+                    "--pool", "data/tasks/pool.jsonl", "--val", "data/tasks/val.jsonl", "--out", f"{tmp_path}/adapter",
+                    "--metrics", f"{tmp_path}/train.json", "--curves", f"{tmp_path}/loss"], project)
+    finally:
+        params_file.write_text(original)
+    double = json.loads((tmp_path / "train.json").read_text())
+    assert double["processes"] == 2 and single["processes"] == 1
+    assert double["steps"] == single["steps"] and double["train_examples"] == single["train_examples"]
+    # Same global batch, but the processes see their shares in another order and average per process first.
+    assert double["best_eval_loss"] == pytest.approx(single["best_eval_loss"], rel=0.03)
+    assert out.count("  eval loss ") == len((tmp_path / "loss/eval.csv").read_text().splitlines()) - 1  # one printer
+    assert (tmp_path / "adapter/adapter_model.safetensors").exists() and not (tmp_path / "checkpoints").exists()
+
+
+def test_adapter_loads_from_a_moved_clone(project, tmp_path):
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(project / "models", moved / "models")
+    code = ("from pressft.modeling import load_for_inference; m, t = load_for_inference('models/adapter'); "
+            "print(type(m).__name__, t.chat_template is not None)")
+    assert "LlamaForCausalLM True\n" in _run(["python", "-c", code], moved)
+
+
 def test_experiment_on_another_size_reruns_only_training_side(project):
     _run(["git", "add", "-A"], project)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"], project)

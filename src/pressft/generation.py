@@ -70,3 +70,42 @@ def generate_predictions(
         if number == 1 or number % 5 == 0 or number == len(batches):
             log(f"generated {done}/{len(examples)} ({task})  {time.time() - start:.0f}s")
     return results  # type: ignore[return-value]
+
+
+def answer_nll(
+    model,
+    tokenizer,
+    examples: list[dict[str, Any]],
+    *,
+    max_length: int,
+    date_string: str,
+    batch_size: int,
+) -> list[tuple[float, int]]:
+    """(summed negative log-likelihood, token count) of each reference answer and its end-of-turn, given the prompt.
+
+    The quantity fine-tuning minimises, computed exactly as in training (same prompt, same mask), so the
+    perplexities of the base and the fine-tuned model compare like for like. Not the answer text alone: without
+    its prompt an answer's likelihood says little about the task.
+    """
+    from pressft.chat import encode_for_training
+
+    rows = [encode_for_training(tokenizer, example, max_length, date_string) for example in examples]
+    order = sorted(range(len(rows)), key=lambda index: len(rows[index]["input_ids"]))
+    results: list[tuple[float, int] | None] = [None] * len(rows)
+    for start in range(0, len(order), batch_size):
+        batch = [rows[index] for index in order[start : start + batch_size]]
+        padded = tokenizer.pad({"input_ids": [row["input_ids"] for row in batch]}, padding_side="right",
+                               return_tensors="pt")
+        mask = torch.zeros_like(padded["input_ids"])
+        for b, row in enumerate(batch):
+            mask[b, : len(row["completion_mask"])] = torch.tensor(row["completion_mask"])
+        with torch.inference_mode():
+            logits = model(input_ids=padded["input_ids"].to(model.device),
+                           attention_mask=padded["attention_mask"].to(model.device)).logits.float()
+        # Token t is predicted from position t - 1.
+        targets = padded["input_ids"][:, 1:].to(logits.device)
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, reduction="none")
+        trained = mask[:, 1:].to(logits.device).bool()
+        for b, index in enumerate(order[start : start + batch_size]):
+            results[index] = (float(nll[b][trained[b]].sum()), int(trained[b].sum()))
+    return results  # type: ignore[return-value]

@@ -13,6 +13,8 @@ from pressft.errors import UserError
 SOURCES = ("embedded", "file", "huggingface", "pressclub")
 FEEDS = ("listing", "rss")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+ATTENTION = ("sdpa", "eager", "flash_attention_2")
 EMBEDDED = "embedded"
 # A hub id is "owner/name"; anything with more path structure is a local directory.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -64,6 +66,13 @@ def _choice(params: dict, dotted: str, allowed: tuple[str, ...]) -> str:
     value = _get(params, dotted)
     if value not in allowed:
         raise UserError(f"param {dotted} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _flag(params: dict, dotted: str) -> bool:
+    value = _get(params, dotted)
+    if not isinstance(value, bool):
+        raise UserError(f"param {dotted} must be true or false, got {value!r}")
     return value
 
 
@@ -156,6 +165,9 @@ def check_params(params: dict[str, Any]) -> None:
         if params["model"]["embedded"]["hidden_size"] % params["model"]["embedded"]["heads"]:
             raise UserError("param model.embedded.hidden_size must be divisible by model.embedded.heads")
 
+    launcher = _text(params, "train.launcher")
+    if launcher.split()[0] not in ("python", "python3", "accelerate", "torchrun"):
+        raise UserError(f"param train.launcher must start with python, accelerate or torchrun; got {launcher!r}")
     size = _int(params, "train.size")
     if source == "embedded":  # the pool size is known before any work; for files, after the split
         check_train_size(size, params["data"]["n_articles"] - test - val)
@@ -166,6 +178,25 @@ def check_params(params: dict[str, Any]) -> None:
     _number(params, "train.lr")
     _number(params, "train.weight_decay")
     _choice(params, "train.scheduler", SCHEDULERS)
+    if _choice(params, "train.precision", PRECISIONS) == "fp16":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("param train.precision=fp16 needs a CUDA GPU; use fp32 or bf16 (autocast) on CPU")
+    for key in ("keep_best", "activation_checkpointing", "packing"):
+        _flag(params, f"train.{key}")
+    attention = _choice(params, "model.attn_implementation", ATTENTION)
+    if params["train"]["packing"] and attention != "flash_attention_2":
+        # Measured: with sdpa, a packed row's second example attends to the first (its logits change).
+        raise UserError(
+            "param train.packing=true needs model.attn_implementation=flash_attention_2; with "
+            f"{attention} the examples packed into one row would attend to each other"
+        )
+    if attention == "flash_attention_2":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("param model.attn_implementation=flash_attention_2 needs a CUDA GPU; use sdpa on CPU")
     _int(params, "train.lora.r")
     _number(params, "train.lora.alpha")
     _number(params, "train.lora.dropout")

@@ -1,7 +1,10 @@
 """LoRA supervised fine-tuning with trl: loss on answer tokens only, eval loss on the fixed val set."""
 
+import hashlib
 import json
+import os
 import platform
+import resource
 import shutil
 import time
 from collections import Counter
@@ -14,6 +17,9 @@ from transformers import TrainerCallback
 from pressft.chat import encode_for_training
 from pressft.modeling import ADAPTER_FILE, load_model, perplexity
 from pressft.params import check_train_size
+
+SEAL = "pressft_complete"  # written into a checkpoint once everything in it is on disk
+FINGERPRINT = "pressft_run.json"  # what the checkpoints in a work directory were trained on
 
 
 def select_training(pool: list[dict[str, Any]], size: int, oversample_cap: int) -> list[dict[str, Any]]:
@@ -61,6 +67,8 @@ class TerminalProgress(TrainerCallback):
         self.start = time.time()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
         logs = logs or {}
         step, total = state.global_step, state.max_steps
         if "eval_loss" in logs:
@@ -72,11 +80,76 @@ class TerminalProgress(TrainerCallback):
                   f"{elapsed:.0f}s elapsed, eta {eta:.0f}s", flush=True)
 
 
-def _precision() -> dict[str, bool]:
+def _precision(choice: str) -> dict[str, bool]:
+    """Trainer flags for `train.precision`; auto is bf16 on GPUs that support it, fp16 on older ones, fp32 on CPU."""
+    cuda = torch.cuda.is_available()
+    if choice == "auto":
+        # fp32 on CPU: exact and deterministic; bf16 autocast would gain only ~15% on these cores (stack notes).
+        choice = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    return {"bf16": choice == "bf16", "fp16": choice == "fp16", "use_cpu": not cuda}
+
+
+class CheckpointSeal(TrainerCallback):
+    """Marks a checkpoint complete once the trainer has written all of it (model, optimizer, RNG, state).
+
+    The trainer writes a checkpoint file by file; a kill in between leaves a directory that looks usable
+    but is not. Only sealed checkpoints are resumed from. The seal itself is written to a temporary
+    name and renamed, so it is either there whole or not at all.
+    """
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            temporary = checkpoint / f".{SEAL}.tmp"
+            with temporary.open("w") as seal:
+                seal.write(f"{state.global_step}\n")
+                seal.flush()
+                os.fsync(seal.fileno())
+            os.replace(temporary, checkpoint / SEAL)
+
+
+def run_fingerprint(base_dir: str, train_examples: list, val_examples: list, params: dict[str, Any]) -> str:
+    """What a run depends on: params, the examples, the base model's files. Checkpoints of another run are stale."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([params["train"], params["model"], base_dir], sort_keys=True).encode())
+    digest.update(json.dumps([train_examples, val_examples], sort_keys=True).encode())
+    base = Path(base_dir)
+    if base.is_dir():
+        for path in sorted(base.rglob("*")):
+            if path.is_file():
+                digest.update(f"{path.relative_to(base)}:{path.stat().st_size}".encode())
+    return digest.hexdigest()
+
+
+def resume_point(work_dir: Path, fingerprint: str, main_process: bool = True) -> str | None:
+    """The newest sealed checkpoint of this very run in work_dir, or None to start afresh.
+
+    Checkpoints of a different run (other params, data or base) and unsealed (half-written) ones are
+    removed by the main process; every process reaches the same answer without waiting for the others.
+    """
+    marker = work_dir / FINGERPRINT
+    same_run = marker.exists() and json.loads(marker.read_text()).get("fingerprint") == fingerprint
+    checkpoints = sorted(work_dir.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[-1]))
+    sealed = [path for path in checkpoints if (path / SEAL).exists()] if same_run else []
+    if main_process:
+        if not same_run:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        else:
+            for path in checkpoints:
+                if path not in sealed:
+                    shutil.rmtree(path, ignore_errors=True)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+    return str(sealed[-1]) if sealed else None
+
+
+def peak_memory() -> dict[str, Any]:
+    """Peak GPU memory allocated by torch, or the process's peak resident memory on CPU, in GiB."""
     if torch.cuda.is_available():
-        return {"bf16": torch.cuda.is_bf16_supported(), "fp16": not torch.cuda.is_bf16_supported()}
-    # fp32 on CPU: exact and deterministic; bf16 autocast would gain only ~15% on these cores (stack notes).
-    return {"bf16": False, "fp16": False, "use_cpu": True}
+        return {"peak_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3), "peak_memory_kind": "cuda"}
+    # ru_maxrss is in KiB on Linux.
+    return {"peak_memory_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+            "peak_memory_kind": "cpu rss"}
 
 
 def train_lora(
@@ -93,8 +166,20 @@ def train_lora(
     from trl import SFTConfig, SFTTrainer
 
     train, model_params = params["train"], params["model"]
+    work_dir = Path(work_dir)
+    precision = _precision(train["precision"])
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    resume = resume_point(work_dir, run_fingerprint(base_dir, train_examples, val_examples, params), main_process)
+    if resume:
+        print(f"train: resuming from {resume} (an earlier run of the same params and data was interrupted)")
     set_seed(train["seed"])  # before the adapter is created: LoRA's initial weights are random
-    model, tokenizer = load_model(base_dir, load_in_4bit=model_params["load_in_4bit"])
+    model, tokenizer = load_model(base_dir, load_in_4bit=model_params["load_in_4bit"],
+                                  attn_implementation=model_params["attn_implementation"])
+    if model_params["load_in_4bit"]:
+        from peft import prepare_model_for_kbit_training
+
+        # QLoRA recipe: norms in fp32 and input gradients enabled, so the frozen 4-bit weights pass gradients on.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=train["activation_checkpointing"])
     train_ds, train_cut = _dataset(tokenizer, train_examples, model_params["max_length"], model_params["date_string"])
     val_ds, val_cut = _dataset(tokenizer, val_examples, model_params["max_length"], model_params["date_string"])
     config = SFTConfig(
@@ -111,8 +196,9 @@ def train_lora(
         eval_steps=train["eval_steps"],
         save_strategy="steps",
         save_steps=train["eval_steps"],
-        save_total_limit=2,
-        load_best_model_at_end=True,
+        save_total_limit=2,  # the newest (to resume from) and the best (to keep)
+        ddp_find_unused_parameters=False,  # every LoRA weight takes part in every step
+        load_best_model_at_end=train["keep_best"],
         metric_for_best_model="eval_loss",
         greater_is_better=False,
         logging_steps=1,
@@ -122,11 +208,14 @@ def train_lora(
         train_sampling_strategy="group_by_length",
         max_length=model_params["max_length"],
         completion_only_loss=True,
-        activation_checkpointing=False,
+        packing=train["packing"],
+        activation_checkpointing=train["activation_checkpointing"],
+        include_num_input_tokens_seen="non_padding",
         report_to="none",
         disable_tqdm=True,
-        save_only_model=True,
-        **_precision(),
+        # Optimizer, scheduler and RNG states too: resuming must continue the very same run.
+        save_only_model=False,
+        **precision,
     )
     lora = LoraConfig(
         r=train["lora"]["r"],
@@ -142,17 +231,24 @@ def train_lora(
         eval_dataset=val_ds,
         processing_class=tokenizer,
         peft_config=lora,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=train["early_stopping_patience"]), TerminalProgress()],
+        # Early stopping judges by the best checkpoint, so it only exists together with keep_best.
+        callbacks=[TerminalProgress(), CheckpointSeal()]
+        + ([EarlyStoppingCallback(early_stopping_patience=train["early_stopping_patience"])] if train["keep_best"] else []),
     )
     trainer.remove_callback(PrinterCallback)  # its per-step dicts would drown the progress lines
+    tokens_before = _tokens_at(resume)  # read now: the checkpoint may be rotated away during training
     start = time.time()
-    result = trainer.train()
+    trainer.train(resume_from_checkpoint=resume)
     seconds = time.time() - start
+    tokens = trainer.state.num_input_tokens_seen
 
     out_dir = Path(out_dir)
-    trainer.model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+    trainer.save_model(str(out_dir))  # the adapter and the tokenizer with its chat template; main process only
+    trainer.accelerator.wait_for_everyone()
+    if not trainer.is_world_process_zero():
+        return {}, []
     _sort_target_modules(out_dir / "adapter_config.json")
+    (out_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the params are in pressft_adapter.json
     shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints: only the best adapter stays in the output
 
     trainable, total = trainer.model.get_nb_trainable_parameters()
@@ -167,13 +263,20 @@ def train_lora(
         "steps": trainer.state.global_step,
         "epochs": round(trainer.state.epoch, 3),
         "final_train_loss": round(sum(train_losses[-10:]) / max(1, len(train_losses[-10:])), 4),
-        "mean_train_loss": round(result.training_loss, 4),
+        # From the log history, which a resumed run restores; the trainer's own figure covers this session only.
+        "mean_train_loss": round(sum(train_losses) / max(1, len(train_losses)), 4),
         "best_eval_loss": round(best_eval, 4),
         "best_eval_perplexity": round(perplexity(best_eval), 3),
         "best_step": _best_step(trainer.state.best_model_checkpoint, trainer.state.global_step),
         "trainable_parameters": trainable,
         "trainable_percent": round(100 * trainable / total, 3),
+        "tokens_seen": tokens,
+        "tokens_per_second": round((tokens - tokens_before) / seconds, 1),
         "runtime_seconds": round(seconds, 1),
+        "resumed_from_step": int(resume.split("-")[-1]) if resume else None,
+        "processes": trainer.accelerator.num_processes,
+        "precision": "bf16" if precision["bf16"] else "fp16" if precision["fp16"] else "fp32",
+        **peak_memory(),
     }
     describe = {
         "base_model": base_dir,
@@ -193,6 +296,13 @@ def _sort_target_modules(config_path: Path) -> None:
     if isinstance(config.get("target_modules"), list):
         config["target_modules"] = sorted(config["target_modules"])
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _tokens_at(checkpoint: str | None) -> int:
+    """Tokens the run had seen at a checkpoint, so tokens/s counts only this session's work."""
+    if not checkpoint:
+        return 0
+    return json.loads((Path(checkpoint) / "trainer_state.json").read_text()).get("num_input_tokens_seen", 0)
 
 
 def _best_step(checkpoint: str | None, last: int) -> int:
@@ -215,7 +325,11 @@ def _versions() -> dict[str, str]:
 
 def loss_curves(history: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
     """(train rows, eval rows) with the trainer's global step, for `dvc plots`."""
-    train = [{"step": e["step"], "loss": round(e["loss"], 5), "learning_rate": e.get("learning_rate")}
-             for e in history if "loss" in e]
-    evals = [{"step": e["step"], "eval_loss": round(e["eval_loss"], 5)} for e in history if "eval_loss" in e]
+    train = [
+        {"step": e["step"], "loss": round(e["loss"], 5), "learning_rate": e.get("learning_rate"),
+         "grad_norm": round(e["grad_norm"], 5) if e.get("grad_norm") is not None else None}
+        for e in history if "loss" in e
+    ]
+    evals = [{"step": e["step"], "eval_loss": round(e["eval_loss"], 5),
+              "eval_perplexity": round(perplexity(e["eval_loss"]), 4)} for e in history if "eval_loss" in e]
     return train, evals

@@ -1,0 +1,139 @@
+"""Training a practitioner can trust: deterministic runs, resuming an interrupted run to the same result,
+checkpoint bookkeeping, and what the run reports (metrics, per-step curves)."""
+
+import json
+
+import pytest
+
+from pressft import TASKS
+from pressft.tasks import make_examples
+from pressft.training import FINGERPRINT, SEAL, loss_curves, resume_point, train_lora
+
+# Keys that measure the machine, not the run.
+VOLATILE = {"runtime_seconds", "tokens_per_second", "peak_memory_gib", "resumed_from_step"}
+
+
+@pytest.fixture
+def examples(normalised_articles, params):
+    return [e for a in normalised_articles(6) for e in make_examples(a, list(TASKS), params["tasks"]["prompts"])]
+
+
+@pytest.fixture
+def small(params):
+    """Eight steps of batch 2 with an evaluation (and a checkpoint) every 2 steps."""
+    params["train"].update(epochs=1, batch_size=2, eval_steps=2, early_stopping_patience=10, warmup_steps=0, lr=0.01,
+                           lora={"r": 4, "alpha": 8, "dropout": 0.1, "target_modules": ["q_proj", "v_proj"]})
+    params["model"]["max_length"] = 512
+    return params
+
+
+def train(saved_model_dir, examples, params, root):
+    return train_lora(str(saved_model_dir), examples[:16], examples[16:20], params, root / "adapter", root / "work")
+
+
+# ------------------------------------------------------------------ resume bookkeeping
+
+
+def checkpoint(work, step, sealed=True):
+    path = work / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    (path / "adapter_model.safetensors").write_bytes(b"weights")
+    if sealed:
+        (path / SEAL).write_text(f"{step}\n")
+    return path
+
+
+def test_fresh_work_dir_starts_from_scratch(tmp_path):
+    work = tmp_path / "work"
+    assert resume_point(work, "abc") is None
+    assert json.loads((work / FINGERPRINT).read_text()) == {"fingerprint": "abc"}
+
+
+def test_resume_from_the_newest_sealed_checkpoint_and_drop_half_written_ones(tmp_path):
+    work = tmp_path / "work"
+    resume_point(work, "abc")
+    checkpoint(work, 4)
+    checkpoint(work, 10)  # numeric order, not text order: 10 is after 4
+    checkpoint(work, 12, sealed=False)  # killed while writing
+    assert resume_point(work, "abc") == str(work / "checkpoint-10")
+    assert sorted(p.name for p in work.glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-4"]
+
+
+def test_checkpoints_of_another_run_are_discarded(tmp_path):
+    work = tmp_path / "work"
+    resume_point(work, "abc")
+    checkpoint(work, 4)
+    assert resume_point(work, "other params") is None
+    assert list(work.glob("checkpoint-*")) == []
+
+
+def test_only_the_main_process_deletes(tmp_path):
+    work = tmp_path / "work"
+    resume_point(work, "abc")
+    checkpoint(work, 4)
+    checkpoint(work, 6, sealed=False)
+    assert resume_point(work, "abc", main_process=False) == str(work / "checkpoint-4")
+    assert (work / "checkpoint-6").exists()
+
+
+# ------------------------------------------------------------------ real runs of the tiny model
+
+
+def test_same_params_give_the_same_adapter_and_metrics(saved_model_dir, examples, small, tmp_path):
+    """Dropout is on (0.1) so the seeded dropout masks are part of what must repeat."""
+    first, first_history = train(saved_model_dir, examples, small, tmp_path / "a")
+    second, second_history = train(saved_model_dir, examples, small, tmp_path / "b")
+    weights = "adapter/adapter_model.safetensors"
+    assert (tmp_path / "a" / weights).read_bytes() == (tmp_path / "b" / weights).read_bytes()
+    assert {k: v for k, v in first.items() if k not in VOLATILE} == {k: v for k, v in second.items() if k not in VOLATILE}
+    assert loss_curves(first_history) == loss_curves(second_history)
+    for name in ("adapter_config.json", "pressft_adapter.json", "tokenizer.json", "chat_template.jinja"):
+        assert (tmp_path / "a/adapter" / name).read_bytes() == (tmp_path / "b/adapter" / name).read_bytes(), name
+
+
+def test_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(saved_model_dir, examples, small, tmp_path,
+                                                                     monkeypatch):
+    from pressft import training
+
+    reference, _ = train(saved_model_dir, examples, small, tmp_path / "whole")
+
+    original = training.TerminalProgress.on_log
+
+    def crash_after_step_five(self, args, state, control, logs=None, **kwargs):
+        if state.global_step == 5:
+            raise KeyboardInterrupt  # as a Ctrl-C or a kill would stop it, after checkpoint-4 was sealed
+        return original(self, args, state, control, logs=logs, **kwargs)
+
+    monkeypatch.setattr(training.TerminalProgress, "on_log", crash_after_step_five)
+    with pytest.raises(KeyboardInterrupt):
+        train(saved_model_dir, examples, small, tmp_path / "cut")
+    work = tmp_path / "cut" / "work"
+    assert (work / "checkpoint-4" / SEAL).exists() and not (tmp_path / "cut" / "adapter").exists()
+
+    monkeypatch.setattr(training.TerminalProgress, "on_log", original)
+    resumed, _ = train(saved_model_dir, examples, small, tmp_path / "cut")
+    assert resumed["resumed_from_step"] == 4
+    assert {k: v for k, v in resumed.items() if k not in VOLATILE} == {
+        k: v for k, v in reference.items() if k not in VOLATILE
+    }
+    weights = "adapter/adapter_model.safetensors"
+    assert (tmp_path / "cut" / weights).read_bytes() == (tmp_path / "whole" / weights).read_bytes()
+    assert not work.exists()  # checkpoints are cleaned up at the end
+
+
+def test_training_metrics_and_curves(saved_model_dir, examples, small, tmp_path):
+    metrics, history = train(saved_model_dir, examples, small, tmp_path)
+    assert metrics["steps"] == 8 and metrics["epochs"] == 1.0 and metrics["processes"] == 1
+    assert metrics["precision"] == "fp32" and metrics["resumed_from_step"] is None
+    assert metrics["best_step"] in (2, 4, 6, 8)
+    assert metrics["tokens_seen"] > 16 * 50 and metrics["tokens_per_second"] > 0
+    assert metrics["peak_memory_kind"] == "cpu rss" and metrics["peak_memory_gib"] > 0.05
+    assert 0 < metrics["trainable_percent"] < 100
+    train_rows, eval_rows = loss_curves(history)
+    assert [row["step"] for row in train_rows] == list(range(1, 9))
+    assert all(row["grad_norm"] > 0 and row["learning_rate"] > 0 for row in train_rows)
+    assert [row["step"] for row in eval_rows] == [2, 4, 6, 8]
+    best = min(eval_rows, key=lambda row: row["eval_loss"])
+    assert best["step"] == metrics["best_step"] and best["eval_loss"] == pytest.approx(metrics["best_eval_loss"], abs=1e-4)
+    for row in eval_rows:
+        assert row["eval_perplexity"] == pytest.approx(2.718281828 ** row["eval_loss"], rel=1e-3)
