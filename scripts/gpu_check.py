@@ -105,6 +105,25 @@ def generation_run(adapter: Path, examples: list, params: dict, batch_size: int)
             "generated_tokens_per_second": round(generated / seconds, 1)}
 
 
+def speed_comparison(base: Path, adapter: Path, examples: list, params: dict, batch_size: int) -> dict:
+    """pressft.benchmark's side-by-side run (reference loop vs batched, merged) on a few prompts per task."""
+    from peft import PeftModel
+
+    from pressft.benchmark import compare_methods
+    from pressft.modeling import load_model
+
+    chosen = [e for task in params["tasks"]["names"] for e in [x for x in examples if x["task"] == task][:8]]
+    model, tokenizer = load_model(base)
+    unmerged = PeftModel.from_pretrained(model, adapter).eval()
+    merged, _ = load_for_inference(adapter)
+    unmerged = unmerged.to(device=merged.device, dtype=merged.dtype)
+    limits = {task: 64 for task in params["tasks"]["names"]}
+    rows = compare_methods(unmerged, merged, tokenizer, chosen, max_new_tokens=limits,
+                           max_length=params["model"]["max_length"], date_string=params["model"]["date_string"],
+                           batch_size=batch_size)
+    return {"prompts": len(chosen), "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="1b")
@@ -153,6 +172,7 @@ def main() -> None:
             print("gpu_check: QLoRA skipped (needs a CUDA GPU and `pip install bitsandbytes`)", flush=True)
         batch = 64 if big else 8
         rows.append(generation_run(tmp / "lora" / "adapter", test_examples, params, batch))
+        speed = speed_comparison(tmp / "base", tmp / "lora" / "adapter", test_examples, params, batch)
 
     print("\n| run | tokens/s | seconds | peak memory GiB | MFU (6N) |")
     print("|---|---|---|---|---|")
@@ -164,8 +184,15 @@ def main() -> None:
         else:
             print(f"| {row['run']} ({row['prompts']} prompts, {row['generated_tokens']} new tokens) | "
                   f"{row['generated_tokens_per_second']:.0f} generated | {row['seconds']} | | |")
+    print(f"\nthe reference study's generation against this project's, same model and {speed['prompts']} prompts:\n")
+    print("| method | seconds | speed-up | prefill s | decode s |")
+    print("|---|---|---|---|---|")
+    for row in speed["rows"]:
+        print(f"| {row['method']} | {row['seconds']} | {row['speedup']}× | {row['prefill_seconds']} | "
+              f"{row['decode_seconds']} |")
     if args.out:
-        Path(args.out).write_text(json.dumps({"shape": args.shape, "parameters": parameters, "rows": rows}, indent=2))
+        Path(args.out).write_text(json.dumps({"shape": args.shape, "parameters": parameters, "rows": rows,
+                                              "speed": speed}, indent=2))
 
 
 if __name__ == "__main__":

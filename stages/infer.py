@@ -1,9 +1,12 @@
-"""Stage infer: batched greedy generation of one model (base, or base + adapter merged) on the fixed test set."""
+"""Stage infer: batched greedy generation of one model (base, or base + adapter merged) on the fixed test set,
+and the likelihood of each reference answer given its prompt (for perplexity)."""
 
 import argparse
 
+import torch
+
 from pressft.errors import run_stage
-from pressft.generation import generate_predictions
+from pressft.generation import answer_nll, generate_predictions, generate_with_vllm
 from pressft.modeling import load_for_inference
 from pressft.params import load_params
 from pressft.sources import read_records, write_jsonl
@@ -16,16 +19,21 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="predictions JSONL")
     args = parser.parse_args()
     params = load_params()
+    infer, model_params = params["infer"], params["model"]
+    examples = read_records(args.test)
+    settings = dict(max_new_tokens=infer["max_new_tokens"], max_length=model_params["max_length"],
+                    date_string=model_params["date_string"])
     model, tokenizer = load_for_inference(args.model)
-    predictions = generate_predictions(
-        model,
-        tokenizer,
-        read_records(args.test),
-        max_new_tokens=params["infer"]["max_new_tokens"],
-        max_length=params["model"]["max_length"],
-        date_string=params["model"]["date_string"],
-        batch_size=params["infer"]["batch_size"],
-    )
+    likelihoods = answer_nll(model, tokenizer, examples, max_length=model_params["max_length"],
+                             date_string=model_params["date_string"], batch_size=infer["batch_size"])
+    if infer["backend"] == "vllm":
+        del model  # vLLM claims most of the GPU's memory for itself
+        torch.cuda.empty_cache()
+        predictions = generate_with_vllm(args.model, examples, **settings)
+    else:
+        predictions = generate_predictions(model, tokenizer, examples, batch_size=infer["batch_size"], **settings)
+    for record, (nll, tokens) in zip(predictions, likelihoods, strict=True):
+        record.update(answer_nll=round(nll, 4), answer_tokens=tokens)
     write_jsonl(predictions, args.out)
     limited = sum(p["hit_limit"] for p in predictions)
     print(f"infer: {len(predictions)} predictions from {args.model} ({limited} hit the token limit) -> {args.out}")

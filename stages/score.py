@@ -1,30 +1,44 @@
-"""Stage score: one metrics JSON per model from its test-set predictions."""
+"""Stage score: one metrics JSON per model (LLMs and baselines) with 95% bootstrap intervals for the headline
+metrics, and the paired comparison of the fine-tuned model with the base model and the best baseline."""
 
 import argparse
 import json
 from pathlib import Path
 
 from pressft.errors import run_stage
-from pressft.metrics import HEADLINE, score_predictions
+from pressft.metrics import HEADLINE, add_intervals, compare_models, score_predictions
 from pressft.params import load_params
 from pressft.sources import read_records
+
+
+def write_json(data: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--predictions", required=True, nargs="+", help="predictions JSONL files, one per model")
     parser.add_argument("--out", required=True, help="metrics folder: <model>.json per predictions file")
+    parser.add_argument("--comparison", required=True, help="paired comparison JSON")
     args = parser.parse_args()
     score = load_params()["score"]
+    metrics, statistics = {}, {}
     for path in map(Path, args.predictions):
-        metrics = score_predictions(
-            read_records(path), bertscore_model=score["bertscore_model"], bertscore_layers=score["bertscore_layers"]
+        metrics[path.stem], statistics[path.stem] = score_predictions(
+            read_records(path), bertscore_model=score["bertscore_model"], bertscore_layers=score["bertscore_layers"],
+            with_statistics=True,
         )
-        out = Path(args.out) / f"{path.stem}.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(metrics, indent=2) + "\n")
-        headline = {task: metrics[task].get(key) for task, key in HEADLINE.items() if task in metrics}
-        print(f"score: {path.stem}: {headline} -> {out}")
+        add_intervals(metrics[path.stem], statistics[path.stem], score["bootstrap_resamples"], score["seed"])
+        write_json(metrics[path.stem], Path(args.out) / f"{path.stem}.json")
+        headline = {task: metrics[path.stem][task][key] for task, key in HEADLINE.items() if task in metrics[path.stem]}
+        print(f"score: {path.stem}: {headline}")
+    comparison = compare_models(metrics, statistics, score["bootstrap_resamples"], score["seed"])
+    write_json(comparison, Path(args.comparison))
+    for task, entry in comparison.items():
+        if isinstance(entry, dict):
+            verdicts = {key: value["verdict"] for key, value in entry.items() if isinstance(value, dict)}
+            print(f"score: {task}: fine-tuned {entry['finetuned']} {verdicts}")
 
 
 if __name__ == "__main__":

@@ -551,3 +551,7 @@ def test_boilerplate_is_counted_once_for_an_article_kept_once():
     articles, rejects, stripped = clean_corpus(records, 1, 200_000)
     assert len(articles) == 1 and [r["reason"] for r in rejects] == ["duplicate"]
     assert stripped == {"contact block": 1}
+
+
+def test_a_listed_tag_with_a_comma_is_split_like_the_answer_format():
+    assert normalise_tags(["Production, Recycling", "Design", "recycling"]) == ["Production", "Recycling", "Design"]

@@ -1,5 +1,6 @@
 """Hand-checked values for the scoring library (BERTScore runs on the bundled MiniLM, offline)."""
 
+import math
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model is local; never touch the hub
@@ -8,6 +9,10 @@ import pytest
 
 from pressft.metrics import (
     BUNDLED_BERTSCORE,
+    add_intervals,
+    bootstrap_ci,
+    compare_models,
+    paired_difference,
     majority_macro_f1,
     normalize_label,
     parse_tags,
@@ -101,6 +106,11 @@ def test_tag_scores_by_hand():
         "precision": round((1 + 2 / 3) / 3, 4),
         "recall": round((1 + 1 / 2) / 3, 4),
         "f1": round((1 + 4 / 7) / 3, 4),
+        # Pooled: 4 hits of 6 predicted and 7 expected tags -> P 4/6, R 4/7, F1 8/13.
+        "micro_f1": round(8 / 13, 4),
+        # Per reference tag: bmw 2*2/(3+2), ix3 1, electric 1, design 0, award 0, mini 0 -> mean 2.8/6.
+        "macro_f1": round(2.8 / 6, 4),
+        "well_formed": 1.0,
         "n": 3,
     }
 
@@ -186,8 +196,12 @@ def test_score_predictions_structure():
     ]
     out = score_predictions(records, **BS)
     assert list(out) == ["title", "tags", "type", "bertscore"]  # no summarization records -> no key
-    assert set(out["title"]) == {"rouge1", "rouge2", "rougeL", "bertscore_f1", "avg_words",
-                                 "ref_avg_words", "length_ratio", "n"}
+    assert set(out["title"]) == {
+        "rouge1", "rouge2", "rougeL", "rouge1_precision", "rouge1_recall", "rouge2_precision", "rouge2_recall",
+        "rougeL_precision", "rougeL_recall", "bertscore_f1", "bertscore_precision", "bertscore_recall",
+        "avg_words", "ref_avg_words", "length_ratio", "length_ratio_std", "length_ratio_p10", "length_ratio_p90",
+        "well_formed", "n",
+    }
     assert out["tags"]["exact_match"] == 1.0
     assert out["type"]["accuracy"] == 0.5 and out["type"]["majority_macro_f1"] == pytest.approx(0.3333)
     assert out["bertscore"]["model"] == BUNDLED_BERTSCORE and out["bertscore"]["num_layers"] == 6
@@ -198,3 +212,129 @@ def test_score_predictions_structure():
 def test_score_predictions_unknown_task():
     with pytest.raises(ValueError, match="unknown task 'translate'"):
         score_predictions([{"task": "translate", "reference": "x", "prediction": "y"}], **BS)
+
+
+# ------------------------------------------------------------------ added scores
+
+
+def test_rouge_precision_and_recall_by_hand():
+    s = text_scores(["the cat sat"], ["the cat sat on the mat"], **BS)
+    assert s["rouge1_precision"] == 1.0 and s["rouge1_recall"] == 0.5
+    assert s["rouge2_precision"] == 1.0 and s["rouge2_recall"] == 0.4
+    assert 0 < s["bertscore_recall"] <= 1 and 0 < s["bertscore_precision"] <= 1
+
+
+def test_length_ratio_spread_by_hand():
+    s = text_scores(["a b c d", "a b", "a"], ["a b", "a b c d", "a"], **BS)
+    # ratios 2, 0.5, 1 -> population std sqrt(((2-7/6)^2 + (0.5-7/6)^2 + (1-7/6)^2) / 3)
+    assert s["length_ratio"] == pytest.approx(round(3.5 / 3, 4))
+    assert s["length_ratio_std"] == pytest.approx(round((((5 / 6) ** 2 + (4 / 6) ** 2 + (1 / 6) ** 2) / 3) ** 0.5, 4))
+    assert s["length_ratio_p10"] == pytest.approx(0.6) and s["length_ratio_p90"] == pytest.approx(1.8)
+
+
+def test_type_confusion_matrix_and_predicted_distribution():
+    s = type_scores(["Press Release", "Speech", "blah", "Press Release"],
+                    ["Press Release", "Press Release", "Speech", "Speech"])
+    assert s["confusion"] == {
+        "Press Release": {"Press Release": 1, "Speech": 1, "(not a label)": 0},
+        "Speech": {"Press Release": 1, "Speech": 0, "(not a label)": 1},
+    }
+    assert s["predicted"] == {"Press Release": 2, "Speech": 1, "(not a label)": 1}
+
+
+def test_well_formed_per_task():
+    records = [
+        {"id": "a", "task": "title", "reference": "BMW iX3", "prediction": "BMW iX3 arrives", "hit_limit": False},
+        {"id": "b", "task": "title", "reference": "BMW iX3", "prediction": "Line one\nLine two", "hit_limit": False},
+        {"id": "a", "task": "summarization", "reference": "x y", "prediction": "x y z", "hit_limit": True},
+        {"id": "b", "task": "summarization", "reference": "x y", "prediction": "x y", "hit_limit": False},
+        {"id": "a", "task": "tags", "reference": ["BMW"], "prediction": "BMW, Design"},
+        {"id": "b", "task": "tags", "reference": ["BMW"], "prediction": "This article is about the new BMW model."},
+    ]
+    out = score_predictions(records, **BS)
+    assert out["title"]["well_formed"] == 0.5  # two lines are not a title
+    assert out["summarization"]["well_formed"] == 0.5  # cut off by the token limit
+    assert out["tags"]["well_formed"] == 0.5  # a sentence is not a tag list
+
+
+def test_perplexity_of_the_answers_given_the_prompt():
+    records = [
+        {"id": "a", "task": "type", "reference": "Speech", "prediction": "Speech", "answer_nll": 2.0, "answer_tokens": 2},
+        {"id": "b", "task": "type", "reference": "Speech", "prediction": "Speech", "answer_nll": 4.0, "answer_tokens": 2},
+        {"id": "a", "task": "tags", "reference": ["BMW"], "prediction": "BMW", "answer_nll": 6.0, "answer_tokens": 3},
+    ]
+    out = score_predictions(records, **BS)
+    assert out["type"]["perplexity"] == pytest.approx(round(math.exp(6 / 4), 4))  # pooled over tokens
+    assert out["tags"]["perplexity"] == pytest.approx(round(math.exp(2.0), 4))
+    assert out["perplexity"] == pytest.approx(round(math.exp(12 / 7), 4))
+
+
+def test_no_perplexity_for_predictions_without_likelihoods():
+    out = score_predictions([{"id": "a", "task": "type", "reference": "Speech", "prediction": "Speech"}], **BS)
+    assert "perplexity" not in out and "perplexity" not in out["type"]
+
+
+# ------------------------------------------------------------------ bootstrap
+
+
+def _tags(ids_and_f1: dict[str, float]) -> list[dict]:
+    """Tag records whose per-sample F1 is 1 or 0 as given."""
+    return [{"id": i, "task": "tags", "reference": ["BMW"], "prediction": "BMW" if hit else "MINI"}
+            for i, hit in ids_and_f1.items()]
+
+
+def test_bootstrap_interval_is_seeded_and_brackets_the_value():
+    _, stats = score_predictions(_tags({f"a{i:02d}": i % 2 for i in range(40)}), **BS, with_statistics=True)
+    low, high = bootstrap_ci(stats["tags"], resamples=500, seed=1)
+    assert (low, high) == bootstrap_ci(stats["tags"], resamples=500, seed=1)
+    assert low < stats["tags"].value == 0.5 < high
+    assert 0.3 < low and high < 0.7  # 40 coin flips: about +-0.15
+
+
+def test_bootstrap_of_a_constant_has_no_width():
+    _, stats = score_predictions(_tags({f"a{i}": 1 for i in range(10)}), **BS, with_statistics=True)
+    assert bootstrap_ci(stats["tags"], resamples=200, seed=0) == (1.0, 1.0)
+
+
+def test_paired_difference_verdicts():
+    ids = [f"a{i:02d}" for i in range(30)]
+    _, good = score_predictions(_tags(dict.fromkeys(ids, 1)), **BS, with_statistics=True)
+    _, half = score_predictions(_tags({i: n % 2 for n, i in enumerate(ids)}), **BS, with_statistics=True)
+    better = paired_difference(good["tags"], half["tags"], resamples=300, seed=0)
+    assert better["diff"] == 0.5 and better["verdict"] == "better" and better["ci_low"] > 0
+    assert paired_difference(half["tags"], good["tags"], 300, 0)["verdict"] == "worse"
+    assert paired_difference(half["tags"], half["tags"], 300, 0) == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0,
+                                                                      "verdict": "tie"}
+
+
+def test_paired_difference_needs_the_same_examples():
+    _, a = score_predictions(_tags({"a": 1, "b": 1}), **BS, with_statistics=True)
+    _, b = score_predictions(_tags({"a": 1, "c": 1}), **BS, with_statistics=True)
+    with pytest.raises(ValueError, match="different test examples"):
+        paired_difference(a["tags"], b["tags"], 10, 0)
+
+
+def test_type_interval_recomputes_macro_f1():
+    records = [{"id": f"t{i}", "task": "type", "reference": ref, "prediction": ref}
+               for i, ref in enumerate(["Press Release"] * 8 + ["Speech"] * 2)]
+    metrics, stats = score_predictions(records, **BS, with_statistics=True)
+    add_intervals(metrics, stats, resamples=100, seed=0)
+    assert metrics["type"]["macro_f1"] == 1.0
+    assert (metrics["type"]["macro_f1_ci_low"], metrics["type"]["macro_f1_ci_high"]) == (1.0, 1.0)
+
+
+def test_compare_models_against_base_and_the_best_baseline():
+    ids = [f"a{i:02d}" for i in range(20)]
+    scored = {}
+    for name, hits in {"finetuned": 18, "base": 2, "baseline-nearest": 17, "baseline-tfidf": 10}.items():
+        scored[name] = score_predictions(_tags({i: n < hits for n, i in enumerate(ids)}), **BS, with_statistics=True)
+    metrics = {name: pair[0] for name, pair in scored.items()}
+    statistics = {name: pair[1] for name, pair in scored.items()}
+    out = compare_models(metrics, statistics, resamples=300, seed=0)
+    tags = out["tags"]
+    assert tags["metric"] == "f1" and tags["finetuned"] == 0.9 and tags["base"] == 0.1
+    assert tags["finetuned_minus_base"]["verdict"] == "better"
+    assert tags["best_baseline"] == "baseline-nearest" and tags["best_baseline_value"] == 0.85
+    assert tags["finetuned_minus_best_baseline"]["diff"] == 0.05
+    assert tags["finetuned_minus_best_baseline"]["verdict"] == "tie"  # one article apart
+    assert set(out) == {"resamples", "seed", "confidence", "tags"}

@@ -322,3 +322,91 @@ def test_generation_stops_at_end_of_turn_and_pads_left(tokenizer, mixed_examples
     assert stopped["hit_limit"] is False
     assert limited["output_tokens"] == limit and limited["hit_limit"] is True
     assert model.continuations == []  # one generate call consumed both rows
+
+
+# ------------------------------------------------------------------ likelihood of the reference answers
+
+
+def test_answer_nll_is_the_training_loss_on_the_answer(tiny_model, tokenizer, mixed_examples):
+    """Summed over the answer and its end-of-turn, given the prompt: exactly what the trainer's loss averages."""
+    import torch
+
+    from pressft.chat import encode_for_training
+    from pressft.generation import answer_nll
+
+    results = answer_nll(tiny_model, tokenizer, mixed_examples, max_length=512, date_string=DATE, batch_size=3)
+    for example, (nll, tokens) in zip(mixed_examples, results, strict=True):
+        row = encode_for_training(tokenizer, example, 512, DATE)
+        ids = torch.tensor([row["input_ids"]])
+        labels = torch.tensor([[t if m else -100 for t, m in zip(row["input_ids"], row["completion_mask"])]])
+        with torch.no_grad():
+            loss = tiny_model(input_ids=ids, labels=labels).loss.item()
+        assert tokens == sum(row["completion_mask"])
+        assert nll / tokens == pytest.approx(loss, rel=1e-4)
+
+
+def test_answer_nll_does_not_depend_on_the_batch(tiny_model, tokenizer, mixed_examples):
+    from pressft.generation import answer_nll
+
+    one = answer_nll(tiny_model, tokenizer, mixed_examples, max_length=512, date_string=DATE, batch_size=1)
+    many = answer_nll(tiny_model, tokenizer, mixed_examples, max_length=512, date_string=DATE, batch_size=8)
+    for (a, n), (b, m) in zip(one, many, strict=True):
+        assert n == m and a == pytest.approx(b, rel=1e-4)
+
+
+# ------------------------------------------------------------------ the vLLM backend, wired to a stand-in
+
+
+def test_vllm_backend_gets_our_prompts_and_gives_the_same_records(saved_model_dir, tokenizer, mixed_examples,
+                                                                  monkeypatch):
+    """vLLM is not installed here: a stand-in module checks what the backend sends and answers like vLLM does."""
+    import sys
+    import types
+    from types import SimpleNamespace
+
+    from pressft.chat import eot_id, prompt_ids
+    from pressft.generation import generate_with_vllm
+
+    seen = {}
+    end = eot_id(tokenizer)
+
+    class LLM:
+        def __init__(self, **kwargs):
+            seen["init"] = kwargs
+
+        def generate(self, prompts, sampling):
+            seen.setdefault("calls", []).append((prompts, sampling))
+            outputs = []
+            for n, prompt in enumerate(prompts):
+                stop = n % 2 == 0  # every other answer stops at end-of-turn, the rest run into the limit
+                ids = [5, 6] + ([end] if stop else [7] * (sampling.max_tokens - 2))
+                text = tokenizer.decode([t for t in ids if t != end], skip_special_tokens=True)
+                outputs.append(SimpleNamespace(outputs=[SimpleNamespace(
+                    token_ids=ids, text=text, finish_reason="stop" if stop else "length")]))
+            return outputs
+
+    vllm = types.ModuleType("vllm")
+    vllm.LLM = LLM
+    vllm.SamplingParams = lambda **kwargs: SimpleNamespace(**kwargs)
+    inputs = types.ModuleType("vllm.inputs")
+    inputs.TokensPrompt = lambda prompt_token_ids: {"prompt_token_ids": prompt_token_ids}
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setitem(sys.modules, "vllm.inputs", inputs)
+
+    records = generate_with_vllm(str(saved_model_dir), mixed_examples, max_new_tokens=MAX_NEW, max_length=512,
+                                 date_string=DATE, log=lambda line: None)
+    assert seen["init"]["model"] == str(saved_model_dir) and seen["init"]["max_model_len"] == 512
+    for prompts, sampling in seen["calls"]:
+        assert sampling.temperature == 0.0 and sampling.stop_token_ids == [end]
+    sent = {tuple(p["prompt_token_ids"]) for prompts, _ in seen["calls"] for p in prompts}
+    for example, record in zip(mixed_examples, records, strict=True):
+        ids, _ = prompt_ids(tokenizer, example, 512 - MAX_NEW[example["task"]], DATE)
+        assert tuple(ids) in sent  # the very prompt the transformers path would build
+        assert record["id"] == example["id"] and record["task"] == example["task"]
+        assert record["prompt_tokens"] == len(ids)
+        if record["hit_limit"]:
+            assert record["output_tokens"] == MAX_NEW[example["task"]]
+        else:
+            assert record["output_tokens"] == 2
+    assert set(records[0]) == {"id", "task", "reference", "prediction", "prompt_tokens", "output_tokens",
+                               "hit_limit", "input_tokens_cut"}

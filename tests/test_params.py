@@ -309,3 +309,20 @@ def test_flash_attention_needs_cuda(params, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     params["model"]["attn_implementation"] = "flash_attention_2"
     check_fails(params, "flash_attention_2 needs a CUDA GPU")
+
+
+def test_vllm_backend_needs_the_package(params, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
+    params["infer"]["backend"] = "vllm"
+    check_fails(params, "infer.backend=vllm needs the vllm package")
+    params["infer"]["backend"] = "onnx"
+    check_fails(params, "infer.backend must be one of transformers, vllm; got 'onnx'")
+
+
+@pytest.mark.parametrize(("key", "value"), [("bootstrap_resamples", 10), ("seed", -1)])
+def test_bootstrap_settings_are_checked(params, key, value):
+    params["score"][key] = value
+    check_fails(params, f"score.{key}")

@@ -83,7 +83,16 @@ def test_repro_builds_everything_and_second_repro_does_nothing(project):
     assert "eval_loss" in (project / "metrics" / "loss" / "eval.csv").read_text()
     data = json.loads((project / "metrics" / "data.json").read_text())
     assert (data["records_read"], data["kept"], data["rejected"], data["duplicates"]) == (160, 160, 0, 0)
+    comparison = json.loads((project / "metrics" / "comparison.json").read_text())
+    for task in ("summarization", "title", "tags", "type"):
+        assert comparison[task]["finetuned_minus_base"]["verdict"] in ("better", "tie", "worse")
+        assert comparison[task]["best_baseline"].startswith("baseline-")
+    for name in ("baseline-lead", "baseline-majority", "baseline-tfidf", "baseline-nearest"):
+        assert json.loads((project / "metrics" / f"{name}.json").read_text())
+    finetuned = json.loads((project / "metrics" / "finetuned.json").read_text())
+    assert finetuned["perplexity"] > 1 and finetuned["summarization"]["rougeL_ci_low"] <= finetuned["summarization"]["rougeL"]
     report = (project / "reports" / "results.md").read_text()
+    assert "## Summary" in report and "## Examples" in report
     assert "| kept | 160 |" in report and "| test | 16 | 64 |" in report
     assert "](../plots/loss.png)" in report
     assert "up to date" in _run(["dvc", "repro"], project).lower()
@@ -161,7 +170,7 @@ def test_experiment_on_another_size_reruns_only_training_side(project):
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"], project)
     log = _run(["dvc", "exp", "run", "-S", "train.size=24"], project)
     ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
-    assert {"train", "infer@finetuned"} <= ran
+    assert {"train", "infer@finetuned", "baselines"} <= ran
     # score and plot run unless the new predictions hash the same; the shared side never reruns.
     assert not ran & {"fetch", "build_tasks", "base_model", "infer@base"}
     assert json.loads((project / "metrics" / "train.json").read_text())["train_articles"] == 24

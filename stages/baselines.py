@@ -1,0 +1,44 @@
+"""Stage baselines: lead words, majority type, TF-IDF classifiers and nearest-neighbour tags as models of the
+comparison, trained on the same training articles as the LLM; one predictions file per baseline."""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from pressft.baselines import COVERS, fit_and_predict, training_examples
+from pressft.errors import run_stage
+from pressft.params import load_params
+from pressft.sources import read_records, write_jsonl
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pool", required=True)
+    parser.add_argument("--val", required=True)
+    parser.add_argument("--test", required=True)
+    parser.add_argument("--out", required=True, help="predictions folder: <baseline>.jsonl per baseline")
+    parser.add_argument("--choices", required=True, help="JSON of the settings chosen on the validation examples")
+    args = parser.parse_args()
+    params = load_params()
+    names = set(params["tasks"]["names"])
+
+    def examples(path: str) -> list[dict]:
+        return [example for example in read_records(path) if example["task"] in names]
+
+    start = time.time()
+    train = training_examples(examples(args.pool), params["train"]["size"])
+    predictions, choices = fit_and_predict(train, examples(args.val), examples(args.test))
+    for name, records in predictions.items():
+        write_jsonl(records, Path(args.out) / f"{name}.jsonl")
+        tasks = [task for task in COVERS[name] if task in {record["task"] for record in records}]
+        print(f"baselines: {name}: {len(records)} predictions ({', '.join(tasks) or 'no task of tasks.names'}) "
+              f"-> {Path(args.out) / f'{name}.jsonl'}")
+    Path(args.choices).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.choices).write_text(json.dumps(choices, indent=2) + "\n")
+    print(f"baselines: trained on {choices['train_articles']} articles in {time.time() - start:.0f}s; "
+          f"choices on validation -> {args.choices}")
+
+
+if __name__ == "__main__":
+    run_stage(main)
