@@ -1,12 +1,34 @@
-"""Stage plot: PNG figures of the comparison and the loss curves."""
+"""Stage plot: PNG figures of the model comparison, output lengths, type confusion, per-tag F1 and loss curves."""
 
 import argparse
 import csv
 import json
 from pathlib import Path
 
-from pressft.errors import run_stage
-from pressft.plotting import comparison_figure, lengths_figure, loss_figure
+from pressft.errors import UserError, run_stage
+from pressft.plotting import (
+    comparison_figure,
+    confusion_figure,
+    corpus_note,
+    lengths_figure,
+    loss_figure,
+    tags_figure,
+)
+
+
+def read_json(path: str | Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist; run the stage that writes it first (dvc repro)") from None
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    try:
+        with Path(path).open() as lines:
+            return [json.loads(line) for line in lines if line.strip()]
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist; run the stage that writes it first (dvc repro)") from None
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -14,24 +36,53 @@ def read_csv(path: Path) -> list[dict]:
         return [{key: float(value) for key, value in row.items() if value} for row in csv.DictReader(rows)]
 
 
+def check_best_baselines(comparison: dict, metrics: dict, predictions: dict) -> None:
+    """Every best baseline that comparison.json names must have been passed in, or its bars would silently vanish."""
+    for task, entry in comparison.items():
+        best = entry.get("best_baseline") if isinstance(entry, dict) else None
+        if best and best not in metrics:
+            raise UserError(
+                f"comparison names {best} as the best {task} baseline: pass metrics/{best}.json to --metrics")
+        if best and task != "type" and best not in predictions:
+            # The type figure reads the confusion matrix from the metrics; the others need the predictions.
+            raise UserError(f"comparison names {best} as the best {task} baseline: pass its predictions "
+                            f"({best}.jsonl) to --predictions")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--metrics", required=True, nargs="+", help="metrics JSON per model (file stem = model)")
+    parser.add_argument("--metrics", required=True, nargs="+",
+                        help="metrics JSON per model and baseline (file stem = model)")
+    parser.add_argument("--comparison", required=True,
+                        help="comparison JSON of the score stage (names the best baselines)")
+    parser.add_argument("--predictions", required=True, nargs="+",
+                        help="predictions JSONL per model and baseline (file stem = model, as for --metrics)")
     parser.add_argument("--train", required=True, help="training metrics JSON")
-    parser.add_argument("--data", required=True, help="data report of the fetch stage (says whether the corpus is synthetic)")
+    parser.add_argument("--data", required=True,
+                        help="data report of the fetch stage (says whether the corpus is synthetic)")
     parser.add_argument("--curves", required=True, help="folder with train.csv and eval.csv")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    metrics = {Path(path).stem: json.loads(Path(path).read_text()) for path in args.metrics}
-    train = json.loads(Path(args.train).read_text())
+    metrics = {Path(path).stem: read_json(path) for path in args.metrics}
+    predictions = {Path(path).stem: read_jsonl(path) for path in args.predictions}
+    comparison = read_json(args.comparison)
+    check_best_baselines(comparison, metrics, predictions)
+    train = read_json(args.train)
+    note = corpus_note(read_json(args.data), train)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    corpus = "SYNTHETIC corpus" if json.loads(Path(args.data).read_text())["synthetic"] else "real articles"
-    comparison_figure(metrics, out / "comparison.png", f"\n(fine-tuned on {train['train_articles']} articles, {corpus})")
-    lengths_figure(metrics, out / "lengths.png")
     curves = Path(args.curves)
-    loss_figure(read_csv(curves / "train.csv"), read_csv(curves / "eval.csv"), train["best_step"], out / "loss.png")
-    print(f"plot: comparison.png, lengths.png, loss.png -> {out}")
+    written = {
+        "comparison.png": lambda path: comparison_figure(metrics, comparison, path, note),
+        "lengths.png": lambda path: lengths_figure(predictions, comparison, path, note),
+        "confusion.png": lambda path: confusion_figure(metrics, comparison, path, note),
+        "tags.png": lambda path: tags_figure(predictions, comparison, path, note),
+        "loss.png": lambda path: loss_figure(read_csv(curves / "train.csv"), read_csv(curves / "eval.csv"),
+                                             train.get("best_step"), path, note),
+    }
+    for name, draw in written.items():
+        draw(out / name)
+    print(f"plot: wrote {', '.join(written)} to {out}")
 
 
 if __name__ == "__main__":

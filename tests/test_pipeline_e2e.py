@@ -78,7 +78,7 @@ def test_repro_builds_everything_and_second_repro_does_nothing(project):
     assert adapter_config["base_model_name_or_path"] == "models/base"
     describe = json.loads((project / "models" / "adapter" / "pressft_adapter.json").read_text())
     assert describe["base_model"] == "models/base" and describe["train"]["size"] == 48
-    for png in ("comparison.png", "lengths.png", "loss.png"):
+    for png in ("comparison.png", "lengths.png", "confusion.png", "tags.png", "loss.png"):
         assert (project / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     assert "eval_loss" in (project / "metrics" / "loss" / "eval.csv").read_text()
     data = json.loads((project / "metrics" / "data.json").read_text())
@@ -176,3 +176,27 @@ def test_experiment_on_another_size_reruns_only_training_side(project):
     assert json.loads((project / "metrics" / "train.json").read_text())["train_articles"] == 24
     diff = _run(["dvc", "metrics", "diff"], project)
     assert "train_articles" in diff
+
+
+def test_size_study_runs_one_experiment_per_size_on_one_test_set(project):
+    _run(["git", "add", "-A"], project)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "before the study"], project)
+    out = _run(["python", "scripts/size_study.py", "--sizes", "16,32"], project)
+    assert "size_study: 2 sizes on 16 test articles -> study/study.md" in out
+    rows = json.loads((project / "study/study.json").read_text())
+    assert [row["size"] for row in rows] == [16, 32]
+    for row in rows:
+        assert 0 <= row["summarization"]["ci_low"] <= row["summarization"]["value"] <= row["summarization"]["ci_high"]
+        assert row["type"]["best_baseline"].startswith("baseline-")
+    study = (project / "study/study.md").read_text()
+    assert "| 16 |" in study and "| 32 |" in study and "![metrics by size](metrics.png)" in study
+    for png in ("metrics.png", "loss.png"):
+        assert (project / "study" / png).read_bytes()[:4] == b"\x89PNG"
+    # Per size, only what depends on train.size ran; the data, base model and base inference came from the cache.
+    for size in (16, 32):
+        log = _run(["dvc", "queue", "logs", f"size-{size}"], project)
+        ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
+        assert ran and ran <= {"train", "infer@finetuned", "baselines", "score", "plot", "report"}, ran
+    # Collecting again needs no run, and says the same.
+    assert "2 sizes on 16 test articles" in _run(["python", "scripts/size_study.py", "--sizes", "16,32", "--collect"],
+                                                 project)

@@ -1,5 +1,14 @@
-"""Figures for the README and report: base vs fine-tuned per task and metric, and the loss curves."""
+"""Figures for the README and report: the models side by side per task and metric, output lengths, the
+article-type confusion matrices, F1 per tag, and the loss curves.
 
+Every figure function takes loaded data and an output path and writes one PNG; nothing here reads files.
+What a figure draws is computed by separate helpers (output_lengths, tag_f1_table, confusion_grid) so the
+numbers can be tested without looking at pixels.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -7,10 +16,24 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on CI or servers
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
-# One colour per model in every figure.
-COLOURS = {"base": "#9e9e9e", "finetuned": "#1c69d4"}
+from pressft import ARTICLE_TYPES, TASKS  # noqa: E402
+from pressft.metrics import HEADLINE, INVALID_LABEL, parse_tags, tag_rows  # noqa: E402
+
+# One colour per model role in every figure. "Best baseline" is a role, not a model: whichever baseline won
+# a task gets the same orange, and its name goes into the labels.
+COLOURS = {"base": "#9e9e9e", "finetuned": "#1c69d4", "best_baseline": "#f28e2b"}
+REFERENCE_COLOUR = "#ffffff"  # references are drawn hatched white so they never read as a model
+EVAL_COLOUR = "#0b3d91"  # a darker blue: eval loss is still the fine-tuned model, so it stays in its family
+MAJORITY_COLOUR = "#c62828"
 LABELS = {"base": "Base", "finetuned": "Fine-tuned"}
+# README width: 11 in at 120 dpi is 1320 px. Figures keep this size exactly (no bbox_inches="tight").
+WIDTH, DPI = 11.0, 120
+VALUE_FONT = 6.5  # value labels on bars: small enough that neighbouring bars' labels do not collide
+
 PANELS = {
     "summarization": ("Summarization", ["rouge1", "rouge2", "rougeL", "bertscore_f1"]),
     "title": ("Title generation", ["rouge1", "rouge2", "rougeL", "bertscore_f1"]),
@@ -18,76 +41,398 @@ PANELS = {
     "type": ("Type classification", ["accuracy", "macro_f1"]),
 }
 NAMES = {
-    "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "bertscore_f1": "BERTScore",
-    "exact_match": "Exact", "jaccard": "Jaccard", "precision": "Precision", "recall": "Recall", "f1": "F1",
+    "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "bertscore_f1": "BERTScore F1",
+    "exact_match": "Exact match", "jaccard": "Jaccard", "precision": "Precision", "recall": "Recall", "f1": "F1",
     "accuracy": "Accuracy", "macro_f1": "Macro-F1",
 }
 
 
-def _bars(ax, metrics: dict[str, dict], task: str, keys: list[str]) -> None:
-    width = 0.8 / len(metrics)
-    for offset, (model, result) in enumerate(metrics.items()):
-        values = [result.get(task, {}).get(key, 0.0) for key in keys]
-        xs = [i + (offset - (len(metrics) - 1) / 2) * width for i in range(len(keys))]
-        bars = ax.bar(xs, values, width, label=LABELS.get(model, model), color=COLOURS.get(model))
-        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
-    ax.set_xticks(range(len(keys)), [NAMES.get(key, key) for key in keys])
-    ax.set_ylim(0, 1.12)
-    ax.set_ylabel("score (0-1)")
-    ax.grid(axis="y", alpha=0.3)
+# --------------------------------------------------------------------------- models and labels
 
 
-def comparison_figure(metrics: dict[str, dict], out: Path, title_note: str = "") -> None:
-    """2x2 overview: every task's metrics, one bar per model; the majority-class bar for type."""
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+def role(model: str) -> str:
+    """Colour role of a model name: 'base', 'finetuned' or 'best_baseline' (any 'baseline-*')."""
+    return "best_baseline" if model.startswith("baseline-") else model
+
+
+def label(model: str) -> str:
+    """'Base', 'Fine-tuned', or 'Best baseline: tfidf' for 'baseline-tfidf'."""
+    if model.startswith("baseline-"):
+        return f"Best baseline: {model.removeprefix('baseline-')}"
+    return LABELS.get(model, model)
+
+
+def task_models(task: str, available, comparison: dict) -> list[str]:
+    """The models drawn for a task, in the fixed order base, fine-tuned, the task's best baseline (as named by
+    comparison.json), keeping only those present in `available` (names of models that have this task)."""
+    best = comparison.get(task, {}).get("best_baseline")
+    return [model for model in ("base", "finetuned", best) if model and model in available]
+
+
+def corpus_note(data_report: dict, train: dict | None = None) -> str:
+    """The title line every figure carries: whether the corpus is synthetic, and the training size."""
+    if data_report.get("synthetic"):
+        corpus = "SYNTHETIC corpus (generated articles, not real PressClub data)"
+    else:
+        corpus = "real BMW PressClub articles"
+    if train and "train_articles" in train:
+        return f"{corpus}; fine-tuned on {train['train_articles']} articles"
+    return corpus
+
+
+def _title(fig, title: str, subtitle: str) -> None:
+    fig.suptitle(f"{title}\n{subtitle}" if subtitle else title, fontsize=12)
+
+
+def _save(fig, out: Path) -> None:
+    fig.savefig(out, dpi=DPI)
+    plt.close(fig)
+
+
+def _empty(ax, text: str) -> None:
+    """A panel for a task this run did not evaluate: say so instead of drawing empty axes."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="#555555")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+# --------------------------------------------------------------------------- 1. comparison
+
+
+def _test_size(metrics: dict[str, dict]) -> int | None:
+    sizes = {result[task]["n"] for result in metrics.values() for task in TASKS
+             if isinstance(result.get(task), dict) and "n" in result[task]}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def _metric_bars(ax, metrics: dict[str, dict], models: list[str], task: str, keys: list[str]):
+    """Grouped bars, one group per metric; returns the errorbar container (for the legend) or None."""
+    width = 0.8 / max(len(models), 1)
+    whisker = None
+    for offset, model in enumerate(models):
+        result = metrics[model][task]
+        x0 = (offset - (len(models) - 1) / 2) * width
+        for i, key in enumerate(keys):
+            if key not in result:  # a baseline may not report every metric; a missing bar is not a 0
+                continue
+            value = result[key]
+            ax.bar(i + x0, value, width, color=COLOURS[role(model)], edgecolor="white", linewidth=0.5)
+            top = value
+            low, high = result.get(f"{key}_ci_low"), result.get(f"{key}_ci_high")
+            if key == HEADLINE[task] and low is not None and high is not None:
+                # Clipped at 0 so a rounded interval that ends a hair above the value never gives a negative length.
+                whisker = ax.errorbar(i + x0, value, yerr=[[max(value - low, 0)], [max(high - value, 0)]],
+                                      fmt="none", ecolor="black", elinewidth=1, capsize=2.5)
+                top = max(value, high)
+            # Above the whisker, not the bar, so the label never sits on the interval line.
+            ax.text(i + x0, top + 0.012, f"{value:.2f}", ha="center", va="bottom", fontsize=VALUE_FONT)
+    ax.set_xticks(range(len(keys)), [NAMES.get(key, key) for key in keys], fontsize=9)
+    for tick, key in zip(ax.get_xticklabels(), keys, strict=True):
+        if key == HEADLINE[task]:
+            tick.set_fontweight("bold")
+    return whisker
+
+
+def comparison_figure(metrics: dict[str, dict], comparison: dict, out: Path, subtitle: str = "") -> None:
+    """2x2 overview, one panel per task: grouped bars per metric for base, fine-tuned and the task's best
+    baseline; 95% interval whiskers on the headline metric; the majority-class macro-F1 on the type panel."""
+    fig, axes = plt.subplots(2, 2, figsize=(WIDTH, 8.6), layout="constrained")
+    whisker = majority = None
+    drawn = set()  # colour roles that appear, so the legend never explains a colour that is not there
     for ax, (task, (name, keys)) in zip(axes.flat, PANELS.items(), strict=True):
-        _bars(ax, metrics, task, keys)
-        ax.set_title(name)
+        models = task_models(task, [m for m in metrics if task in metrics[m]], comparison)
+        if not models:
+            _empty(ax, "task not evaluated in this run")
+            ax.set_title(name, fontsize=10.5)
+            continue
+        drawn.update(role(m) for m in models)
+        if ax in axes[:, 0]:
+            ax.set_ylabel("score (0–1, higher is better)")
+        whisker = _metric_bars(ax, metrics, models, task, keys) or whisker
+        best = next((m for m in models if m.startswith("baseline-")), None)
+        ax.set_title(f"{name}  (best baseline: {best.removeprefix('baseline-')})" if best else name, fontsize=10.5)
         if task == "type":
-            majority = next((m["type"]["majority_macro_f1"] for m in metrics.values() if "type" in m), None)
+            majority = next((metrics[m]["type"]["majority_macro_f1"] for m in models
+                             if "majority_macro_f1" in metrics[m]["type"]), None)
             if majority is not None:
-                ax.axhline(majority, color="#d62728", linestyle="--", linewidth=1,
-                           label=f"majority class, macro-F1 {majority:.2f}")
-        ax.legend(loc="upper left", fontsize=8, frameon=False, ncol=3)
-    fig.suptitle(f"Base vs fine-tuned on the fixed test set{title_note}")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+                # Only across the macro-F1 group: majority-class *accuracy* is a different (higher) number.
+                i = keys.index("macro_f1")
+                ax.hlines(majority, i - 0.48, i + 0.48, colors=MAJORITY_COLOUR, linestyles="--", linewidth=1.2)
+        ax.set_ylim(0, 1.13)  # headroom for the value labels above a perfect score
+        ax.set_yticks(np.linspace(0, 1, 6))
+        ax.set_xlim(-0.55, len(keys) - 0.45)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+    handles = [Patch(color=COLOURS[r], label=text) for r, text in (
+        ("base", "Base"), ("finetuned", "Fine-tuned"), ("best_baseline", "Best baseline (named per panel)"))
+        if r in drawn]
+    if whisker is not None:
+        handles.append(whisker)
+        whisker.set_label("95% bootstrap interval (bold metric = headline)")
+    if majority is not None:
+        handles.append(Line2D([], [], color=MAJORITY_COLOUR, linestyle="--",
+                              label=f"majority-class macro-F1 ({majority:.2f})"))
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), frameon=False, fontsize=8.5)
+    n = _test_size(metrics)
+    _title(fig, "Base vs fine-tuned vs best baseline on the test set" + (f" ({n} articles per task)" if n else ""),
+           subtitle)
+    _save(fig, out)
 
 
-def lengths_figure(metrics: dict[str, dict], out: Path) -> None:
-    """Average output length per model against the references' average length."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, task in zip(axes, ("summarization", "title"), strict=True):
-        models = [model for model in metrics if task in metrics[model]]
-        values = [metrics[model][task]["avg_words"] for model in models]
-        bars = ax.bar([LABELS.get(m, m) for m in models], values, color=[COLOURS.get(m) for m in models])
-        ax.bar_label(bars, fmt="%.1f", fontsize=8)
-        if models:
-            ax.axhline(metrics[models[0]][task]["ref_avg_words"], color="black", linestyle="--", linewidth=1,
-                       label="reference average")
-            ax.legend(fontsize=8, frameon=False)
-        ax.set_title(f"{PANELS[task][0]}: output length")
-        ax.set_ylabel("words per output (mean)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+# --------------------------------------------------------------------------- 2. lengths
 
 
-def loss_figure(train_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]], best_step: int | None, out: Path) -> None:
-    """Train loss per step and eval loss per evaluation, with the kept (best) step marked."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot([r["step"] for r in train_rows], [r["loss"] for r in train_rows], color=COLOURS["finetuned"],
-            alpha=0.5, linewidth=1, label="train loss")
-    ax.plot([r["step"] for r in eval_rows], [r["eval_loss"] for r in eval_rows], color="#ff7f0e", marker="o",
-            markersize=3, label="eval loss (val set)")
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def output_lengths(records: dict[str, list[dict]], task: str) -> dict[str, list[int]]:
+    """Words per output for one task: {'reference': [...], model: [...]}, each sorted by article id.
+
+    References come once per article (every model's file repeats them), from whichever file has the article.
+    Models without that task are left out.
+    """
+    references: dict[str, int] = {}
+    lengths = {}
+    for model, recs in records.items():
+        rows = sorted((r for r in recs if r["task"] == task), key=lambda r: str(r["id"]))
+        if not rows:
+            continue
+        lengths[model] = [_words(r["prediction"]) for r in rows]
+        for r in rows:
+            references.setdefault(str(r["id"]), _words(r["reference"]))
+    return {"reference": [references[key] for key in sorted(references)], **lengths} if references else {}
+
+
+def lengths_figure(records: dict[str, list[dict]], comparison: dict, out: Path, subtitle: str = "") -> None:
+    """Distribution of output length in words for summaries and titles (a box plot plus one dot per output):
+    the references, base, fine-tuned and the task's best baseline."""
+    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 5.2), layout="constrained")
+    for ax, (task, name) in zip(axes, (("summarization", "Summaries"), ("title", "Titles")), strict=True):
+        lengths = output_lengths(records, task)
+        models = task_models(task, lengths, comparison)
+        if not models:
+            _empty(ax, "task not evaluated in this run")
+            ax.set_title(name, fontsize=10.5)
+            continue
+        series = ["reference", *models]
+        data = [lengths[key] for key in series]
+        positions = np.arange(1, len(series) + 1)
+        boxes = ax.boxplot(data, positions=positions - 0.14, whis=(5, 95), widths=0.3, patch_artist=True,
+                           showmeans=True, showfliers=False, medianprops=dict(color="black", linewidth=1.5),
+                           meanprops=dict(marker="D", markerfacecolor="white", markeredgecolor="black",
+                                          markersize=4))
+        # Every output as a dot beside its box: a box hides shape (and collapses to a line when every output
+        # has the same length, as the lead baseline's do). Jitter is seeded so the committed PNG is reproducible.
+        jitter = np.random.default_rng(0)
+        for x, key, values in zip(positions, series, data, strict=True):
+            colour = "white" if key == "reference" else COLOURS[role(key)]
+            ax.scatter(x + 0.2 + jitter.uniform(-0.09, 0.09, len(values)), values, s=7, color=colour,
+                       edgecolors="black", linewidths=0.3, alpha=0.6, zorder=3)
+        for box, key in zip(boxes["boxes"], series, strict=True):
+            if key == "reference":
+                box.set(facecolor=REFERENCE_COLOUR, edgecolor="black", hatch="///")
+            else:
+                box.set(facecolor=COLOURS[role(key)], edgecolor="black")
+        # The median in the tick label gives the number without a second lookup.
+        names = ["Reference", *[label(m).replace(": ", ":\n") for m in models]]
+        ax.set_xticks(positions,
+                      [f"{text}\nmedian {np.median(values):g}" for text, values in zip(names, data, strict=True)],
+                      fontsize=8.5)
+        ax.set_ylim(0, max(max(values) for values in data) * 1.08 + 1)
+        ax.set_ylabel("words per output")
+        ax.set_title(f"{name} ({len(lengths['reference'])} test articles)", fontsize=10.5)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+    handles = [
+        Patch(facecolor=REFERENCE_COLOUR, edgecolor="black", hatch="///", label="reference (the article's own summary / title)"),
+        Patch(facecolor="#dddddd", edgecolor="black", label="box: middle 50% of outputs"),
+        Line2D([], [], color="black", linewidth=1.5, label="median"),
+        Line2D([], [], color="none", marker="D", markerfacecolor="white", markeredgecolor="black", markersize=4,
+               label="mean"),
+        Line2D([], [], color="black", linewidth=1, label="whiskers: 5th–95th percentile"),
+        Line2D([], [], color="none", marker="o", markerfacecolor="#dddddd", markeredgecolor="black",
+               markeredgewidth=0.3, markersize=4, label="one dot per output"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=8.5)
+    _title(fig, "Output length in words: each model against the reference summaries and titles", subtitle)
+    _save(fig, out)
+
+
+# --------------------------------------------------------------------------- 3. confusion
+
+
+def confusion_axes(confusions: list[dict]) -> tuple[list[str], list[str]]:
+    """Shared rows and columns for several confusion dicts, so the matrices line up: article types in
+    their canonical order, unknown labels after them sorted, and '(not a label)' last when any model has it.
+    Every row label is also a column, so each matrix has its full diagonal even for a class nobody answered."""
+    rows = {r for confusion in confusions for r in confusion}
+    columns = {c for confusion in confusions for row in confusion.values() for c in row}
+
+    def order(names: set) -> list[str]:
+        known = [name for name in ARTICLE_TYPES if name in names]
+        rest = sorted(names - set(ARTICLE_TYPES) - {INVALID_LABEL})
+        return known + rest + ([INVALID_LABEL] if INVALID_LABEL in names else [])
+
+    return order(rows), order(columns | rows)
+
+
+def confusion_grid(confusion: dict, rows: list[str], columns: list[str]) -> np.ndarray:
+    """Counts as a rows x columns array; a cell the model's dict lacks (an answer it never gave) is 0."""
+    return np.array([[confusion.get(r, {}).get(c, 0) for c in columns] for r in rows], dtype=int)
+
+
+def confusion_figure(metrics: dict[str, dict], comparison: dict, out: Path, subtitle: str = "") -> None:
+    """Type confusion matrices side by side (base, fine-tuned, best type baseline), counts in the cells.
+
+    Colour is the share of the reference row, on one 0-1 scale for all panels: with ~80% press releases,
+    colouring by raw count would leave every minority-class cell the same pale shade.
+    """
+    models = task_models("type", [m for m in metrics if "confusion" in metrics[m].get("type", {})], comparison)
+    fig, axes = plt.subplots(1, max(len(models), 1), figsize=(WIDTH, 5.0), layout="constrained", squeeze=False)
+    axes = axes[0]
+    if not models:
+        _empty(axes[0], "type classification not evaluated in this run")
+    else:
+        rows, columns = confusion_axes([metrics[m]["type"]["confusion"] for m in models])
+        image = None
+        for ax, model in zip(axes, models, strict=True):
+            counts = confusion_grid(metrics[model]["type"]["confusion"], rows, columns)
+            share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+            image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+            for (i, j), count in np.ndenumerate(counts):
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=9,
+                        color="white" if share[i, j] > 0.55 else "black")
+            ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right", fontsize=8.5)
+            if ax is axes[0]:  # the panels share rows; naming them once leaves the matrices more room
+                ax.set_yticks(range(len(rows)), [f"{r}\n({n} articles)" for r, n in zip(rows, counts.sum(axis=1),
+                                                                                        strict=True)], fontsize=8.5)
+            else:
+                ax.set_yticks(range(len(rows)), [])
+                ax.tick_params(axis="y", which="major", left=False)
+            ax.set_xlabel("answer")
+            result = metrics[model]["type"]
+            ax.set_title(f"{label(model)}\naccuracy {result.get('accuracy', 0):.2f}, "
+                         f"macro-F1 {result.get('macro_f1', 0):.2f}", fontsize=10,
+                         color=COLOURS[role(model)] if role(model) != "base" else "#555555")
+            # Cell borders: helps the eye follow a row across the matrix.
+            ax.set_xticks(np.arange(len(columns) + 1) - 0.5, minor=True)
+            ax.set_yticks(np.arange(len(rows) + 1) - 0.5, minor=True)
+            ax.grid(which="minor", color="white", linewidth=1.5)
+            ax.tick_params(which="minor", length=0)
+        axes[0].set_ylabel("reference type")
+        fig.colorbar(image, ax=list(axes), shrink=0.85, label="share of the reference type's articles")
+    _title(fig, "Article type: confusion matrices (rows: reference, columns: answer; cells: article counts)",
+           subtitle)
+    _save(fig, out)
+
+
+# --------------------------------------------------------------------------- 4. tags
+
+
+def tag_f1_table(records: dict[str, list[dict]], top: int = 12) -> dict[str, Any]:
+    """F1 per tag for the `top` most frequent reference tags of the test set, per model.
+
+    Returns {'tags': [(tag, articles with it)], 'articles': n, 'f1': {model: [F1 per tag]}}. Tags are matched
+    case-insensitively (as in metrics.tag_scores); a tag's F1 is 2*hits / (times predicted + times expected),
+    the per-tag F1 that metrics' macro-F1 averages. Ties in frequency go alphabetically.
+    """
+    references: dict[str, list] = {}
+    per_model = {}
+    for model, recs in records.items():
+        rows = sorted((r for r in recs if r["task"] == "tags"), key=lambda r: str(r["id"]))
+        if rows:
+            per_model[model] = rows
+            for r in rows:
+                references.setdefault(str(r["id"]), r["reference"])
+    frequency, spelling = Counter(), {}
+    for ref in references.values():
+        # The same normalisation as tag_rows' expected set: a string is parsed, tags are stripped and case-folded.
+        tags = [tag.strip() for tag in (parse_tags(ref) if isinstance(ref, str) else ref) if tag.strip()]
+        frequency.update({tag.casefold() for tag in tags})
+        for tag in tags:
+            spelling.setdefault(tag.casefold(), tag)  # the first spelling seen is the one shown
+    chosen = sorted(frequency, key=lambda tag: (-frequency[tag], tag))[:top]
+    f1 = {}
+    for model, rows in per_model.items():
+        hits, predicted, expected = Counter(), Counter(), Counter()
+        for row in tag_rows([r["prediction"] for r in rows], [r["reference"] for r in rows]):
+            hits.update(row["predicted"] & row["expected"])
+            predicted.update(row["predicted"])
+            expected.update(row["expected"])
+        f1[model] = [2 * hits[tag] / (predicted[tag] + expected[tag]) if predicted[tag] + expected[tag] else 0.0
+                     for tag in chosen]
+    return {"tags": [(spelling.get(tag, tag), frequency[tag]) for tag in chosen], "articles": len(references),
+            "f1": f1}
+
+
+def tags_figure(records: dict[str, list[dict]], comparison: dict, out: Path, subtitle: str = "",
+                top: int = 12) -> None:
+    """Horizontal grouped bars: F1 per tag for the most frequent reference tags, for base, fine-tuned and the
+    best tags baseline; each tag's label says in how many test articles it occurs."""
+    table = tag_f1_table(records, top)
+    models = task_models("tags", table["f1"], comparison)
+    tags = table["tags"]
+    fig, ax = plt.subplots(figsize=(WIDTH, 1.4 + 0.5 * max(len(tags), 6)), layout="constrained")
+    if not models or not tags:
+        _empty(ax, "tag extraction not evaluated in this run")
+    else:
+        height = 0.8 / len(models)
+        for offset, model in enumerate(models):
+            # y grows downwards after invert_yaxis, so the first model's bar is the top one of each group.
+            ys = [i + (offset - (len(models) - 1) / 2) * height for i in range(len(tags))]
+            bars = ax.barh(ys, table["f1"][model], height, color=COLOURS[role(model)], label=label(model))
+            ax.bar_label(bars, fmt="%.2f", fontsize=VALUE_FONT, padding=2)
+        ax.set_yticks(range(len(tags)), [f"{tag}  ({count} of {table['articles']})" for tag, count in tags],
+                      fontsize=9)
+        ax.invert_yaxis()  # most frequent tag on top
+        ax.set_xlim(0, 1.08)  # room for a label after a bar at 1.0
+        ax.set_xlabel("F1 for this tag over the test articles (0–1, higher is better)")
+        ax.set_ylabel("reference tag (test articles with it)")
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+        fig.legend(loc="outside lower center", ncol=len(models), frameon=False, fontsize=9)
+    _title(fig, f"Tag extraction: F1 per tag for the {len(tags)} most frequent reference tags", subtitle)
+    _save(fig, out)
+
+
+# --------------------------------------------------------------------------- 5. loss
+
+
+def _smooth(values: list[float], window: int) -> np.ndarray:
+    """Centred moving average; the ends use the shorter window that fits, so the curve spans every step."""
+    array = np.asarray(values, dtype=float)
+    sums = np.convolve(array, np.ones(window), mode="same")
+    counts = np.convolve(np.ones_like(array), np.ones(window), mode="same")
+    return sums / counts
+
+
+def loss_figure(train_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]], best_step: int | None,
+                out: Path, subtitle: str = "") -> None:
+    """Train loss per step (raw and smoothed) and eval loss per evaluation, with the kept (best) step marked."""
+    fig, ax = plt.subplots(figsize=(WIDTH, 5.0), layout="constrained")
+    steps, losses = [r["step"] for r in train_rows if "loss" in r], [r["loss"] for r in train_rows if "loss" in r]
+    ax.plot(steps, losses, color=COLOURS["finetuned"], alpha=0.3, linewidth=0.8, label="train loss per step")
+    # Per-step loss is noisy (one small batch); the moving average shows the trend the eye looks for.
+    window = min(max(len(losses) // 25, 1), 50)
+    if window > 1:
+        ax.plot(steps, _smooth(losses, window), color=COLOURS["finetuned"], linewidth=1.8,
+                label=f"train loss, moving average of {window} steps")
+    eval_steps = [r["step"] for r in eval_rows if "eval_loss" in r]
+    eval_losses = [r["eval_loss"] for r in eval_rows if "eval_loss" in r]
+    ax.plot(eval_steps, eval_losses, color=EVAL_COLOUR, marker="o", markersize=5, linewidth=1.5, linestyle="--",
+            label="eval loss (validation set)")
     if best_step is not None:
-        ax.axvline(best_step, color="black", linestyle=":", linewidth=1, label=f"best checkpoint (step {best_step})")
+        at = [loss for step, loss in zip(eval_steps, eval_losses, strict=True) if step == best_step]
+        ax.axvline(best_step, color="black", linestyle=":", linewidth=1.2)
+        # One legend entry for line and star: "this step, with this eval loss, is the adapter that was kept".
+        ax.plot([best_step], at[:1] or [np.nan], marker="*", markersize=14, color="black", linestyle=":",
+                label=f"kept checkpoint: step {best_step}" + (f", eval loss {at[0]:.3f}" if at else ""))
     ax.set_xlabel("global step (optimizer updates)")
     ax.set_ylabel("cross-entropy per answer token (nats)")
-    ax.set_title("LoRA fine-tuning: loss on answer tokens")
+    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    fig.legend(loc="outside lower center", ncol=4, frameon=False, fontsize=9)
+    _title(fig, "LoRA fine-tuning: loss on the answer tokens", subtitle)
+    _save(fig, out)

@@ -1,0 +1,82 @@
+"""The data-size study in one command: one DVC experiment per size in `study.sizes` (params.yaml), run one after
+another from the current commit, then collected into study/ (table, figures, JSON).
+
+    python scripts/size_study.py                  # queue and run size-500 ... size-2000, then collect
+    python scripts/size_study.py --sizes 100,200  # other sizes
+    python scripts/size_study.py --collect        # only collect experiments that already ran
+
+Each experiment is `dvc exp run -S train.size=N`: DVC reruns only what depends on the size (train, infer@finetuned,
+baselines, score, plot, report) and restores the data, the base model and the base inference from its cache.
+`dvc plots diff size-500 size-1000 ...` then overlays their loss curves in the browser.
+"""
+
+import argparse
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from pressft.errors import UserError, run_stage
+from pressft.params import load_params
+from pressft.study import (
+    check_same_test_set,
+    experiment_name,
+    experiment_refs,
+    loss_figure,
+    metrics_figure,
+    read_experiment,
+    study_markdown,
+    study_rows,
+)
+
+
+def dvc(*args: str) -> None:
+    print(f"size_study: dvc {' '.join(args)}", flush=True)
+    if subprocess.run(["dvc", *args]).returncode != 0:
+        raise UserError(f"dvc {' '.join(args)} failed (see its output above)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default=None, help="comma-separated training sizes (default: study.sizes)")
+    parser.add_argument("--collect", action="store_true", help="do not run experiments, only collect them")
+    parser.add_argument("--out", default="study", help="folder for study.md, study.json, metrics.png, loss.png")
+    args = parser.parse_args()
+    params = load_params()
+    try:
+        sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else list(params["study"]["sizes"])
+    except ValueError:
+        raise UserError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+    repo = Path.cwd()
+    if subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=repo).returncode != 0:
+        raise UserError("commit your changes first: every size must run from the same commit")
+    if not args.collect:
+        start = time.time()
+        existing = experiment_refs(repo)
+        for size in sizes:
+            name = experiment_name(size)
+            if name in existing:
+                print(f"size_study: {name} already ran from this commit; keeping it", flush=True)
+                continue
+            dvc("exp", "run", "--queue", "-n", name, "-S", f"train.size={size}")
+        dvc("exp", "run", "--run-all", "-j", "1")
+        print(f"size_study: experiments done in {time.time() - start:.0f}s", flush=True)
+    refs = experiment_refs(repo)
+    missing = [experiment_name(size) for size in sizes if experiment_name(size) not in refs]
+    if missing:
+        raise UserError(f"no experiment {', '.join(missing)} from this commit; run without --collect")
+    results = {size: read_experiment(repo, refs[experiment_name(size)]) for size in sizes}
+    test_articles = check_same_test_set(results)
+    rows = study_rows(results)
+    synthetic = json.loads(Path("metrics/data.json").read_text())["synthetic"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "study.md").write_text(study_markdown(rows, test_articles, synthetic))
+    metrics_figure(rows, out / "metrics.png", synthetic)
+    loss_figure(results, out / "loss.png", synthetic)
+    print(f"size_study: {len(sizes)} sizes on {test_articles} test articles -> {out}/study.md, metrics.png, loss.png")
+
+
+if __name__ == "__main__":
+    run_stage(main)

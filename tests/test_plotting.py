@@ -1,0 +1,269 @@
+"""Figures of the plot stage: the numbers behind them on hand-checked cases, the PNG sizes, and the stage CLI."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pressft.metrics import INVALID_LABEL
+from pressft.plotting import (
+    comparison_figure,
+    confusion_axes,
+    confusion_figure,
+    confusion_grid,
+    corpus_note,
+    label,
+    lengths_figure,
+    loss_figure,
+    output_lengths,
+    tag_f1_table,
+    tags_figure,
+    task_models,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+FIGURES = ("comparison.png", "lengths.png", "confusion.png", "tags.png", "loss.png")
+
+# ------------------------------------------------------------------ invented data: three test articles
+
+
+def _rec(i: str, task: str, reference, prediction: str) -> dict:
+    return {"id": i, "task": task, "reference": reference, "prediction": prediction}
+
+
+REFERENCE = {
+    "summarization": {"a1": "one two three", "a2": "one two", "a3": "one two three four"},
+    "title": {"a1": "a title", "a2": "another short title", "a3": "t"},
+    # 'bmw' in a3 is the same tag as 'BMW' (tags are case-folded); a1's spelling is the one shown.
+    "tags": {"a1": ["BMW", "Design"], "a2": ["BMW", "MINI"], "a3": ["bmw", "Design", "Munich"]},
+    "type": {"a1": "Press Release", "a2": "Press Release", "a3": "Speech"},
+}
+
+
+def _records(answers: dict[str, dict[str, str]]) -> list[dict]:
+    # Written in reverse id order: the helpers must sort by id, not trust file order.
+    return [_rec(i, task, REFERENCE[task][i], answer) for task, by_id in answers.items()
+            for i, answer in sorted(by_id.items(), reverse=True)]
+
+
+PREDICTIONS = {
+    "base": _records({
+        "summarization": {"a1": "w " * 10, "a2": "w " * 12, "a3": "w " * 11},
+        "title": {"a1": "w " * 6, "a2": "w " * 7, "a3": "w " * 8},
+        "tags": {"a1": "", "a2": "", "a3": ""},
+        "type": {"a1": "no idea", "a2": "no idea", "a3": "no idea"},
+    }),
+    "finetuned": _records({
+        "summarization": {"a1": "one two three", "a2": "one", "a3": "one two three four five"},
+        "title": {"a1": "a title", "a2": "short title", "a3": "t t"},
+        # BMW right in 2 of its 3 articles; Design right in 1 of 2; MINI never predicted; Sales wrong in a3.
+        "tags": {"a1": "BMW, Design", "a2": "BMW", "a3": "Munich, Sales"},
+        "type": {"a1": "Press Release", "a2": "Speech", "a3": "Speech"},
+    }),
+    "baseline-lead": _records({
+        "summarization": {"a1": "w w w w", "a2": "w w w w", "a3": "w w w w"},
+        "title": {"a1": "w w", "a2": "w w w", "a3": "w"},
+    }),
+    "baseline-tfidf": _records({
+        "tags": {"a1": "BMW, Design, Sales", "a2": "BMW, MINI", "a3": "BMW, Design, Munich"},
+        "type": {"a1": "Press Release", "a2": "Press Release", "a3": "Speech"},
+    }),
+}
+
+
+def _text(values: dict) -> dict:
+    return {"rouge1": values["r1"], "rouge2": values["r1"] / 3, "rougeL": values["r1"] * 0.8,
+            "bertscore_f1": values["r1"] + 0.2, "avg_words": 3.0, "ref_avg_words": 3.0, "n": 3, **values["ci"]}
+
+
+METRICS = {
+    "base": {
+        "summarization": _text({"r1": 0.1, "ci": {"rougeL_ci_low": 0.05, "rougeL_ci_high": 0.1}}),
+        "title": _text({"r1": 0.05, "ci": {"rouge1_ci_low": 0.0, "rouge1_ci_high": 0.1}}),
+        "tags": {"exact_match": 0.0, "jaccard": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0, "n": 3,
+                 "f1_ci_low": 0.0, "f1_ci_high": 0.0},
+        "type": {"accuracy": 0.0, "macro_f1": 0.0, "majority_macro_f1": 0.4, "n": 3, "macro_f1_ci_low": 0.0,
+                 "macro_f1_ci_high": 0.0,
+                 "confusion": {"Press Release": {INVALID_LABEL: 2}, "Speech": {INVALID_LABEL: 1}}},
+    },
+    "finetuned": {
+        "summarization": _text({"r1": 0.5, "ci": {"rougeL_ci_low": 0.3, "rougeL_ci_high": 0.5}}),
+        "title": _text({"r1": 0.45, "ci": {"rouge1_ci_low": 0.3, "rouge1_ci_high": 0.6}}),
+        "tags": {"exact_match": 0.33, "jaccard": 0.5, "precision": 0.6, "recall": 0.55, "f1": 0.57, "n": 3,
+                 "f1_ci_low": 0.4, "f1_ci_high": 0.8},
+        "type": {"accuracy": 0.67, "macro_f1": 0.67, "majority_macro_f1": 0.4, "n": 3, "macro_f1_ci_low": 0.3,
+                 "macro_f1_ci_high": 1.0,
+                 "confusion": {"Press Release": {"Press Release": 1, "Speech": 1}, "Speech": {"Speech": 1,
+                                                                                          "Press Release": 0}}},
+    },
+    "baseline-lead": {
+        "summarization": _text({"r1": 0.6, "ci": {"rougeL_ci_low": 0.4, "rougeL_ci_high": 0.6}}),
+        "title": _text({"r1": 0.7, "ci": {"rouge1_ci_low": 0.6, "rouge1_ci_high": 0.8}}),
+    },
+    "baseline-tfidf": {
+        "tags": {"exact_match": 0.33, "jaccard": 0.8, "precision": 0.8, "recall": 1.0, "f1": 0.88, "n": 3,
+                 "f1_ci_low": 0.8, "f1_ci_high": 1.0},
+        "type": {"accuracy": 1.0, "macro_f1": 1.0, "majority_macro_f1": 0.4, "n": 3, "macro_f1_ci_low": 1.0,
+                 "macro_f1_ci_high": 1.0,
+                 "confusion": {"Press Release": {"Press Release": 2, "Speech": 0},
+                               "Speech": {"Press Release": 0, "Speech": 1}}},
+    },
+}
+COMPARISON = {
+    "resamples": 10, "seed": 0, "confidence": 0.95,
+    "summarization": {"metric": "rougeL", "best_baseline": "baseline-lead"},
+    "title": {"metric": "rouge1", "best_baseline": "baseline-lead"},
+    "tags": {"metric": "f1", "best_baseline": "baseline-tfidf"},
+    "type": {"metric": "macro_f1", "best_baseline": "baseline-tfidf"},
+}
+TRAIN_ROWS = [{"step": float(s), "loss": 3.0 / s} for s in range(1, 61)]
+EVAL_ROWS = [{"step": 20.0, "eval_loss": 0.9}, {"step": 40.0, "eval_loss": 0.7}, {"step": 60.0, "eval_loss": 0.75}]
+
+
+def assert_png(path: Path, min_height: int = 300, max_height: int = 1200) -> None:
+    """README-sized: 1200-1400 px wide, a sane height."""
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = Image.open(path).size
+    assert 1200 <= width <= 1400, width
+    assert min_height <= height <= max_height, height
+
+
+# ------------------------------------------------------------------ what is drawn
+
+
+def test_task_models_are_base_finetuned_and_the_named_best_baseline():
+    assert task_models("tags", PREDICTIONS, COMPARISON) == ["base", "finetuned", "baseline-tfidf"]
+    # baseline-lead exists but is not the best for type; a missing model is skipped, not an error.
+    assert task_models("type", ["finetuned", "baseline-lead"], COMPARISON) == ["finetuned"]
+    assert task_models("title", ["base"], {}) == ["base"]
+    assert [label(m) for m in ("base", "finetuned", "baseline-tfidf")] == ["Base", "Fine-tuned",
+                                                                         "Best baseline: tfidf"]
+
+
+def test_corpus_note_says_when_the_corpus_is_synthetic():
+    assert corpus_note({"synthetic": True}, {"train_articles": 300}).startswith("SYNTHETIC corpus")
+    assert "300 articles" in corpus_note({"synthetic": True}, {"train_articles": 300})
+    assert "SYNTHETIC" not in corpus_note({"synthetic": False}) and "real" in corpus_note({"synthetic": False})
+
+
+def test_output_lengths_are_words_per_output_sorted_by_article_with_references_once():
+    lengths = output_lengths(PREDICTIONS, "summarization")
+    assert lengths == {"reference": [3, 2, 4], "base": [10, 12, 11], "finetuned": [3, 1, 5],
+                       "baseline-lead": [4, 4, 4]}  # baseline-tfidf has no summaries: left out
+    assert output_lengths(PREDICTIONS, "title")["reference"] == [2, 3, 1]
+    assert output_lengths({"base": PREDICTIONS["base"]}, "nothing") == {}
+
+
+def test_tag_f1_table_on_hand_checked_counts():
+    table = tag_f1_table(PREDICTIONS, top=3)
+    # bmw in 3 articles, design in 2; mini and munich tie at 1 and go alphabetically.
+    assert table["tags"] == [("BMW", 3), ("Design", 2), ("MINI", 1)]
+    assert table["articles"] == 3
+    # BMW: right in 2 of its 3 articles, never predicted wrongly -> 2*2 / (2 predicted + 3 expected) = 0.8.
+    # Design: right once, expected twice -> 2*1 / (1 + 2). MINI: never predicted -> 0.
+    assert table["f1"]["finetuned"] == pytest.approx([0.8, 2 / 3, 0.0])
+    assert table["f1"]["base"] == [0.0, 0.0, 0.0]
+    assert table["f1"]["baseline-tfidf"] == pytest.approx([1.0, 1.0, 1.0])
+    assert "baseline-lead" not in table["f1"]  # no tags task
+    assert [tag for tag, _ in tag_f1_table(PREDICTIONS, top=12)["tags"]] == ["BMW", "Design", "MINI", "Munich"]
+
+
+def test_tag_f1_counts_a_wrong_prediction_against_the_tag():
+    records = {"m": [_rec("x", "tags", ["BMW"], "BMW"), _rec("y", "tags", ["MINI"], "BMW, MINI")]}
+    table = tag_f1_table(records)
+    # BMW: 1 hit, predicted twice, expected once -> 2/3. MINI: 1 hit of 1 and 1 -> 1.
+    assert table["tags"] == [("BMW", 1), ("MINI", 1)]
+    assert table["f1"]["m"] == pytest.approx([2 / 3, 1.0])
+
+
+def test_confusion_axes_share_columns_and_put_not_a_label_last():
+    confusions = [METRICS[m]["type"]["confusion"] for m in ("base", "finetuned", "baseline-tfidf")]
+    rows, columns = confusion_axes(confusions)
+    assert rows == ["Press Release", "Speech"]
+    assert columns == ["Press Release", "Speech", INVALID_LABEL]
+    # The base never answered a label: its label columns are 0, not missing.
+    assert confusion_grid(confusions[0], rows, columns).tolist() == [[0, 0, 2], [0, 0, 1]]
+    assert np.array_equal(confusion_grid(confusions[1], rows, columns), [[1, 1, 0], [0, 1, 0]])
+    assert confusion_axes([METRICS["baseline-tfidf"]["type"]["confusion"]])[1] == ["Press Release", "Speech"]
+
+
+# ------------------------------------------------------------------ the PNGs
+
+
+def test_comparison_figure(tmp_path):
+    comparison_figure(METRICS, COMPARISON, tmp_path / "c.png", "SYNTHETIC corpus")
+    assert_png(tmp_path / "c.png", 900, 1100)
+
+
+def test_comparison_figure_with_tasks_missing_still_draws(tmp_path):
+    only_text = {m: {k: v for k, v in r.items() if k in ("summarization", "title")} for m, r in METRICS.items()}
+    comparison_figure(only_text, {}, tmp_path / "c.png")
+    assert_png(tmp_path / "c.png", 900, 1100)
+
+
+def test_lengths_figure(tmp_path):
+    lengths_figure(PREDICTIONS, COMPARISON, tmp_path / "l.png", "SYNTHETIC corpus")
+    assert_png(tmp_path / "l.png", 500, 800)
+
+
+def test_confusion_figure(tmp_path):
+    confusion_figure(METRICS, COMPARISON, tmp_path / "m.png", "SYNTHETIC corpus")
+    assert_png(tmp_path / "m.png", 500, 800)
+    confusion_figure({"base": {"summarization": {}}}, {}, tmp_path / "none.png")
+    assert_png(tmp_path / "none.png", 500, 800)
+
+
+def test_tags_figure(tmp_path):
+    tags_figure(PREDICTIONS, COMPARISON, tmp_path / "t.png", "SYNTHETIC corpus")
+    assert_png(tmp_path / "t.png", 300, 1000)
+
+
+def test_loss_figure(tmp_path):
+    loss_figure(TRAIN_ROWS, EVAL_ROWS, 40, tmp_path / "loss.png", "SYNTHETIC corpus")
+    assert_png(tmp_path / "loss.png", 500, 800)
+    loss_figure(TRAIN_ROWS[:3], [], None, tmp_path / "short.png")  # no eval yet, no best step
+    assert_png(tmp_path / "short.png", 500, 800)
+
+
+# ------------------------------------------------------------------ the stage
+
+
+def _write_inputs(root: Path, comparison: dict = COMPARISON) -> list[str]:
+    (root / "metrics" / "loss").mkdir(parents=True)
+    (root / "preds").mkdir()
+    for model, result in METRICS.items():
+        (root / "metrics" / f"{model}.json").write_text(json.dumps(result))
+    for model, records in PREDICTIONS.items():
+        (root / "preds" / f"{model}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (root / "metrics" / "comparison.json").write_text(json.dumps(comparison))
+    (root / "metrics" / "train.json").write_text(json.dumps({"train_articles": 12, "best_step": 40}))
+    (root / "metrics" / "data.json").write_text(json.dumps({"synthetic": True}))
+    (root / "metrics" / "loss" / "train.csv").write_text(
+        "step,loss,learning_rate,grad_norm\n" + "".join(f"{r['step']:g},{r['loss']},0.001,\n" for r in TRAIN_ROWS))
+    (root / "metrics" / "loss" / "eval.csv").write_text(
+        "step,eval_loss,eval_perplexity\n" + "".join(f"{r['step']:g},{r['eval_loss']},2.0\n" for r in EVAL_ROWS))
+    return [sys.executable, str(REPO / "stages" / "plot.py"),
+            "--metrics", *[f"metrics/{m}.json" for m in METRICS], "--comparison", "metrics/comparison.json",
+            "--predictions", *[f"preds/{m}.jsonl" for m in PREDICTIONS], "--train", "metrics/train.json",
+            "--curves", "metrics/loss", "--data", "metrics/data.json", "--out", "plots"]
+
+
+def test_stage_writes_the_five_figures(tmp_path):
+    done = subprocess.run(_write_inputs(tmp_path), cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"plot: wrote {', '.join(FIGURES)} to plots"
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(FIGURES)
+    for name in FIGURES:
+        assert_png(tmp_path / "plots" / name, 300, 1100)
+
+
+def test_stage_names_a_best_baseline_that_was_not_passed(tmp_path):
+    comparison = {**COMPARISON, "tags": {"metric": "f1", "best_baseline": "baseline-nearest"}}
+    done = subprocess.run(_write_inputs(tmp_path, comparison), cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("error: comparison names baseline-nearest as the best tags baseline: "
+                                   "pass metrics/baseline-nearest.json to --metrics")
