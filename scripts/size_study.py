@@ -48,9 +48,9 @@ def main() -> None:
     except ValueError:
         raise UserError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
     repo = Path.cwd()
-    if subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=repo).returncode != 0:
-        raise UserError("commit your changes first: every size must run from the same commit")
     if not args.collect:
+        if subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=repo).returncode != 0:
+            raise UserError("commit your changes first: every size must run from the same commit")
         start = time.time()
         existing = experiment_refs(repo)
         for size in sizes:
