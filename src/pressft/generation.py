@@ -122,11 +122,11 @@ def generate_with_vllm(
 
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
         end = eot_id(tokenizer)
-        jobs = _jobs(tokenizer, examples, max_new_tokens, max_length, date_string)
         llm = vllm.LLM(model=served, tokenizer=served, dtype="bfloat16", seed=0, max_model_len=max_length)
         results: list[dict[str, Any] | None] = [None] * len(examples)
-        for task in dict.fromkeys(job[0] for job in jobs):
-            group = [job for job in jobs if job[0] == task]
+        # One group per task (one token limit); vLLM batches within it on its own.
+        for group in plan_batches(tokenizer, examples, max_new_tokens, max_length, date_string, len(examples)):
+            task = group[0][0]
             sampling = vllm.SamplingParams(temperature=0.0, max_tokens=group[0][5], stop_token_ids=[end],
                                            skip_special_tokens=True)
             outputs = llm.generate([TokensPrompt(prompt_token_ids=job[3]) for job in group], sampling)

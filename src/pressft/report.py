@@ -23,7 +23,7 @@ _ROWS = {
 _WHAT = {"summarization": "summaries", "title": "titles", "tags": "tag lists", "type": "article types"}
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
+def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -115,7 +115,7 @@ def model_section(params: dict, base: dict, train: dict) -> str:
         ["inputs shortened", f"{train['inputs_shortened']['train']} training and {train['inputs_shortened']['val']} "
                              f"validation examples"],
     ]
-    return "## Model and training\n\n" + _table(["", ""], rows)
+    return "## Model and training\n\n" + markdown_table(["", ""], rows)
 
 
 def data_section(data: dict[str, Any], splits: dict[str, Any]) -> str:
@@ -140,9 +140,9 @@ def data_section(data: dict[str, Any], splits: dict[str, Any]) -> str:
     removed = sum(splits["leakage_removed"].values())
     return "\n\n".join([
         "## Data",
-        _table(["", ""], rows),
+        markdown_table(["", ""], rows),
         "Per-record reasons are in `data/raw/rejects.jsonl`.",
-        _table(["split", "articles", "examples", "types"], split_rows),
+        markdown_table(["split", "articles", "examples", "types"], split_rows),
         f"Excluded types: {_counts(splits['excluded'])}. Leakage guard: {removed} training-pool articles removed "
         f"for sharing a URL, a normalised title or the content with a test or validation article "
         f"({_counts(splits['leakage_removed'])}). Test and validation sets do not depend on `train.size`.",
@@ -182,7 +182,7 @@ def results_section(metrics: dict[str, dict], comparison: dict) -> str:
         note = ""
         if task == "type":
             note = f"\n\nAlways answering the majority type scores macro-F1 {metrics['finetuned'][task]['majority_macro_f1']:.3f}."
-        parts.append(f"### {task}\n\n" + _table(header, rows) + note)
+        parts.append(f"### {task}\n\n" + markdown_table(header, rows) + note)
     return "\n\n".join(parts)
 
 
@@ -199,10 +199,10 @@ def types_section(metrics: dict[str, dict], comparison: dict) -> str:
         "## Article types",
         "Per-class accuracy (recall) on the test set. With a handful of articles in a class, one article moves its "
         "accuracy by a large step: read the minority rows as anecdotes, not estimates.",
-        _table(["type", "test articles", "fine-tuned", "base", f"best baseline ({name})" if name else "baseline"], rows),
+        markdown_table(["type", "test articles", "fine-tuned", "base", f"best baseline ({name})" if name else "baseline"], rows),
         f"Fine-tuned answers by type: {_counts(finetuned['predicted'])}. Confusion matrix of the fine-tuned model "
         f"(rows: reference, columns: answer; \"{INVALID_LABEL}\" is an answer that names no type):",
-        _table(["reference \\ answer"] + columns, confusion),
+        markdown_table(["reference \\ answer"] + columns, confusion),
     ])
 
 
@@ -252,7 +252,7 @@ def perplexity_section(metrics: dict[str, dict]) -> str:
                  f"{metrics['base'].get('perplexity', float('nan')):.2f}"])
     return ("## Perplexity of the reference answers\n\nThe reference answer (and its end-of-turn token) given the "
             "prompt, exactly as training scores it: the quantity fine-tuning minimises. Lower is better.\n\n"
-            + _table(["task", "fine-tuned", "base"], rows))
+            + markdown_table(["task", "fine-tuned", "base"], rows))
 
 
 def render_report(

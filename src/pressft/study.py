@@ -9,17 +9,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from pressft.errors import UserError  # noqa: E402
-from pressft.metrics import HEADLINE  # noqa: E402
+from pressft.errors import UserError
+from pressft.metrics import HEADLINE
+from pressft.plotting import COLOURS, plt  # plotting selects the file-only Agg backend before pyplot loads
+from pressft.report import markdown_table
 
 NAMES = {"summarization": "Summarization: ROUGE-L F1", "title": "Title: ROUGE-1 F1", "tags": "Tags: F1 per article",
          "type": "Type: macro-F1"}
-COLOURS = {"base": "#9e9e9e", "finetuned": "#1c69d4", "baseline": "#e8871e"}
 
 
 def experiment_name(size: int) -> str:
@@ -99,7 +95,7 @@ def check_same_test_set(results: dict[int, dict[str, Any]]) -> int:
 def study_markdown(rows: list[dict[str, Any]], test_articles: int, synthetic: bool) -> str:
     tasks = [task for task in HEADLINE if task in rows[0]]
     header = ["training articles"] + [NAMES[task] for task in tasks] + ["best eval loss", "steps", "train s"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table = []
     for row in rows:
         cells = [str(row["size"])]
         for task in tasks:
@@ -107,7 +103,7 @@ def study_markdown(rows: list[dict[str, Any]], test_articles: int, synthetic: bo
             interval = f" [{cell['ci_low']:.3f}, {cell['ci_high']:.3f}]" if cell["ci_low"] is not None else ""
             cells.append(f"{cell['value']:.3f}{interval} ({cell['vs_baseline'] or '–'} vs baseline)")
         cells += [f"{row['best_eval_loss']:.4f}", str(row["steps"]), f"{row['train_seconds']:.0f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        table.append(cells)
     reference = []
     for task in tasks:
         baselines = ", ".join(f"{row['size']}: {row[task]['best_baseline']} {row[task]['best_baseline_value']:.3f}"
@@ -122,7 +118,7 @@ def study_markdown(rows: list[dict[str, Any]], test_articles: int, synthetic: bo
         f"bootstrap intervals in brackets; \"vs baseline\" is the paired verdict against the best simple baseline "
         f"trained on the same articles.{note}",
         "",
-        *lines,
+        markdown_table(header, table),
         "",
         "Reference lines (the base model does not depend on the size; the baselines, trained on the same articles, do):",
         "",
@@ -149,7 +145,7 @@ def metrics_figure(rows: list[dict[str, Any]], out: Path, synthetic: bool) -> No
                 label="base model")
         baseline = [row[task]["best_baseline_value"] for row in rows]
         if all(value is not None for value in baseline):
-            ax.plot(sizes, baseline, color=COLOURS["baseline"], linestyle="--", marker="s",
+            ax.plot(sizes, baseline, color=COLOURS["best_baseline"], linestyle="--", marker="s",
                     label="best baseline, same training articles")
         ax.set_title(NAMES[task])
         ax.set_xlabel("training articles")
