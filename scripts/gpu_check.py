@@ -84,7 +84,7 @@ def train_run(base: Path, examples: list, params: dict, out: Path, parameters: i
 
 
 def generation_run(adapter: Path, examples: list, params: dict, batch_size: int) -> dict:
-    model, tokenizer = load_for_inference(adapter)
+    model, tokenizer = load_for_inference(adapter, "auto")
     limits = {task: 64 for task in params["tasks"]["names"]}
     generate_predictions(model, tokenizer, examples[:batch_size], max_new_tokens=limits, log=lambda line: None,
                          max_length=params["model"]["max_length"], date_string=params["model"]["date_string"],
@@ -105,17 +105,18 @@ def generation_run(adapter: Path, examples: list, params: dict, batch_size: int)
             "generated_tokens_per_second": round(generated / seconds, 1)}
 
 
-def speed_comparison(base: Path, adapter: Path, examples: list, params: dict, batch_size: int) -> dict:
-    """pressft.benchmark's side-by-side run (reference loop vs batched, merged) on a few prompts per task."""
+def speed_comparison(base: Path, adapter: Path, examples: list, params: dict, batch_size: int, per_task: int) -> dict:
+    """pressft.benchmark's side-by-side run (reference loop vs this project's ingredients), same dtype for all:
+    bf16 on a GPU, fp32 on a CPU."""
     from peft import PeftModel
 
     from pressft.benchmark import compare_methods
     from pressft.modeling import load_model
 
-    chosen = [e for task in params["tasks"]["names"] for e in [x for x in examples if x["task"] == task][:8]]
+    chosen = [e for task in params["tasks"]["names"] for e in [x for x in examples if x["task"] == task][:per_task]]
     model, tokenizer = load_model(base)
     unmerged = PeftModel.from_pretrained(model, adapter).eval()
-    merged, _ = load_for_inference(adapter)
+    merged, _ = load_for_inference(adapter, "auto" if torch.cuda.is_available() else "fp32")
     unmerged = unmerged.to(device=merged.device, dtype=merged.dtype)
     limits = {task: 64 for task in params["tasks"]["names"]}
     rows = compare_methods(unmerged, merged, tokenizer, chosen, max_new_tokens=limits,
@@ -172,7 +173,7 @@ def main() -> None:
             print("gpu_check: QLoRA skipped (needs a CUDA GPU and `pip install bitsandbytes`)", flush=True)
         batch = 64 if big else 8
         rows.append(generation_run(tmp / "lora" / "adapter", test_examples, params, batch))
-        speed = speed_comparison(tmp / "base", tmp / "lora" / "adapter", test_examples, params, batch)
+        speed = speed_comparison(tmp / "base", tmp / "lora" / "adapter", test_examples, params, batch, 32 if big else 8)
 
     print("\n| run | tokens/s | seconds | peak memory GiB | MFU (6N) |")
     print("|---|---|---|---|---|")
@@ -190,6 +191,8 @@ def main() -> None:
     for row in speed["rows"]:
         print(f"| {row['method']} | {row['seconds']} | {row['speedup']}× | {row['prefill_seconds']} | "
               f"{row['decode_seconds']} |")
+    project = next(row for row in speed["rows"] if row["role"] == "project")
+    print(f"\nthis project's generation: {project['speedup']}× the reference's method (target with the 1b shape: 10×)")
     if args.out:
         Path(args.out).write_text(json.dumps({"shape": args.shape, "parameters": parameters, "rows": rows,
                                               "speed": speed}, indent=2))

@@ -22,7 +22,7 @@ def test_tiny_shape_runs_on_cpu_and_reports(tmp_path):
     assert lora["mfu"] is None  # no GPU peak to compare against
     assert generation["prompts"] == 32 * 4 and generation["generated_tokens"] > 0
     speed = result["speed"]
-    assert speed["prompts"] == 8 * 4 and len(speed["rows"]) == 4 and speed["rows"][0]["speedup"] == 1.0
+    assert speed["prompts"] == 8 * 4 and len(speed["rows"]) == 5 and speed["rows"][0]["speedup"] == 1.0
     assert "the reference study's generation against this project's" in done.stdout
 
 

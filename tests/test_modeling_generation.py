@@ -9,8 +9,8 @@ import torch
 from pressft import TASKS
 from pressft.chat import CHAT_TEMPLATE, EOT, PAD, eot_id, prompt_ids
 from pressft.errors import UserError
-from pressft.generation import generate_predictions
-from pressft.modeling import SOURCE_FILE, SPECIAL_TOKENS, load_for_inference, load_model, prepare_base
+from pressft.generation import generate_predictions, shared_prefix_length
+from pressft.modeling import SOURCE_FILE, SPECIAL_TOKENS, inference_dtype, load_for_inference, load_model, prepare_base
 from pressft.tasks import make_examples
 
 DATE = "26 Jul 2024"
@@ -249,6 +249,39 @@ def test_batched_generation_equals_one_by_one(tiny_model, tokenizer, mixed_examp
     assert len({r["prediction"] for r in single}) >= 4  # the model really depends on its prompt
 
 
+def test_shared_prefix_length_on_hand_made_sequences():
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3]]) == 2  # each keeps one token of its own
+    assert shared_prefix_length([[7, 8, 9]]) == 2
+    assert shared_prefix_length([[1, 2], [3, 4]]) == 0
+    assert shared_prefix_length([[5], [5, 6]]) == 0
+    assert shared_prefix_length([]) == 0
+
+
+def test_reused_prefix_gives_the_outputs_of_a_full_prefill(tiny_model, tokenizer, normalised_articles, params):
+    """The task prefix computed once and padding placed after it must not change a single greedy token: each
+    prompt generated on its own with plain generate() (no cache tricks, no padding) is the ground truth."""
+    examples = [e for a in normalised_articles(6) for e in make_examples(a, ["summarization", "type"],
+                                                                          params["tasks"]["prompts"])]
+    prompts = [prompt_ids(tokenizer, e, 512 - MAX_NEW[e["task"]], DATE)[0] for e in examples]
+    assert shared_prefix_length([p for p, e in zip(prompts, examples) if e["task"] == "type"]) > 20
+    records = run_generation(tiny_model, tokenizer, examples, batch_size=4)
+    for record, example, prompt in zip(records, examples, prompts, strict=True):
+        with torch.inference_mode():
+            output = tiny_model.generate(input_ids=torch.tensor([prompt]), max_new_tokens=MAX_NEW[example["task"]],
+                                         do_sample=False, eos_token_id=eot_id(tokenizer),
+                                         pad_token_id=tokenizer.pad_token_id)
+        tokens = output[0, len(prompt):].tolist()
+        tokens = tokens[: tokens.index(eot_id(tokenizer))] if eot_id(tokenizer) in tokens else tokens
+        assert record["prediction"] == tokenizer.decode(tokens, skip_special_tokens=True).strip()
+        assert record["output_tokens"] == len(tokens)
+
+
+def test_inference_dtype_names():
+    assert inference_dtype("fp32") == torch.float32 and inference_dtype("bf16") == torch.bfloat16
+    assert inference_dtype("auto") in (torch.float32, torch.bfloat16)  # on a CPU: bf16 only where it is native
+
+
 def test_prediction_records(tiny_model, tokenizer, mixed_examples):
     records = run_generation(tiny_model, tokenizer, mixed_examples, batch_size=4)
     assert len(records) == len(mixed_examples)
@@ -277,12 +310,18 @@ def test_generation_respects_the_length_budget(tiny_model, tokenizer, mixed_exam
 
 
 class ScriptedModel:
-    """Stands in for a causal LM: returns given continuations, records what generate received."""
+    """Stands in for a causal LM in generate(): returns given continuations, records what generate received.
+    The forward pass (the task prefix's keys and values) is a real tiny model's."""
 
-    def __init__(self, continuations):
+    def __init__(self, continuations, model):
         self.continuations = list(continuations)
         self.device = torch.device("cpu")
+        self.config = model.config
+        self.model = model
         self.calls = []
+
+    def __call__(self, **kwargs):
+        return self.model(**kwargs)
 
     def generate(self, input_ids, attention_mask, max_new_tokens, **kwargs):
         self.calls.append({"input_ids": input_ids, "attention_mask": attention_mask, "max_new_tokens": max_new_tokens,
@@ -294,12 +333,12 @@ class ScriptedModel:
         return torch.cat([input_ids, new], dim=1)
 
 
-def test_generation_stops_at_end_of_turn_and_pads_left(tokenizer, mixed_examples):
+def test_generation_stops_at_end_of_turn_and_pads_after_the_shared_prefix(tiny_model, tokenizer, mixed_examples):
     eot, pad = eot_id(tokenizer), tokenizer.pad_token_id
     words = tokenizer("BMW iX3", add_special_tokens=False)["input_ids"]
     type_examples = [e | {"task": "type"} for e in mixed_examples[:2]]
     # first: answer then end-of-turn then padding; second: never stops, runs into the limit
-    model = ScriptedModel([words + [eot], words + words[:1]])
+    model = ScriptedModel([words + [eot], words + words[:1]], tiny_model)
     limit = len(words) + 1
     records = generate_predictions(
         model, tokenizer, type_examples, max_new_tokens={"type": limit}, max_length=512, date_string=DATE,
@@ -309,14 +348,20 @@ def test_generation_stops_at_end_of_turn_and_pads_left(tokenizer, mixed_examples
     assert call["max_new_tokens"] == limit and call["do_sample"] is False
     assert call["eos_token_id"] == eot and call["pad_token_id"] == pad
     prompts = [prompt_ids(tokenizer, e, 512 - limit, DATE)[0] for e in type_examples]
-    # sorted by length within the task, padded on the left: every prompt ends right before generation
+    shared = shared_prefix_length(prompts)
+    assert shared > 20  # chat header and system message
+    # The cache already holds the shared prefix for both rows; generate() computes only the rest.
+    assert int(call["cache"].get_seq_length()) == shared
+    # Sorted by length within the task; each row is the prefix, padding, the prompt's own rest: every prompt
+    # ends right before generation, and the attention mask hides exactly the padding.
     order = sorted(range(2), key=lambda i: len(prompts[i]))
     width = max(len(p) for p in prompts)
     for row, index in enumerate(order):
         n = len(prompts[index])
-        assert call["input_ids"][row, width - n :].tolist() == prompts[index]
-        assert call["input_ids"][row, : width - n].eq(pad).all()
-        assert call["attention_mask"][row].tolist() == [0] * (width - n) + [1] * n
+        ids = call["input_ids"][row].tolist()
+        assert ids[:shared] + ids[shared + width - n:] == prompts[index]
+        assert set(ids[shared : shared + width - n]) <= {pad}
+        assert call["attention_mask"][row].tolist() == [1] * shared + [0] * (width - n) + [1] * (n - shared)
     stopped, limited = records[order[0]], records[order[1]]
     assert stopped["prediction"] == "BMW iX3" and stopped["output_tokens"] == len(words)
     assert stopped["hit_limit"] is False

@@ -311,6 +311,13 @@ def test_flash_attention_needs_cuda(params, monkeypatch):
     check_fails(params, "flash_attention_2 needs a CUDA GPU")
 
 
+def test_inference_dtype_choices(params):
+    params["infer"]["dtype"] = "int8"
+    check_fails(params, "infer.dtype must be one of auto, fp32, bf16, fp16; got 'int8'")
+    params["infer"]["dtype"] = "fp16"
+    check_fails(params, "param infer.dtype=fp16 needs a CUDA GPU; use fp32, bf16 or auto on CPU")
+
+
 def test_vllm_backend_needs_the_package(params, monkeypatch):
     import importlib.util
 

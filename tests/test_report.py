@@ -87,7 +87,9 @@ def report() -> str:
               "train": {"lr": 0.003, "scheduler": "linear", "warmup_steps": 10, "weight_decay": 0.001, "batch_size": 8,
                         "grad_accum": 1, "epochs": 2, "seed": 3407, "eval_steps": 100, "early_stopping_patience": 10,
                         "keep_best": True, "type_oversample_cap": 10,
-                        "lora": {"r": 32, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}}}
+                        "lora": {"r": 32, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}},
+              "infer": {"backend": "transformers", "dtype": "bf16", "batch_size": 32,
+                        "max_new_tokens": {"summarization": 80, "type": 8}}}
     all_metrics = {"base": metrics(0.5), "finetuned": metrics(1.0), "baseline-lead": metrics(1.25, perplexity=False),
                    "baseline-majority": metrics(0.5, perplexity=False)}
     return render_report(params=params, base=BASE, data=DATA, splits=SPLITS, train=TRAIN, metrics=all_metrics,
@@ -112,6 +114,8 @@ def test_model_and_data_tables(report):
     assert "| base model | embedded (3,688,704 parameters, vocabulary 3,072) |" in report
     assert "| LoRA | r 32, alpha 32, dropout 0.0, on q_proj, v_proj |" in report
     assert "12,345 tokens in 2.5 s (4,938 tokens/s), fp32, peak memory 0.5 GiB (cpu rss)" in report
+    assert ("| inference | greedy, transformers, infer.dtype bf16, batches of 32, at most 80 (summarization), 8 (type) "
+            "new tokens, stop at end-of-turn |") in report
     assert "| rejected | 2 (missing field 1, not JSON 1) |" in report
     assert "| tags per article | 2.5 (median 2, 1–6) |" in report
     assert "| val | 1 | 4 | Press Kit 1 |" in report

@@ -47,6 +47,51 @@ def _record(example: dict[str, Any], job: tuple, text: str, output_tokens: int, 
     }
 
 
+def shared_prefix_length(sequences: list[list[int]]) -> int:
+    """Tokens that every sequence starts with, leaving each at least one token of its own (the last prompt
+    position's logits choose the first new token, so it must run in the batch)."""
+    if not sequences:
+        return 0
+    first, limit = sequences[0], min(map(len, sequences)) - 1
+    for position in range(limit):
+        if any(sequence[position] != first[position] for sequence in sequences[1:]):
+            return position
+    return limit
+
+
+def _prefix_cache(model, prefix: list[int]):
+    """The keys and values of a prompt prefix, computed once for a whole task."""
+    if not prefix:
+        return None
+    with torch.inference_mode():
+        return model(input_ids=torch.tensor([prefix], device=model.device), use_cache=True).cache
+
+
+def batch_inputs(model, tokenizer, batch: list[tuple], prefix: list[int], prefix_cache, limit: int):
+    """(input ids, attention mask, KV cache) for one batch whose prompts all start with `prefix`.
+
+    The rows are the prefix, then each prompt's remainder left-padded, so the padding sits between the two.
+    Positions come from the attention mask (generate() derives them from it), so every row sees exactly its
+    own prompt at its own positions: the outputs equal those of a full prefill. The cache is static (written in
+    place, where the default cache concatenates every layer's keys and values at every step) and holds the
+    prefix for every row before generate() runs, which then computes only the remainders.
+    """
+    from transformers import StaticCache
+
+    padded = tokenizer.pad({"input_ids": [job[3][len(prefix):] for job in batch]}, padding_side="left",
+                           return_tensors="pt")
+    rows = len(batch)
+    mask = padded["attention_mask"]
+    input_ids = torch.cat([torch.tensor([prefix], dtype=padded["input_ids"].dtype).expand(rows, -1),
+                           padded["input_ids"]], dim=1)
+    mask = torch.cat([torch.ones(rows, len(prefix), dtype=mask.dtype), mask], dim=1)
+    cache = StaticCache(config=model.config, max_cache_len=input_ids.shape[1] + limit)
+    if prefix_cache is not None:
+        for layer, source in zip(cache.layers, prefix_cache.layers, strict=True):
+            layer.update(source.keys.expand(rows, -1, -1, -1), source.values.expand(rows, -1, -1, -1))
+    return input_ids.to(model.device), mask.to(model.device), cache
+
+
 def generate_predictions(
     model,
     tokenizer,
@@ -58,24 +103,35 @@ def generate_predictions(
     batch_size: int,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    """One prediction record per example, in the examples' order: batched greedy decoding, left padding."""
+    """One prediction record per example, in the examples' order: batched greedy decoding, left padding.
+
+    The prompts of one task share their start (chat header, system message), so that prefix is computed
+    once per task and every batch continues from its keys and values (see batch_inputs).
+    """
     end = eot_id(tokenizer)
     batches = plan_batches(tokenizer, examples, max_new_tokens, max_length, date_string, batch_size)
+    prefixes = {}
+    for task in dict.fromkeys(batch[0][0] for batch in batches):
+        ids = [job[3] for batch in batches if batch[0][0] == task for job in batch]
+        prefix = ids[0][: shared_prefix_length(ids)]
+        prefixes[task] = (prefix, _prefix_cache(model, prefix))
     results: list[dict[str, Any] | None] = [None] * len(examples)
     start = time.time()
     done = 0
     for number, batch in enumerate(batches, start=1):
-        padded = tokenizer.pad({"input_ids": [job[3] for job in batch]}, padding_side="left", return_tensors="pt")
+        task, limit = batch[0][0], batch[0][5]
+        input_ids, mask, cache = batch_inputs(model, tokenizer, batch, *prefixes[task], limit)
         with torch.inference_mode():
             output = model.generate(
-                input_ids=padded["input_ids"].to(model.device),
-                attention_mask=padded["attention_mask"].to(model.device),
-                max_new_tokens=batch[0][5],
+                input_ids=input_ids,
+                attention_mask=mask,
+                cache=cache,
+                max_new_tokens=limit,
                 do_sample=False,
                 eos_token_id=end,
                 pad_token_id=tokenizer.pad_token_id,
             )
-        new_tokens = output[:, padded["input_ids"].shape[1] :].tolist()
+        new_tokens = output[:, input_ids.shape[1] :].tolist()
         for job, tokens in zip(batch, new_tokens, strict=True):
             stopped = end in tokens
             tokens = tokens[: tokens.index(end)] if stopped else tokens
@@ -84,7 +140,7 @@ def generate_predictions(
             results[job[2]] = _record(examples[job[2]], job, text, len(tokens), stopped)
         done += len(batch)
         if number == 1 or number % 5 == 0 or number == len(batches):
-            log(f"generated {done}/{len(examples)} ({batch[0][0]})  {time.time() - start:.0f}s")
+            log(f"generated {done}/{len(examples)} ({task})  {time.time() - start:.0f}s")
     return results  # type: ignore[return-value]
 
 

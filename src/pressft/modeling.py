@@ -150,11 +150,34 @@ def load_model(spec: str | Path, *, load_in_4bit: bool = False, attn_implementat
     return model, tokenizer
 
 
-def load_for_inference(model_dir: str | Path):
-    """(model, tokenizer) for generation: a base directory as is, or an adapter merged into its base.
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
-    Merging removes the LoRA matmuls from every forward pass. The adapter names its base by a path
-    relative to the repository root (or a hub id), so a moved clone still finds it.
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX). Without it PyTorch emulates bf16, which
+    measured 3.4x slower than fp32 in prefill here (oneDNN restricted to AVX2), instead of 1.8x faster."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def inference_dtype(name: str) -> torch.dtype:
+    """The dtype of param infer.dtype: auto is bf16 where the hardware has it, else fp16 on a GPU, fp32 on a CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cpu_has_bf16() else torch.float32
+    return DTYPES[name]
+
+
+def load_for_inference(model_dir: str | Path, dtype: str = "fp32"):
+    """(model, tokenizer) for generation: a base directory as is, or an adapter merged into its base, on the GPU
+    when there is one, in `dtype` (a value of infer.dtype).
+
+    Merging removes the LoRA matmuls from every forward pass; it happens in full precision, before the cast.
+    The adapter names its base by a path relative to the repository root (or a hub id), so a moved clone
+    still finds it.
     """
     model_dir = Path(model_dir)
     describe = model_dir / ADAPTER_FILE
@@ -165,12 +188,9 @@ def load_for_inference(model_dir: str | Path):
         from transformers import AutoTokenizer
 
         base, _ = load_model(json.loads(describe.read_text())["base_model"])
-        model = PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
+        model = PeftModel.from_pretrained(base.float(), str(model_dir)).merge_and_unload()
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    if torch.cuda.is_available():
-        # Merged in full precision, then bf16 on the GPU: half the memory traffic per decode step.
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        model = model.to(device="cuda", dtype=dtype)
+    model = model.to(device="cuda" if torch.cuda.is_available() else "cpu", dtype=inference_dtype(dtype))
     model.eval()
     return model, tokenizer
 

@@ -205,6 +205,14 @@ def check_params(params: dict[str, Any]) -> None:
         raise UserError("param train.lora.target_modules must list at least one module name")
 
     _int(params, "infer.batch_size")
+    dtype = _choice(params, "infer.dtype", PRECISIONS)
+    if dtype in ("fp16", "bf16"):
+        import torch
+
+        if dtype == "fp16" and not torch.cuda.is_available():
+            raise UserError("param infer.dtype=fp16 needs a CUDA GPU; use fp32, bf16 or auto on CPU")
+        if dtype == "bf16" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+            raise UserError("param infer.dtype=bf16 needs a GPU with bf16 (Ampere or newer); use fp16 or auto")
     if _choice(params, "infer.backend", BACKENDS) == "vllm":
         import importlib.util
 

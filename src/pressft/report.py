@@ -94,7 +94,7 @@ def summary_section(comparison: dict, synthetic: bool) -> str:
 
 
 def model_section(params: dict, base: dict, train: dict) -> str:
-    t, lora = params["train"], params["train"]["lora"]
+    t, lora, infer = params["train"], params["train"]["lora"], params["infer"]
     rows = [
         ["base model", f"{params['model']['base']} ({base['parameters']:,} parameters, vocabulary {base['vocab_size']:,})"],
         ["LoRA", f"r {lora['r']}, alpha {lora['alpha']}, dropout {lora['dropout']}, on {', '.join(lora['target_modules'])}"],
@@ -114,6 +114,9 @@ def model_section(params: dict, base: dict, train: dict) -> str:
                  f"tokens/s), {train['precision']}, peak memory {train['peak_memory_gib']} GiB ({train['peak_memory_kind']})"],
         ["inputs shortened", f"{train['inputs_shortened']['train']} training and {train['inputs_shortened']['val']} "
                              f"validation examples"],
+        ["inference", f"greedy, {infer['backend']}, infer.dtype {infer['dtype']}, batches of {infer['batch_size']}, at "
+                      "most " + ", ".join(f"{n} ({task})" for task, n in infer["max_new_tokens"].items()) +
+                      " new tokens, stop at end-of-turn"],
     ]
     return "## Model and training\n\n" + markdown_table(["", ""], rows)
 
