@@ -197,6 +197,11 @@ def test_size_study_runs_one_experiment_per_size_on_one_test_set(project):
         log = _run(["dvc", "queue", "logs", f"size-{size}"], project)
         ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
         assert ran and ran <= {"train", "infer@finetuned", "baselines", "score", "plot", "report"}, ran
-    # Collecting again needs no run, and says the same.
+    # Collecting again needs no run, and says the same; also after the study's outputs were committed on top.
     assert "2 sizes on 16 test articles" in _run(["python", "scripts/size_study.py", "--sizes", "16,32", "--collect"],
                                                  project)
+    _run(["git", "add", "-A"], project)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "study outputs"], project)
+    assert "2 sizes on 16 test articles" in _run(["python", "scripts/size_study.py", "--sizes", "16,32", "--collect"],
+                                                 project)
+    assert json.loads((project / "study/study.json").read_text()) == rows

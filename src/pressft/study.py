@@ -29,16 +29,24 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout
 
 
-def experiment_refs(repo: Path) -> dict[str, str]:
-    """{experiment name: commit} of the experiments based on the current HEAD (DVC keeps them as git refs)."""
-    head = _git(repo, "rev-parse", "HEAD").strip()
-    refs = {}
+def experiment_refs(repo: Path, *, ancestors: bool = False) -> dict[str, str]:
+    """{experiment name: commit} of the experiments based on the current HEAD (DVC keeps them as git refs).
+
+    With `ancestors`, a name HEAD has no experiment of comes from the nearest commit before it that has one: the
+    study's outputs are committed after its experiments ran, so collecting again starts from a later commit.
+    """
+    history = _git(repo, "rev-list", "HEAD").split() if ancestors else [_git(repo, "rev-parse", "HEAD").strip()]
+    distance = {commit: i for i, commit in enumerate(history)}
+    found: dict[str, tuple[int, str]] = {}
     for line in _git(repo, "for-each-ref", "refs/exps", "--format=%(refname) %(objectname)").splitlines():
         name, commit = line.split()
         parts = name.split("/")  # refs/exps/<base sha[:2]>/<base sha[2:]>/<name>
-        if len(parts) == 5 and parts[2] + parts[3] == head:
-            refs[parts[4]] = commit
-    return refs
+        if len(parts) != 5 or parts[2] + parts[3] not in distance:
+            continue
+        away = distance[parts[2] + parts[3]]
+        if parts[4] not in found or away < found[parts[4]][0]:
+            found[parts[4]] = (away, commit)
+    return {name: commit for name, (_, commit) in found.items()}
 
 
 def read_experiment(repo: Path, commit: str) -> dict[str, Any]:
