@@ -23,7 +23,7 @@ from pressft.params import load_params
 from pressft.study import (
     check_same_test_set,
     experiment_name,
-    experiment_refs,
+    experiments_by_size,
     loss_figure,
     metrics_figure,
     read_experiment,
@@ -61,21 +61,20 @@ def main() -> None:
         if subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=repo).returncode != 0:
             raise UserError("commit your changes first: every size must run from the same commit")
         start = time.time()
-        existing = experiment_refs(repo)
+        existing = experiments_by_size(repo, log=print)
         for size in sizes:
-            name = experiment_name(size)
-            if name in existing:
-                print(f"size_study: {name} already ran from this commit; keeping it", flush=True)
+            if size in existing:
+                print(f"size_study: train.size={size} already ran from this commit; keeping it", flush=True)
                 continue
-            dvc("exp", "run", "--queue", "-n", name, "-S", f"train.size={size}")
+            dvc("exp", "run", "--queue", "-n", experiment_name(size), "-S", f"train.size={size}")
         dvc("exp", "run", "--run-all", "-j", "1")
         print(f"size_study: experiments done in {time.time() - start:.0f}s", flush=True)
-    refs = experiment_refs(repo, ancestors=args.collect)
-    missing = [experiment_name(size) for size in sizes if experiment_name(size) not in refs]
+    refs = experiments_by_size(repo, ancestors=args.collect, log=print)
+    missing = [str(size) for size in sizes if size not in refs]
     if missing:
         where = "this commit or the commits before it" if args.collect else "this commit"
-        raise UserError(f"no experiment {', '.join(missing)} from {where}; run without --collect")
-    results = {size: read_experiment(repo, refs[experiment_name(size)]) for size in sizes}
+        raise UserError(f"no experiment with train.size={', '.join(missing)} from {where}; run without --collect")
+    results = {size: read_experiment(repo, refs[size]) for size in sizes}
     test_articles = check_same_test_set(results)
     rows = study_rows(results)
     synthetic = json.loads(Path("metrics/data.json").read_text())["synthetic"]

@@ -29,24 +29,46 @@ def _git(repo: Path, *args: str) -> str:
     return done.stdout
 
 
-def experiment_refs(repo: Path, *, ancestors: bool = False) -> dict[str, str]:
-    """{experiment name: commit} of the experiments based on the current HEAD (DVC keeps them as git refs).
+def _params_at(repo: Path, commit: str) -> dict[str, Any]:
+    from ruamel.yaml import YAML
 
-    With `ancestors`, a name HEAD has no experiment of comes from the nearest commit before it that has one: the
-    study's outputs are committed after its experiments ran, so collecting again starts from a later commit.
+    return YAML(typ="safe").load(_git(repo, "show", f"{commit}:params.yaml"))
+
+
+def _without_size(params: dict[str, Any]) -> dict[str, Any]:
+    return {**params, "train": {key: value for key, value in params["train"].items() if key != "size"}}
+
+
+def experiments_by_size(repo: Path, *, ancestors: bool = False,
+                        log=lambda line: None) -> dict[int, str]:
+    """{train.size: experiment commit} of the experiments based on the current HEAD (DVC keeps them as git refs).
+
+    An experiment counts by the size in its params, whatever its name, so a hand-made
+    `dvc exp run --queue -S train.size=N` sweep is found as well as the script's `size-N` runs; one that also
+    changed another param is not a point of this study and is skipped, with a line saying so. With `ancestors`,
+    a size HEAD has no experiment of comes from the nearest commit before it that has one: the study's outputs
+    are committed after its experiments ran, so collecting again starts from a later commit.
     """
     history = _git(repo, "rev-list", "HEAD").split() if ancestors else [_git(repo, "rev-parse", "HEAD").strip()]
     distance = {commit: i for i, commit in enumerate(history)}
-    found: dict[str, tuple[int, str]] = {}
+    base_params: dict[str, dict[str, Any]] = {}
+    found: dict[int, tuple[int, str]] = {}
     for line in _git(repo, "for-each-ref", "refs/exps", "--format=%(refname) %(objectname)").splitlines():
-        name, commit = line.split()
-        parts = name.split("/")  # refs/exps/<base sha[:2]>/<base sha[2:]>/<name>
-        if len(parts) != 5 or parts[2] + parts[3] not in distance:
+        ref, commit = line.split()
+        parts = ref.split("/")  # refs/exps/<base sha[:2]>/<base sha[2:]>/<name>
+        base = parts[2] + parts[3] if len(parts) == 5 else ""
+        if base not in distance:
             continue
-        away = distance[parts[2] + parts[3]]
-        if parts[4] not in found or away < found[parts[4]][0]:
-            found[parts[4]] = (away, commit)
-    return {name: commit for name, (_, commit) in found.items()}
+        params = _params_at(repo, commit)
+        if base not in base_params:
+            base_params[base] = _without_size(_params_at(repo, base))
+        if _without_size(params) != base_params[base]:
+            log(f"size_study: skipping experiment {parts[4]}: it changed params other than train.size")
+            continue
+        size = int(params["train"]["size"])
+        if size not in found or distance[base] < found[size][0]:
+            found[size] = (distance[base], commit)
+    return {size: commit for size, (_, commit) in found.items()}
 
 
 def read_experiment(repo: Path, commit: str) -> dict[str, Any]:
