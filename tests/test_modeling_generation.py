@@ -183,6 +183,18 @@ def test_prepare_base_rejects_a_model_without_end_of_turn(tmp_path):
     assert not (tmp_path / "base").exists()
 
 
+def test_saved_tokenizer_does_not_depend_on_offline_mode(saved_model_dir, tmp_path, monkeypatch):
+    import transformers.tokenization_utils_base as base
+
+    saved = []
+    for offline in (True, False):
+        monkeypatch.setattr(base, "is_offline_mode", lambda offline=offline: offline)
+        _, tokenizer = load_model(saved_model_dir)
+        tokenizer.save_pretrained(tmp_path / str(offline))
+        saved.append((tmp_path / str(offline) / "tokenizer_config.json").read_text())
+    assert "local_files_only" not in saved[0] and saved[0] == saved[1]
+
+
 # ------------------------------------------------------------------ load_for_inference
 
 

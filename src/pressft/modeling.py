@@ -147,6 +147,9 @@ def load_model(spec: str | Path, *, load_in_4bit: bool = False, attn_implementat
     except (OSError, ValueError) as error:  # missing files, or a directory that holds no model
         first_line = str(error).strip().splitlines()[0]
         raise UserError(f"cannot load model {spec}: {first_line}") from None
+    # Offline mode (HF_HUB_OFFLINE) lands in the tokenizer's saved config; without this, the same training run
+    # writes a different adapter directory, hence a different dvc.lock, depending on the shell's environment.
+    tokenizer.init_kwargs.pop("local_files_only", None)
     return model, tokenizer
 
 
