@@ -13,9 +13,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
-
-from pressft.benchmark import compare_methods  # noqa: E402
+from pressft.benchmark import compare_methods, reference_dtype  # noqa: E402
 from pressft.modeling import ADAPTER_FILE, inference_dtype, load_for_inference, load_model  # noqa: E402
 from pressft.params import load_params  # noqa: E402
 from pressft.sources import read_records  # noqa: E402
@@ -43,13 +41,12 @@ def main() -> None:
     base_dir = json.loads((Path(args.adapter) / ADAPTER_FILE).read_text())["base_model"]
     base, tokenizer = load_model(base_dir)
     unmerged = PeftModel.from_pretrained(base, args.adapter).eval()
-    # The reference's method runs the weights as stored (fp32 for the embedded model; bf16 on a GPU).
-    merged, _ = load_for_inference(args.adapter, "auto" if torch.cuda.is_available() else "fp32")
+    merged, _ = load_for_inference(args.adapter, reference_dtype())
     unmerged = unmerged.to(device=merged.device, dtype=merged.dtype)
     results = {"finetuned": compare_methods(unmerged, merged, tokenizer, examples, **settings)}
     del unmerged, merged
     # The untouched base model: no adapter, so "unmerged" and "merged" are the same weights.
-    plain, _ = load_for_inference(base_dir, "auto" if torch.cuda.is_available() else "fp32")
+    plain, _ = load_for_inference(base_dir, reference_dtype())
     results["base"] = compare_methods(plain, plain, tokenizer, examples, **settings)
 
     print(f"\n{len(examples)} prompts ({args.per_task} per task), batch {settings['batch_size']}, device {plain.device}")

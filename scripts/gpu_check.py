@@ -110,13 +110,13 @@ def speed_comparison(base: Path, adapter: Path, examples: list, params: dict, ba
     bf16 on a GPU, fp32 on a CPU."""
     from peft import PeftModel
 
-    from pressft.benchmark import compare_methods
+    from pressft.benchmark import compare_methods, reference_dtype
     from pressft.modeling import load_model
 
     chosen = [e for task in params["tasks"]["names"] for e in [x for x in examples if x["task"] == task][:per_task]]
     model, tokenizer = load_model(base)
     unmerged = PeftModel.from_pretrained(model, adapter).eval()
-    merged, _ = load_for_inference(adapter, "auto" if torch.cuda.is_available() else "fp32")
+    merged, _ = load_for_inference(adapter, reference_dtype())
     unmerged = unmerged.to(device=merged.device, dtype=merged.dtype)
     limits = {task: 64 for task in params["tasks"]["names"]}
     rows = compare_methods(unmerged, merged, tokenizer, chosen, max_new_tokens=limits,

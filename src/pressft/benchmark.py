@@ -88,6 +88,12 @@ def _row(method: str, seconds: float, lengths: list[list[int]], prefill_seconds:
     }
 
 
+def reference_dtype() -> str:
+    """The infer.dtype value of the reference's method: the weights as stored (fp32 for the embedded model on a
+    CPU), bf16 on a GPU, as the reference study ran."""
+    return "auto" if torch.cuda.is_available() else "fp32"
+
+
 def compare_methods(unmerged, merged, tokenizer, examples: list[dict], *, max_new_tokens: dict[str, int],
                     max_length: int, date_string: str, batch_size: int, low_precision: torch.dtype | None = None,
                     seed: int = 0) -> list[dict[str, Any]]:
@@ -107,43 +113,38 @@ def compare_methods(unmerged, merged, tokenizer, examples: list[dict], *, max_ne
     random.Random(seed).shuffle(arrival)  # mixed tasks and lengths, as requests would come
     plain = [arrival[i : i + batch_size] for i in range(0, len(arrival), batch_size)]
 
-    def batched(method, model, batches, sample=False):
+    # The role says which rows the summary compares: the reference, this project as infer runs it, the control.
+    def batched(method, model, batches, sample=False, role="step"):
         _generate(model, tokenizer, batches[:1], sample=sample, seed=seed)  # first calls pay for kernel selection
         seconds, lengths = _generate(model, tokenizer, batches, sample=sample, seed=seed)
         prefill, _ = _generate(model, tokenizer, batches, sample=sample, seed=seed, limit=1)
-        return _row(method, seconds, lengths, prefill, _prompt_tokens(batches, False), len(jobs))
+        return _row(method, seconds, lengths, prefill, _prompt_tokens(batches, False), len(jobs)) | {"role": role}
 
-    def project(method, model):
+    def project(method, model, role):
         generate_predictions(model, tokenizer, [examples[job[2]] for job in planned[0]], **settings,
                              log=lambda line: None)  # first calls pay for kernel selection
         seconds, lengths = _project(model, tokenizer, examples, planned, settings)
         prefill, _ = _project(model, tokenizer, examples, planned, settings, limit=1)
-        return _row(method, seconds, lengths, prefill, _prompt_tokens(planned, True), len(jobs))
+        return _row(method, seconds, lengths, prefill, _prompt_tokens(planned, True), len(jobs)) | {"role": role}
 
     dtype = str(merged.dtype).removeprefix("torch.")
     adapter = unmerged is not merged
+    lower = low_precision is not None and low_precision != merged.dtype
     rows = [
         batched(f"reference: one at a time, sampled{', adapter unmerged' if adapter else ''} ({dtype})", unmerged,
-                one_by_one, sample=True),
+                one_by_one, sample=True, role="reference"),
         batched("batches in arrival order, greedy", unmerged, plain),
         batched("+ grouped by task, sorted by length", unmerged, planned),
     ]
     if adapter:
         rows.append(batched("+ adapter merged", merged, planned))
-    rows.append(project("+ task prefix computed once, static KV cache", merged))
-    if low_precision is not None and low_precision != merged.dtype:
+    rows.append(project("+ task prefix computed once, static KV cache", merged, "step" if lower else "project"))
+    if lower:
         name = str(low_precision).removeprefix("torch.")
-        rows.append(project(f"+ {name} weights", copy.deepcopy(merged).to(low_precision)))
+        rows.append(project(f"+ {name} weights", copy.deepcopy(merged).to(low_precision), "project"))
         control = copy.deepcopy(unmerged).to(low_precision)
-        rows.append(batched(f"control: the reference's method in {name}", control, one_by_one, sample=True))
-    # The role says which rows the summary compares: the reference, this project as infer runs it, the control.
-    for row in rows:
-        row["role"] = "step"
-    rows[0]["role"] = "reference"
-    if rows[-1]["method"].startswith("control"):
-        rows[-1]["role"], rows[-2]["role"] = "control", "project"
-    else:
-        rows[-1]["role"] = "project"
+        rows.append(batched(f"control: the reference's method in {name}", control, one_by_one, sample=True,
+                            role="control"))
     for row in rows:
         row["speedup"] = round(rows[0]["seconds"] / row["seconds"], 2)
     return rows
