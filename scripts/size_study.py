@@ -13,7 +13,6 @@ baselines, score, plot, report) and restores the data, the base model and the ba
 
 import argparse
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -32,16 +31,9 @@ from pressft.study import (
 )
 
 
-# glibc's malloc hands freed activations back to the system and faults them in again at every training step;
-# these thresholds keep them (measured: 1.19x the training throughput on 2 cores, same numbers). Other C
-# libraries ignore the variables.
-MALLOC_TUNING = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "10000000000",
-                 "MALLOC_TOP_PAD_": "536870912"}
-
-
 def dvc(*args: str) -> None:
     print(f"size_study: dvc {' '.join(args)}", flush=True)
-    if subprocess.run(["dvc", *args], env={**MALLOC_TUNING, **os.environ}).returncode != 0:
+    if subprocess.run(["dvc", *args]).returncode != 0:
         raise UserError(f"dvc {' '.join(args)} failed (see its output above)")
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from pressft import TASKS
 from pressft.tasks import make_examples
+from pressft import training
 from pressft.training import FINGERPRINT, SEAL, loss_curves, resume_point, train_lora
 
 # Keys that measure the machine, not the run.
@@ -41,6 +42,15 @@ def checkpoint(work, step, sealed=True):
     if sealed:
         (path / SEAL).write_text(f"{step}\n")
     return path
+
+
+@pytest.mark.parametrize(("native", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_on_cpu_is_bf16_only_where_native(monkeypatch, native, expected):
+    monkeypatch.setattr(training.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: native)
+    flags = training._precision("auto")
+    assert flags == {"bf16": expected == "bf16", "fp16": False, "use_cpu": True}
+    assert training._precision("fp32") == {"bf16": False, "fp16": False, "use_cpu": True}  # a named one is kept
 
 
 def test_fresh_work_dir_starts_from_scratch(tmp_path):
@@ -93,8 +103,6 @@ def test_same_params_give_the_same_adapter_and_metrics(saved_model_dir, examples
 
 def test_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(saved_model_dir, examples, small, tmp_path,
                                                                      monkeypatch):
-    from pressft import training
-
     reference, _ = train(saved_model_dir, examples, small, tmp_path / "whole")
 
     original = training.TerminalProgress.on_log
@@ -124,7 +132,7 @@ def test_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(saved_model_
 def test_training_metrics_and_curves(saved_model_dir, examples, small, tmp_path):
     metrics, history = train(saved_model_dir, examples, small, tmp_path)
     assert metrics["steps"] == 8 and metrics["epochs"] == 1.0 and metrics["processes"] == 1
-    assert metrics["precision"] == "fp32" and metrics["resumed_from_step"] is None
+    assert metrics["precision"] == small["train"]["precision"] == "bf16" and metrics["resumed_from_step"] is None
     assert metrics["best_step"] in (2, 4, 6, 8)
     assert metrics["tokens_seen"] > 16 * 50 and metrics["tokens_per_second"] > 0
     assert metrics["peak_memory_kind"] == "cpu rss" and metrics["peak_memory_gib"] > 0.05

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from pressft.allocator import keep_freed_memory
 from pressft.chat import CHAT_TEMPLATE, EOT, PAD, eot_id
 from pressft.errors import UserError
 
@@ -69,6 +70,7 @@ def build_embedded_model(articles: list[dict[str, Any]], cfg: dict[str, Any], ou
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, get_cosine_schedule_with_warmup
 
     start = time.time()
+    keep_freed_memory()
     torch.manual_seed(cfg["seed"])
     texts = [article_text(article) for article in articles]
     tokenizer = train_tokenizer(texts, cfg["vocab_size"])
@@ -154,6 +156,9 @@ def load_model(spec: str | Path, *, load_in_4bit: bool = False, attn_implementat
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+EMULATED_BF16 = "this CPU has no native bf16 (AVX512-BF16/AMX), so bf16 runs several times slower than fp32 here"
 
 
 def cpu_has_bf16() -> bool:
