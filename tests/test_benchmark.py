@@ -45,3 +45,41 @@ def test_an_adapter_adds_the_merge_step(tiny_model, tokenizer, normalised_articl
                            max_length=512, date_string=DATE, batch_size=2)
     assert [row["method"] for row in rows][3] == "+ adapter merged" and rows[-1]["role"] == "project"
     assert "adapter unmerged" in rows[0]["method"]
+
+
+def test_training_benchmark_runs_every_setting_and_prints_ratios(saved_model_dir, normalised_articles, params,
+                                                                   tmp_path):
+    import json
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    rows = []
+    for rank, article in enumerate(normalised_articles(5)):
+        rows += [dict(e, rank=rank) for e in make_examples(article, list(TASKS), params["tasks"]["prompts"])]
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[:16]))
+    (tmp_path / "val.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[16:]))
+    done = subprocess.run(
+        [sys.executable, "scripts/benchmark_training.py", "--base", str(saved_model_dir), "--pool",
+         str(tmp_path / "pool.jsonl"), "--val", str(tmp_path / "val.jsonl"), "--articles", "3", "--rounds", "1"],
+        cwd=repo, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = re.findall(r"^\| (fp32|bf16) \| (default|kept) \| [\d,]+ \| ([\d.]+)× \| ([\d.]+) \|", done.stdout, re.M)
+    assert [row[:2] for row in table] == [("fp32", "default"), ("fp32", "kept"), ("bf16", "default"), ("bf16", "kept")]
+    assert table[0][2] == "1.00"
+    # fp32 learns the same with or without the malloc settings: they change where memory lives, not the numbers.
+    assert table[0][3] == table[1][3]
+    assert "3 articles, 12 examples, 2 steps" in done.stdout  # 3 x 4 tasks (no minority type here), batch 8
+
+
+def test_training_benchmark_without_a_pipeline_run_says_what_to_do(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "scripts/benchmark_training.py"),
+                           "--base", str(tmp_path / "none")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'none'} or data/tasks/pool.jsonl is missing; run `dvc repro` first"]

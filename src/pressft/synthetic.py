@@ -3,7 +3,7 @@
 Real PressClub articles cannot be fetched offline, so the default pipeline trains on this corpus.
 It mirrors the real schema and the real type imbalance, and it gives each type a recognisable
 structure, but every article is filled from a small, fictional world (executives, partners,
-awards, concept cars are invented) with templates. The point is learnability by a ~4M parameter
+awards, concept cars are invented) with templates. The point is learnability by a ~2M parameter
 model: title, summary, tags and type all follow from the content in consistent ways, e.g. every
 tag literally occurs in the content and the title reuses the slot values of the lead sentence.
 

@@ -85,8 +85,8 @@ def _precision(choice: str) -> dict[str, bool]:
     """Trainer flags for `train.precision`; auto is bf16 where the hardware has it (GPUs from Ampere on, CPUs with
     AVX512-BF16/AMX), else fp16 on a GPU and fp32 on a CPU.
 
-    On CPU bf16 is autocast (weights and optimizer stay fp32): 1.34x the fp32 throughput on these 2 cores with the
-    same final eval loss to 1%; where the CPU only emulates bf16 it would be several times slower instead.
+    On CPU bf16 is autocast (weights and optimizer stay fp32): 1.37x the fp32 throughput on these 2 cores with the
+    same train loss to 0.3% (scripts/benchmark_training.py); a CPU that only emulates bf16 is several times slower.
     """
     cuda = torch.cuda.is_available()
     if choice == "auto":
