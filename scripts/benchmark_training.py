@@ -21,6 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from pressft.errors import UserError, run_stage  # noqa: E402
 from pressft.params import load_params  # noqa: E402
 from pressft.sources import read_records  # noqa: E402
 
@@ -58,7 +59,11 @@ def main() -> None:
     if args.precision:
         return one_run(args)
     if not Path(args.base, "config.json").exists() or not Path(args.pool).exists():
-        raise SystemExit(f"error: {args.base} or {args.pool} is missing; run `dvc repro` first")
+        raise UserError(f"{args.base} or {args.pool} is missing; run `dvc repro` first")
+    pool = len({example["id"] for example in read_records(args.pool)})
+    if not 1 <= args.articles <= pool or args.rounds < 1:
+        raise UserError(f"--articles must be 1..{pool} (the training pool) and --rounds at least 1; "
+                        f"got {args.articles} and {args.rounds}")
     runs: dict[tuple[str, str], list[dict]] = {setting: [] for setting in SETTINGS}
     for round_ in range(1, args.rounds + 1):
         for precision, malloc in SETTINGS:
@@ -67,7 +72,8 @@ def main() -> None:
             out = subprocess.run(command, capture_output=True, text=True)
             lines = [line for line in out.stdout.splitlines() if line.startswith(RESULT)]
             if out.returncode != 0 or not lines:
-                raise SystemExit(f"error: the {precision}/{malloc} run failed:\n{out.stderr[-2000:]}")
+                print(out.stderr[-3000:], file=sys.stderr)
+                raise UserError(f"the {precision}/{malloc} training run failed (its output is above)")
             metrics = json.loads(lines[-1][len(RESULT):])
             runs[(precision, malloc)].append(metrics)
             print(f"round {round_}: {precision:4} malloc {malloc:7} {metrics['tokens_per_second']:8.0f} tokens/s  "
@@ -87,4 +93,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

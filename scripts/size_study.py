@@ -8,7 +8,8 @@ another from the current commit, then collected into study/ (table, figures, JSO
 
 Each experiment is `dvc exp run -S train.size=N`: DVC reruns only what depends on the size (train, infer@finetuned,
 baselines, score, plot, report) and restores the data, the base model and the base inference from its cache.
-`dvc plots diff size-500 size-1000 ...` then overlays their loss curves in the browser.
+The `dvc plots diff <revision> ...` command the script prints at the end overlays their loss curves in the
+browser (revisions, not the names size-N: a study from a later commit has a size-500 of its own).
 """
 
 import argparse
@@ -77,6 +78,8 @@ def main() -> None:
     metrics_figure(rows, out / "metrics.png", synthetic)
     loss_figure(results, out / "loss.png", synthetic)
     print(f"size_study: {len(sizes)} sizes on {test_articles} test articles -> {out}/study.md, metrics.png, loss.png")
+    # By revision, not by name: a study from a later commit has its own size-500, and the name becomes ambiguous.
+    print(f"size_study: loss curves of all sizes in DVC's plots: dvc plots diff {' '.join(refs[s][:7] for s in sizes)}")
 
 
 if __name__ == "__main__":

@@ -79,7 +79,25 @@ def test_training_benchmark_without_a_pipeline_run_says_what_to_do(tmp_path):
     import sys
     from pathlib import Path
 
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "scripts/benchmark_training.py"),
-                           "--base", str(tmp_path / "none")], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+    script = str(Path(__file__).resolve().parents[1] / "scripts/benchmark_training.py")
+    done = subprocess.run([sys.executable, script, "--base", str(tmp_path / "none")], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'none'} or data/tasks/pool.jsonl is missing; run `dvc repro` first"]
+
+
+def test_training_benchmark_refuses_sizes_outside_the_pool(saved_model_dir, normalised_articles, params, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rows = [dict(e, rank=0) for e in make_examples(normalised_articles(1)[0], list(TASKS), params["tasks"]["prompts"])]
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    script = str(Path(__file__).resolve().parents[1] / "scripts/benchmark_training.py")
+    for articles, rounds in (("2", "1"), ("0", "1"), ("1", "0")):
+        done = subprocess.run([sys.executable, script, "--base", str(saved_model_dir), "--pool",
+                               str(tmp_path / "pool.jsonl"), "--articles", articles, "--rounds", rounds],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+            f"error: --articles must be 1..1 (the training pool) and --rounds at least 1; got {articles} and {rounds}"]

@@ -178,11 +178,23 @@ def test_experiment_on_another_size_reruns_only_training_side(project):
     assert "train_articles" in diff
 
 
-def test_size_study_runs_one_experiment_per_size_on_one_test_set(project):
+def yaml_size(params_text: str) -> int:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe").load(params_text)["train"]["size"]
+
+
+def test_size_study_runs_one_experiment_per_size_on_one_test_set(project, tmp_path):
     _run(["git", "add", "-A"], project)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "before the study"], project)
     out = _run(["python", "scripts/size_study.py", "--sizes", "16,32"], project)
     assert "size_study: 2 sizes on 16 test articles -> study/study.md" in out
+    # The printed `dvc plots diff` names each size's experiment by revision, and DVC draws them.
+    revisions = out.split("dvc plots diff ")[1].split()
+    assert [yaml_size(_run(["git", "show", f"{rev}:params.yaml"], project)) for rev in revisions] == [16, 32]
+    _run(["dvc", "plots", "diff", *revisions, "-o", str(tmp_path / "study_plots")], project)
+    page = (tmp_path / "study_plots/index.html").read_text()
+    assert all(rev in page for rev in revisions)
     rows = json.loads((project / "study/study.json").read_text())
     assert [row["size"] for row in rows] == [16, 32]
     for row in rows:
