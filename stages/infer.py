@@ -7,7 +7,7 @@ import torch
 
 from pressft.errors import run_stage
 from pressft.generation import answer_nll, generate_predictions, generate_with_vllm
-from pressft.modeling import EMULATED_BF16, cpu_has_bf16, load_for_inference
+from pressft.modeling import EMULATED_BF16, bf16_emulated, load_for_inference
 from pressft.params import load_params
 from pressft.sources import read_records, write_jsonl
 
@@ -25,7 +25,7 @@ def main() -> None:
                     date_string=model_params["date_string"])
     model, tokenizer = load_for_inference(args.model, infer["dtype"])
     print(f"infer: {model.dtype} on {model.device}")
-    if model.dtype == torch.bfloat16 and model.device.type == "cpu" and not cpu_has_bf16():
+    if model.dtype == torch.bfloat16 and bf16_emulated():
         print(f"infer: warning: {EMULATED_BF16}; set infer.dtype to auto or fp32 (predictions then differ slightly)")
     likelihoods = answer_nll(model, tokenizer, examples, max_length=model_params["max_length"],
                              date_string=model_params["date_string"], batch_size=infer["batch_size"])

@@ -6,10 +6,8 @@ import json
 import os
 from pathlib import Path
 
-import torch
-
 from pressft.errors import run_stage
-from pressft.modeling import EMULATED_BF16, cpu_has_bf16
+from pressft.modeling import EMULATED_BF16, bf16_emulated
 from pressft.params import load_params
 from pressft.sources import read_records
 from pressft.training import loss_curves, select_training, train_lora
@@ -37,7 +35,7 @@ def main() -> None:
     examples = select_training(read_records(args.pool), train["size"], train["type_oversample_cap"])
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"train: {train['size']} articles -> {len(examples)} examples (minority types oversampled)")
-        if train["precision"] == "bf16" and not torch.cuda.is_available() and not cpu_has_bf16():
+        if train["precision"] == "bf16" and bf16_emulated():
             print(f"train: warning: {EMULATED_BF16}; set train.precision to auto or fp32 (the adapter then differs)")
     metrics, history = train_lora(
         args.base, examples, read_records(args.val), params, args.out, work_dir=Path(args.out).with_name("checkpoints")

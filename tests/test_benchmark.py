@@ -1,6 +1,13 @@
 """The inference benchmark measures the reference's method and this project's ingredients on the same prompts,
 and accounts for the prompt tokens run, padding and decode slots."""
 
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 
 from pressft import TASKS
@@ -9,6 +16,8 @@ from pressft.tasks import make_examples
 
 DATE = "26 Jul 2024"
 LIMITS = {"summarization": 6, "title": 4, "tags": 5, "type": 3}
+REPO = Path(__file__).resolve().parents[1]
+TRAINING_BENCHMARK = str(REPO / "scripts/benchmark_training.py")
 
 
 def test_methods_are_compared_on_the_same_prompts(tiny_model, tokenizer, normalised_articles, params):
@@ -38,8 +47,6 @@ def test_methods_are_compared_on_the_same_prompts(tiny_model, tokenizer, normali
 
 
 def test_an_adapter_adds_the_merge_step(tiny_model, tokenizer, normalised_articles, params):
-    import copy
-
     examples = [e for a in normalised_articles(2) for e in make_examples(a, ["type"], params["tasks"]["prompts"])]
     rows = compare_methods(copy.deepcopy(tiny_model), tiny_model, tokenizer, examples, max_new_tokens=LIMITS,
                            max_length=512, date_string=DATE, batch_size=2)
@@ -49,22 +56,15 @@ def test_an_adapter_adds_the_merge_step(tiny_model, tokenizer, normalised_articl
 
 def test_training_benchmark_runs_every_setting_and_prints_ratios(saved_model_dir, normalised_articles, params,
                                                                    tmp_path):
-    import json
-    import re
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[1]
     rows = []
     for rank, article in enumerate(normalised_articles(5)):
         rows += [dict(e, rank=rank) for e in make_examples(article, list(TASKS), params["tasks"]["prompts"])]
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[:16]))
     (tmp_path / "val.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[16:]))
     done = subprocess.run(
-        [sys.executable, "scripts/benchmark_training.py", "--base", str(saved_model_dir), "--pool",
+        [sys.executable, TRAINING_BENCHMARK, "--base", str(saved_model_dir), "--pool",
          str(tmp_path / "pool.jsonl"), "--val", str(tmp_path / "val.jsonl"), "--articles", "3", "--rounds", "1"],
-        cwd=repo, capture_output=True, text=True, timeout=300)
+        cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     table = re.findall(r"^\| (fp32|bf16) \| (default|kept) \| [\d,]+ \| ([\d.]+)× \| ([\d.]+) \|", done.stdout, re.M)
     assert [row[:2] for row in table] == [("fp32", "default"), ("fp32", "kept"), ("bf16", "default"), ("bf16", "kept")]
@@ -75,28 +75,17 @@ def test_training_benchmark_runs_every_setting_and_prints_ratios(saved_model_dir
 
 
 def test_training_benchmark_without_a_pipeline_run_says_what_to_do(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = str(Path(__file__).resolve().parents[1] / "scripts/benchmark_training.py")
-    done = subprocess.run([sys.executable, script, "--base", str(tmp_path / "none")], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, TRAINING_BENCHMARK, "--base", str(tmp_path / "none")], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'none'} or data/tasks/pool.jsonl is missing; run `dvc repro` first"]
 
 
 def test_training_benchmark_refuses_sizes_outside_the_pool(saved_model_dir, normalised_articles, params, tmp_path):
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
     rows = [dict(e, rank=0) for e in make_examples(normalised_articles(1)[0], list(TASKS), params["tasks"]["prompts"])]
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    script = str(Path(__file__).resolve().parents[1] / "scripts/benchmark_training.py")
     for articles, rounds in (("2", "1"), ("0", "1"), ("1", "0")):
-        done = subprocess.run([sys.executable, script, "--base", str(saved_model_dir), "--pool",
+        done = subprocess.run([sys.executable, TRAINING_BENCHMARK, "--base", str(saved_model_dir), "--pool",
                                str(tmp_path / "pool.jsonl"), "--articles", articles, "--rounds", rounds],
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and done.stderr.strip().splitlines() == [

@@ -7,7 +7,7 @@ import pytest
 
 from pressft import TASKS
 from pressft.tasks import make_examples
-from pressft import training
+from pressft import modeling, training
 from pressft.training import FINGERPRINT, SEAL, loss_curves, resume_point, train_lora
 
 # Keys that measure the machine, not the run.
@@ -47,7 +47,7 @@ def checkpoint(work, step, sealed=True):
 @pytest.mark.parametrize(("native", "expected"), [(True, "bf16"), (False, "fp32")])
 def test_auto_precision_on_cpu_is_bf16_only_where_native(monkeypatch, native, expected):
     monkeypatch.setattr(training.torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: native)
+    monkeypatch.setattr(modeling, "cpu_has_bf16", lambda: native)
     flags = training._precision("auto")
     assert flags == {"bf16": expected == "bf16", "fp16": False, "use_cpu": True}
     assert training._precision("fp32") == {"bf16": False, "fp16": False, "use_cpu": True}  # a named one is kept

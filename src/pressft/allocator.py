@@ -18,12 +18,11 @@ SETTINGS = {M_MMAP_THRESHOLD: 32 << 20, M_TRIM_THRESHOLD: 2**31 - 1, M_TOP_PAD: 
 
 def keep_freed_memory() -> bool:
     """Apply SETTINGS with mallopt(); False (and nothing changed) where the C library is not glibc."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
-        mallopt, version = libc.mallopt, libc.gnu_get_libc_version  # both exist only in glibc
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc.gnu_get_libc_version  # noqa: B018 -- only glibc has it; other C libraries' mallopt differs
+        mallopt = libc.mallopt
     except (OSError, TypeError, AttributeError):
         return False
-    del version
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return all(mallopt(param, value) == 1 for param, value in SETTINGS.items())

@@ -156,8 +156,6 @@ def load_model(spec: str | Path, *, load_in_4bit: bool = False, attn_implementat
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
 EMULATED_BF16 = "this CPU has no native bf16 (AVX512-BF16/AMX), so bf16 runs several times slower than fp32 here"
 
 
@@ -170,13 +168,24 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def bf16_emulated() -> bool:
+    """Whether bf16 would run here without hardware support (a CPU-only machine without AVX512-BF16/AMX)."""
+    return not torch.cuda.is_available() and not cpu_has_bf16()
+
+
+def resolve_precision(name: str) -> str:
+    """A precision param (infer.dtype, train.precision) with auto resolved: bf16 where the hardware has it,
+    else fp16 on a GPU, fp32 on a CPU."""
+    if name != "auto":
+        return name
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
 def inference_dtype(name: str) -> torch.dtype:
-    """The dtype of param infer.dtype: auto is bf16 where the hardware has it, else fp16 on a GPU, fp32 on a CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if cpu_has_bf16() else torch.float32
-    return DTYPES[name]
+    """The dtype of param infer.dtype."""
+    return DTYPES[resolve_precision(name)]
 
 
 def load_for_inference(model_dir: str | Path, dtype: str = "fp32"):

@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 
 from pressft.chat import encode_for_training
 from pressft.allocator import keep_freed_memory
-from pressft.modeling import ADAPTER_FILE, cpu_has_bf16, load_model, perplexity
+from pressft.modeling import ADAPTER_FILE, load_model, perplexity, resolve_precision
 from pressft.params import check_train_size
 
 SEAL = "pressft_complete"  # written into a checkpoint once everything in it is on disk
@@ -88,10 +88,8 @@ def _precision(choice: str) -> dict[str, bool]:
     On CPU bf16 is autocast (weights and optimizer stay fp32): 1.37x the fp32 throughput on these 2 cores with the
     same train loss to 0.3% (scripts/benchmark_training.py); a CPU that only emulates bf16 is several times slower.
     """
-    cuda = torch.cuda.is_available()
-    if choice == "auto":
-        choice = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "bf16" if cpu_has_bf16() else "fp32"
-    return {"bf16": choice == "bf16", "fp16": choice == "fp16", "use_cpu": not cuda}
+    choice = resolve_precision(choice)
+    return {"bf16": choice == "bf16", "fp16": choice == "fp16", "use_cpu": not torch.cuda.is_available()}
 
 
 class CheckpointSeal(TrainerCallback):
