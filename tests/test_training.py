@@ -4,11 +4,13 @@ checkpoint bookkeeping, and what the run reports (metrics, per-step curves)."""
 import json
 
 import pytest
+import torch
 
 from pressft import TASKS
+from pressft.chat import encode_for_training
 from pressft.tasks import make_examples
 from pressft import modeling, training
-from pressft.training import FINGERPRINT, SEAL, loss_curves, resume_point, train_lora
+from pressft.training import FINGERPRINT, SEAL, answer_token_loss, loss_curves, resume_point, train_lora
 
 # Keys that measure the machine, not the run.
 VOLATILE = {"runtime_seconds", "tokens_per_second", "peak_memory_gib", "resumed_from_step"}
@@ -145,3 +147,28 @@ def test_training_metrics_and_curves(saved_model_dir, examples, small, tmp_path)
     assert best["step"] == metrics["best_step"] and best["eval_loss"] == pytest.approx(metrics["best_eval_loss"], abs=1e-4)
     for row in eval_rows:
         assert row["eval_perplexity"] == pytest.approx(2.718281828 ** row["eval_loss"], rel=1e-3)
+
+
+def test_the_last_step_is_evaluated_even_when_eval_steps_does_not_divide_the_run(saved_model_dir, examples, small,
+                                                                                  tmp_path):
+    small["train"]["eval_steps"] = 3
+    metrics, history = train(saved_model_dir, examples, small, tmp_path)
+    _, eval_rows = loss_curves(history)
+    assert [row["step"] for row in eval_rows] == [3, 6, 8]  # 8 steps: the last two are not trained for nothing
+    assert metrics["best_step"] == min(eval_rows, key=lambda row: row["eval_loss"])["step"]
+
+
+def test_answer_token_loss_equals_the_models_own_loss_on_the_answer_tokens(tiny_model, tokenizer, examples):
+    rows = [encode_for_training(tokenizer, example, 512, "26 Jul 2024") for example in examples[:4]]
+    padded = tokenizer.pad({"input_ids": [row["input_ids"] for row in rows]}, padding_side="right", return_tensors="pt")
+    labels = torch.full_like(padded["input_ids"], -100)
+    for b, row in enumerate(rows):
+        answer = torch.tensor(row["completion_mask"]).bool()
+        labels[b, : len(answer)][answer] = torch.tensor(row["input_ids"])[answer]
+    inputs = {**padded, "labels": labels}
+    with torch.no_grad():
+        full = tiny_model(**inputs).loss  # full logits at every position, mean over the labelled tokens
+        ours = answer_token_loss(tiny_model, inputs)
+        summed = answer_token_loss(tiny_model, inputs, num_items_in_batch=int((labels != -100).sum()) * 2)
+    assert ours == pytest.approx(full.item(), rel=1e-5)
+    assert summed == pytest.approx(full.item() / 2, rel=1e-5)  # divided by the tokens of the whole (accumulated) batch

@@ -1,16 +1,20 @@
-"""Inference speed, measured side by side on the same model and prompts: the reference study's method (one
-prompt at a time, top-p sampling at temperature 0.7, adapter not merged), then this project's ingredients added
-one at a time, with where the time goes."""
+"""Speed, measured side by side: for inference, the reference study's method (one prompt at a time, top-p sampling
+at temperature 0.7, adapter not merged) on the same model and prompts, then this project's ingredients added one at
+a time, with where the time goes; for training, a plain LoRA loop as the reference's (scripts/benchmark_training.py
+sets it against the train stage)."""
 
 import copy
+import json
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from pressft.chat import eot_id
 from pressft.generation import generate_predictions, plan_batches, shared_prefix_length
+from pressft.modeling import ADAPTER_FILE
 
 # A job is (task, prompt length, example index, prompt ids, input tokens cut, token limit), as plan_batches makes it.
 Batch = list[tuple]
@@ -148,3 +152,66 @@ def compare_methods(unmerged, merged, tokenizer, examples: list[dict], *, max_ne
     for row in rows:
         row["speedup"] = round(rows[0]["seconds"] / row["seconds"], 2)
     return rows
+
+
+def plain_lora_loop(base_dir: str, examples: list[dict[str, Any]], params: dict[str, Any], out_dir) -> dict[str, Any]:
+    """The reference study's way to train, as a plain loop: the same examples, LoRA, optimiser and schedule as the
+    train stage, but batches in data order padded to their longest row, sdpa attention and the model's own loss
+    (full logits at every position). Saves the adapter to out_dir; returns the train stage's metric names."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import get_scheduler, set_seed
+
+    from pressft.chat import encode_for_training
+    from pressft.modeling import load_model
+
+    train, model_params = params["train"], params["model"]
+    set_seed(train["seed"])
+    model, tokenizer = load_model(base_dir, attn_implementation="sdpa")
+    lora = train["lora"]
+    model = get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+                                             target_modules=list(lora["target_modules"]), task_type="CAUSAL_LM"))
+    rows = [encode_for_training(tokenizer, example, model_params["max_length"], model_params["date_string"])
+            for example in examples]
+    size = train["batch_size"]
+    batches = [rows[i : i + size] for i in range(0, len(rows), size)]
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=train["lr"],
+                                  weight_decay=train["weight_decay"])
+    schedule = get_scheduler(train["scheduler"], optimizer, train["warmup_steps"], len(batches))
+    model.train()
+    losses, tokens = [], 0
+    start = time.perf_counter()
+    for batch in batches:
+        padded = tokenizer.pad({"input_ids": [row["input_ids"] for row in batch]}, padding_side="right",
+                               return_tensors="pt")
+        labels = torch.full_like(padded["input_ids"], -100)
+        for b, row in enumerate(batch):
+            answer = torch.tensor(row["completion_mask"]).bool()
+            labels[b, : len(answer)][answer] = torch.tensor(row["input_ids"])[answer]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train["precision"] == "bf16"):
+            loss = model(**padded, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+        tokens += int(padded["attention_mask"].sum())
+    seconds = time.perf_counter() - start
+    model.save_pretrained(str(out_dir))
+    (Path(out_dir) / ADAPTER_FILE).write_text(json.dumps({"base_model": base_dir}) + "\n")
+    tokenizer.save_pretrained(str(out_dir))
+    return {"train_examples": len(rows), "steps": len(batches), "tokens_seen": tokens,
+            "tokens_per_second": round(tokens / seconds, 1), "runtime_seconds": round(seconds, 1),
+            "final_train_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4),
+            "parameters": model.get_nb_trainable_parameters()[1] - model.get_nb_trainable_parameters()[0]}
+
+
+def eval_loss(adapter_dir, examples: list[dict[str, Any]], params: dict[str, Any]) -> float:
+    """Mean loss per answer token of an adapter on examples, in fp32, as the infer stage scores answers."""
+    from pressft.generation import answer_nll
+    from pressft.modeling import load_for_inference
+
+    model, tokenizer = load_for_inference(adapter_dir, "fp32")
+    scored = answer_nll(model, tokenizer, examples, max_length=params["model"]["max_length"],
+                        date_string=params["model"]["date_string"], batch_size=8)
+    return round(sum(nll for nll, _ in scored) / sum(count for _, count in scored), 4)

@@ -135,8 +135,8 @@ def generate_predictions(
         new_tokens = output[:, input_ids.shape[1] :].tolist()
         for job, tokens in zip(batch, new_tokens, strict=True):
             stopped = end in tokens
+            # Padding only follows a row's end of turn; before it, every token is the model's (a pad id included).
             tokens = tokens[: tokens.index(end)] if stopped else tokens
-            tokens = [token for token in tokens if token != tokenizer.pad_token_id]
             text = tokenizer.decode(tokens, skip_special_tokens=True)
             results[job[2]] = _record(examples[job[2]], job, text, len(tokens), stopped)
         done += len(batch)
@@ -223,13 +223,16 @@ def answer_nll(
         mask = torch.zeros_like(padded["input_ids"])
         for b, row in enumerate(batch):
             mask[b, : len(row["completion_mask"])] = torch.tensor(row["completion_mask"])
+        # Token t is predicted from position t - 1. Only the answer positions go through the LM head: the full
+        # logits of a batch (rows x length x vocabulary) would be mostly prompt and cost more than the model.
+        trained = mask[:, 1:].bool()
         with torch.inference_mode():
-            logits = model(input_ids=padded["input_ids"].to(model.device),
-                           attention_mask=padded["attention_mask"].to(model.device)).logits.float()
-        # Token t is predicted from position t - 1.
-        targets = padded["input_ids"][:, 1:].to(logits.device)
-        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, reduction="none")
-        trained = mask[:, 1:].to(logits.device).bool()
-        for b, index in enumerate(order[start : start + batch_size]):
-            results[index] = (float(nll[b][trained[b]].sum()), int(trained[b].sum()))
+            hidden = model.base_model(input_ids=padded["input_ids"].to(model.device),
+                                      attention_mask=padded["attention_mask"].to(model.device)).last_hidden_state
+            logits = model.get_output_embeddings()(hidden[:, :-1][trained.to(hidden.device)]).float()
+        targets = padded["input_ids"][:, 1:][trained].to(logits.device)
+        nll = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+        counts = trained.sum(dim=1).tolist()
+        for index, chunk in zip(order[start : start + batch_size], nll.split(counts), strict=True):
+            results[index] = (float(chunk.sum()), len(chunk))
     return results  # type: ignore[return-value]

@@ -209,39 +209,62 @@ def load_for_inference(model_dir: str | Path, dtype: str = "fp32"):
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = model.to(device="cuda" if torch.cuda.is_available() else "cpu", dtype=inference_dtype(dtype))
     model.eval()
+    # Subnormal activations (far tails of attention softmax) take a slow path on x86 CPUs; flushed to zero, SmolLM2's
+    # batched generation ran 1.2x and the answer scoring 1.4x faster here. (No gain measured in training.)
+    torch.set_flush_denormal(True)
     return model, tokenizer
 
 
-def prepare_base(spec: str, out_dir: str | Path) -> dict:
-    """Copy a hub or local model into out_dir, ready for this pipeline; DVC then pins its exact weights.
+# Pad tokens that some vocabularies already hold, tried in order before a new one is added (a new token changes
+# the embedding matrix's shape). Any token works as long as it is not the end of turn: padding is never attended
+# to nor trained, but a pad equal to the end of turn would be masked out of the loss, and the model never learns
+# to stop. <|endoftext|> is SmolLM2's document separator, which a chat prompt never contains.
+PAD_CANDIDATES = (PAD, "<|pad|>", "<pad>", "[PAD]", "<|endoftext|>")
 
-    A pad token distinct from end-of-turn (else padding is trained as stopping) and generation that stops
-    at end-of-turn, as the fine-tuned model will be asked to.
+
+def prepare_base(spec: str, out_dir: str | Path) -> dict:
+    """A hub, local or packaged model (see pressft.packaged) in out_dir, ready for this pipeline; DVC then pins its
+    exact weights.
+
+    The chat template and its end-of-turn token come from the model; a pad token distinct from the end of turn,
+    and generation that stops at the end of turn, as the fine-tuned model will be asked to.
     """
-    model, tokenizer = load_model(spec)
-    if EOT not in tokenizer.get_vocab():
-        raise UserError(f"model {spec} has no {EOT} token: this pipeline expects a Llama-3-style chat model")
-    if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token or tokenizer.pad_token == EOT:
-        if PAD not in tokenizer.get_vocab():
-            tokenizer.add_special_tokens({"pad_token": PAD})
+    from pressft.packaged import PACKAGED, load as load_packaged
+
+    provenance: dict[str, Any] = {}
+    if spec in PACKAGED:
+        model, tokenizer, provenance = load_packaged(spec)
+    else:
+        model, tokenizer = load_model(spec)
+    end = eot_id(tokenizer)  # one line naming model.base when the model has no usable chat template
+    if tokenizer.pad_token_id is None or tokenizer.pad_token_id == end:
+        vocab = tokenizer.get_vocab()
+        pad = next((token for token in PAD_CANDIDATES if token in vocab and vocab[token] != end), None)
+        if pad is None:
+            pad = "<|pad|>"
+            tokenizer.add_special_tokens({"pad_token": pad})
             model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
-        tokenizer.pad_token = PAD
-    if not tokenizer.chat_template:
-        tokenizer.chat_template = CHAT_TEMPLATE
+        tokenizer.pad_token = pad
     model.config.pad_token_id = tokenizer.pad_token_id
+    model.config.eos_token_id = end
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.eos_token_id = eot_id(tokenizer)
+    model.generation_config.eos_token_id = end
     # Greedy decoding is the evaluation protocol; sampling defaults of a hub config would only warn.
     model.generation_config.do_sample = False
     model.generation_config.temperature = None
     model.generation_config.top_p = None
+    model.generation_config.top_k = None
     out_dir = Path(out_dir)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     summary = {
         "source": str(spec),
+        **provenance,
+        "architecture": type(model).__name__,
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
+        "end_of_turn": tokenizer.convert_ids_to_tokens(end),
+        "pad": tokenizer.pad_token,
     }
     (out_dir / SOURCE_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     return summary

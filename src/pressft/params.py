@@ -19,6 +19,7 @@ BACKENDS = ("transformers", "vllm")
 EMBEDDED = "embedded"
 # A hub id is "owner/name"; anything with more path structure is a local directory.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_BASES = "smollm2-135m-instruct (a real instruct LLM from a registry wheel), embedded (the tiny from-scratch model)"
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -36,8 +37,10 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
 
 
 def is_local_model(spec: str) -> bool:
-    """True for a local model directory, False for a hub id or the embedded model."""
-    return spec != EMBEDDED and (Path(spec).exists() or not _HUB_ID.match(spec))
+    """True for a local model directory, False for a hub id, a packaged model's name or the embedded model."""
+    from pressft.packaged import PACKAGED
+
+    return spec != EMBEDDED and spec not in PACKAGED and (Path(spec).exists() or not _HUB_ID.match(spec))
 
 
 def _get(params: dict, dotted: str) -> Any:
@@ -148,9 +151,9 @@ def check_params(params: dict[str, Any]) -> None:
 
     base = _get(params, "model.base")
     if not isinstance(base, str) or not base:
-        raise UserError(f"param model.base must be 'embedded', a hub id (owner/name) or a model directory; got {base!r}")
+        raise UserError(f"param model.base must be {_BASES}, a hub id (owner/name) or a model directory; got {base!r}")
     if is_local_model(base) and not Path(base).is_dir():
-        raise UserError(f"param model.base: model directory {base} does not exist (use 'embedded' or a hub id owner/name)")
+        raise UserError(f"param model.base: model directory {base} does not exist (use {_BASES} or a hub id owner/name)")
     if _get(params, "model.load_in_4bit"):
         import torch
 
