@@ -1,13 +1,16 @@
-"""The data-size study in one command: one DVC experiment per size in `study.sizes` (params.yaml), run one after
-another from the current commit, then collected into study/ (table, figures, JSON).
+"""The data-size study in one command: one DVC experiment per size in `study.sizes` and training seed in
+`study.seeds` (params.yaml), run one after another from the current commit, then collected into study/ (table,
+figures, JSON): each size's mean over seeds, the seeds' spread, and verdicts against the base model and the best
+baseline from a bootstrap over seeds and test articles together.
 
-    python scripts/size_study.py                  # queue and run size-500 ... size-2000, then collect
-    python scripts/size_study.py --sizes 100,200  # other sizes
-    python scripts/size_study.py --collect        # only collect experiments that already ran (from this commit,
-                                                  # or for sizes it lacks, the nearest commit before it)
+    python scripts/size_study.py                             # every size x seed of params.yaml, then collect
+    python scripts/size_study.py --sizes 100,200 --seeds 1   # other sizes and seeds
+    python scripts/size_study.py --collect     # only collect experiments that already ran (from this commit, or for
+                                               # runs it lacks, the nearest commit before it), every seed found
 
-Each experiment is `dvc exp run -S train.size=N`: DVC reruns only what depends on the size (train, infer@finetuned,
-baselines, score, plot, report) and restores the data, the base model and the base inference from its cache.
+Each experiment is `dvc exp run -S train.size=N -S train.seed=S`: DVC reruns only what depends on them (train,
+infer@finetuned, baselines, score, plot, report) and restores the data, the base model and the base inference
+from its cache.
 The `dvc plots diff <revision> ...` command the script prints at the end overlays their loss curves in the
 browser (revisions, not the names size-N: a study from a later commit has a size-500 of its own).
 """
@@ -23,13 +26,21 @@ from pressft.params import load_params
 from pressft.study import (
     check_same_test_set,
     experiment_name,
-    experiments_by_size,
+    experiments,
     loss_figure,
     metrics_figure,
     read_experiment,
+    run_statistics,
     study_markdown,
     study_rows,
 )
+
+
+def integers(text: str, flag: str) -> list[int]:
+    try:
+        return [int(item) for item in text.split(",")]
+    except ValueError:
+        raise UserError(f"{flag} must be comma-separated integers, got {text!r}") from None
 
 
 def dvc(*args: str) -> None:
@@ -41,35 +52,46 @@ def dvc(*args: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default=None, help="comma-separated training sizes (default: study.sizes)")
-    parser.add_argument("--collect", action="store_true", help="do not run experiments, only collect them")
+    parser.add_argument("--seeds", default=None, help="comma-separated training seeds (default: study.seeds)")
+    parser.add_argument("--collect", action="store_true",
+                        help="do not run experiments, only collect them (every seed found for the sizes)")
     parser.add_argument("--out", default="study", help="folder for study.md, study.json, metrics.png, loss.png")
     args = parser.parse_args()
     params = load_params()
-    try:
-        sizes = [int(size) for size in args.sizes.split(",")] if args.sizes else list(params["study"]["sizes"])
-    except ValueError:
-        raise UserError(f"--sizes must be comma-separated integers, got {args.sizes!r}") from None
+    sizes = integers(args.sizes, "--sizes") if args.sizes else list(params["study"]["sizes"])
+    seeds = integers(args.seeds, "--seeds") if args.seeds else list(params["study"]["seeds"])
     repo = Path.cwd()
     if not args.collect:
         if subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=repo).returncode != 0:
-            raise UserError("commit your changes first: every size must run from the same commit")
+            raise UserError("commit your changes first: every run must start from the same commit")
         start = time.time()
-        existing = experiments_by_size(repo, log=print)
+        existing = experiments(repo, log=print)
         for size in sizes:
-            if size in existing:
-                print(f"size_study: train.size={size} already ran from this commit; keeping it", flush=True)
-                continue
-            dvc("exp", "run", "--queue", "-n", experiment_name(size), "-S", f"train.size={size}")
+            for seed in seeds:
+                if (size, seed) in existing:
+                    print(f"size_study: train.size={size} train.seed={seed} already ran from this commit; keeping it",
+                          flush=True)
+                    continue
+                dvc("exp", "run", "--queue", "-n", experiment_name(size, seed), "-S", f"train.size={size}", "-S",
+                    f"train.seed={seed}")
         dvc("exp", "run", "--run-all", "-j", "1")
         print(f"size_study: experiments done in {time.time() - start:.0f}s", flush=True)
-    refs = experiments_by_size(repo, ancestors=args.collect, log=print)
-    missing = [str(size) for size in sizes if size not in refs]
+    found = experiments(repo, ancestors=args.collect, log=print)
+    wanted = (lambda seed: True) if args.collect and not args.seeds else (lambda seed: seed in seeds)
+    refs = {(size, seed): commit for (size, seed), commit in found.items() if size in sizes and wanted(seed)}
+    missing = [str(size) for size in sizes if not any(point[0] == size for point in refs)]
     if missing:
         where = "this commit or the commits before it" if args.collect else "this commit"
         raise UserError(f"no experiment with train.size={', '.join(missing)} from {where}; run without --collect")
-    results = {size: read_experiment(repo, refs[size]) for size in sizes}
+    results = {point: read_experiment(repo, commit) for point, commit in sorted(refs.items())}
     test_articles = check_same_test_set(results)
-    rows = study_rows(results)
+    print(f"size_study: bootstrapping seeds and articles for {len(results)} runs", flush=True)
+    stats = {point: run_statistics(repo, commit, {task: entry["best_baseline"]
+                                                   for task, entry in results[point]["comparison"].items()
+                                                   if isinstance(entry, dict) and entry.get("best_baseline")})
+             for point, commit in sorted(refs.items())}
+    rows = study_rows(results, stats, reference_seed=params["train"]["seed"],
+                      resamples=params["score"]["bootstrap_resamples"], seed=params["score"]["seed"])
     synthetic = json.loads(Path("metrics/data.json").read_text())["synthetic"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,9 +99,11 @@ def main() -> None:
     (out / "study.md").write_text(study_markdown(rows, test_articles, synthetic))
     metrics_figure(rows, out / "metrics.png", synthetic)
     loss_figure(results, out / "loss.png", synthetic)
-    print(f"size_study: {len(sizes)} sizes on {test_articles} test articles -> {out}/study.md, metrics.png, loss.png")
-    # By revision, not by name: a study from a later commit has its own size-500, and the name becomes ambiguous.
-    print(f"size_study: loss curves of all sizes in DVC's plots: dvc plots diff {' '.join(refs[s][:7] for s in sizes)}")
+    print(f"size_study: {len(sizes)} sizes, {len(results)} runs on {test_articles} test articles -> {out}/study.md, "
+          f"metrics.png, loss.png")
+    # By revision, not by name: a study from a later commit has its own size-N-seed-S, and the name becomes ambiguous.
+    print(f"size_study: loss curves of all runs in DVC's plots: dvc plots diff "
+          f"{' '.join(refs[point][:7] for point in sorted(refs))}")
 
 
 if __name__ == "__main__":

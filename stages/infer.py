@@ -6,7 +6,7 @@ import argparse
 import torch
 
 from pressft.errors import run_stage
-from pressft.generation import answer_nll, generate_predictions, generate_with_vllm
+from pressft.generation import SCORING_BATCH, answer_nll, generate_predictions, generate_with_vllm
 from pressft.modeling import EMULATED_BF16, bf16_emulated, load_for_inference
 from pressft.params import load_params
 from pressft.sources import read_records, write_jsonl
@@ -28,7 +28,8 @@ def main() -> None:
     if model.dtype == torch.bfloat16 and bf16_emulated():
         print(f"infer: warning: {EMULATED_BF16}; set infer.dtype to auto or fp32 (predictions then differ slightly)")
     likelihoods = answer_nll(model, tokenizer, examples, max_length=model_params["max_length"],
-                             date_string=model_params["date_string"], batch_size=infer["batch_size"])
+                             date_string=model_params["date_string"],
+                             batch_size=min(infer["batch_size"], SCORING_BATCH))
     if infer["backend"] == "vllm":
         del model  # vLLM claims most of the GPU's memory for itself
         torch.cuda.empty_cache()

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from pressft.reproduction import MACHINE_DEPENDENT, WITHOUT_AMX
+
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
@@ -32,8 +34,9 @@ def _merge(target: dict, update: dict) -> None:
             target[key] = value
 
 
-def _run(args: list[str], cwd: Path) -> str:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "DVC_NO_ANALYTICS": "1", **(env or {})})
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout + done.stderr
 
@@ -98,7 +101,17 @@ def test_repro_builds_everything_and_second_repro_does_nothing(project):
     assert "up to date" in _run(["dvc", "repro"], project).lower()
 
 
-VOLATILE = {"runtime_seconds", "tokens_per_second", "peak_memory_gib", "resumed_from_step"}
+def test_a_cpu_without_amx_reproduces_the_committed_metrics_bit_for_bit(project):
+    """The committed run's metrics, then every stage again with oneDNN and MKL capped below AMX (this CPU, if it has
+    AMX, computing as the machine of this kind without it), checked by the command users run."""
+    _run(["git", "add", "-A"], project)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results", "--allow-empty"], project)
+    _run(["dvc", "repro", "-f"], project, env=WITHOUT_AMX)
+    out = _run(["python", "scripts/check_reproduction.py"], project)
+    assert "metrics/finetuned.json" in out and "largest difference" not in out
+    assert "check_reproduction: all 10 metrics files match HEAD within 0" in out
+
+
 
 
 def test_training_killed_during_dvc_repro_resumes_to_the_same_adapter(project):
@@ -124,8 +137,8 @@ def test_training_killed_during_dvc_repro_resumes_to_the_same_adapter(project):
     assert (project / "models/adapter/adapter_model.safetensors").read_bytes() == reference
     resumed = json.loads((project / "metrics/train.json").read_text())
     assert resumed["resumed_from_step"] == 20
-    assert {k: v for k, v in resumed.items() if k not in VOLATILE} == {
-        k: v for k, v in reference_metrics.items() if k not in VOLATILE
+    assert {k: v for k, v in resumed.items() if k not in MACHINE_DEPENDENT} == {
+        k: v for k, v in reference_metrics.items() if k not in MACHINE_DEPENDENT
     }
     assert not (project / "models/checkpoints").exists()
     assert "up to date" in _run(["dvc", "status"], project).lower()
@@ -167,7 +180,7 @@ def test_adapter_loads_from_a_moved_clone(project, tmp_path):
 
 def test_experiment_on_another_size_reruns_only_training_side(project):
     _run(["git", "add", "-A"], project)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"], project)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro", "--allow-empty"], project)
     log = _run(["dvc", "exp", "run", "-S", "train.size=24"], project)
     ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
     assert {"train", "infer@finetuned", "baselines"} <= ran
@@ -186,7 +199,7 @@ def yaml_size(params_text: str) -> int:
 
 def test_size_study_runs_one_experiment_per_size_on_one_test_set(project, tmp_path):
     _run(["git", "add", "-A"], project)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "before the study"], project)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "before the study", "--allow-empty"], project)
     out = _run(["python", "scripts/size_study.py", "--sizes", "16,32"], project)
     assert "size_study: 2 sizes on 16 test articles -> study/study.md" in out
     # The printed `dvc plots diff` names each size's experiment by revision, and DVC draws them.

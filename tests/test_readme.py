@@ -37,3 +37,34 @@ def test_readme_names_the_committed_base_model():
     """The README's opening says which model the committed numbers come from; params.yaml must agree."""
     assert "\n  base: smollm2-135m-instruct " in (REPO / "params.yaml").read_text()
     assert "SmolLM2-135M-Instruct" in (REPO / "README.md").read_text().split("## Set up")[0]
+
+
+def seed_rows(study_file: Path, params_file: Path) -> list[str]:
+    """The README's seed table rows, as the committed study gives them for the committed training size."""
+    from ruamel.yaml import YAML
+
+    train = YAML(typ="safe").load(params_file.read_text())["train"]
+    row = next(row for row in json.loads(study_file.read_text()) if row["size"] == train["size"])
+    rows = []
+    for task, label in HEADLINE.items():
+        cell = row[task]
+        rows.append(f"| {label} | {cell['seed_values'][str(train['seed'])]:.3f} [{cell['ci_low']:.3f}, "
+                    f"{cell['ci_high']:.3f}] | {cell['value']:.3f} | {cell['seed_min']:.3f}–{cell['seed_max']:.3f} "
+                    f"(sd {cell['seed_sd']:.3f}) | {_signed(cell['vs_base'])} | {_signed(cell['vs_baseline'])} |")
+    return rows
+
+
+def test_readme_seed_table_matches_the_committed_study_of_the_committed_run():
+    """The study's run with the committed seed is the committed run (same scores), and the README's spread across
+    seeds is the study's."""
+    from ruamel.yaml import YAML
+
+    train = YAML(typ="safe").load((REPO / "params.yaml").read_text())["train"]
+    row = next(row for row in json.loads((REPO / "study/study.json").read_text()) if row["size"] == train["size"])
+    assert len(row["seeds"]) >= 3 and train["seed"] in row["seeds"]
+    comparison = json.loads((REPO / "metrics/comparison.json").read_text())
+    for task in HEADLINE:
+        assert row[task]["seed_values"][str(train["seed"])] == comparison[task]["finetuned"], task
+    readme = (REPO / "README.md").read_text()
+    for line in seed_rows(REPO / "study/study.json", REPO / "params.yaml"):
+        assert line in readme, f"README lacks the row the committed study gives:\n{line}"

@@ -1,16 +1,21 @@
-"""Collecting the data-size study: rows per size, one test set, the table."""
+"""Collecting the data-size study: rows per size with the seeds' spread, verdicts over seeds and articles, one test
+set, the table."""
 
 import subprocess
 
+import numpy as np
 import pytest
 
 from pressft.errors import UserError
-from pressft.study import check_same_test_set, experiments_by_size, study_markdown, study_rows
+from pressft.metrics import Statistic, across_seeds_difference, paired_difference
+from pressft.study import check_same_test_set, experiments, study_markdown, study_rows
+
+IDS = [f"a{i}" for i in range(20)]
 
 
 def result(size: int, rouge: float, test_articles: int = 160) -> dict:
     entry = {"metric": "rougeL", "finetuned": rouge, "base": 0.1, "best_baseline": "baseline-lead",
-             "best_baseline_value": 0.5 + size / 10_000,
+             "best_baseline_value": 0.3,
              "finetuned_minus_base": {"verdict": "better"}, "finetuned_minus_best_baseline": {"verdict": "worse"}}
     return {
         "finetuned": {"summarization": {"rougeL": rouge, "rougeL_ci_low": rouge - 0.02, "rougeL_ci_high": rouge + 0.02}},
@@ -22,27 +27,77 @@ def result(size: int, rouge: float, test_articles: int = 160) -> dict:
     }
 
 
-def test_rows_are_sorted_by_size_with_intervals_and_reference_values():
-    rows = study_rows({1000: result(1000, 0.3), 500: result(500, 0.2)})
-    assert [row["size"] for row in rows] == [500, 1000]
-    assert rows[0]["summarization"] == {"value": 0.2, "ci_low": pytest.approx(0.18), "ci_high": pytest.approx(0.22),
-                                        "base": 0.1,
-                                        "best_baseline": "baseline-lead", "best_baseline_value": 0.55,
-                                        "vs_base": "better", "vs_baseline": "worse"}
-    assert rows[1]["steps"] == 250 and rows[1]["train_seconds"] == 100.0
+def constant(value: float) -> Statistic:
+    """A statistic that scores every article `value`: its bootstrap varies only with the seeds."""
+    return Statistic(IDS, lambda index: value)
+
+
+def stats(rouge: float) -> dict:
+    return {"finetuned": {"summarization": constant(rouge)}, "base": {"summarization": constant(0.1)},
+            "best_baseline": {"summarization": constant(0.3)}}
+
+
+RUNS = {(1000, 1): result(1000, 0.3), (500, 2): result(500, 0.4), (500, 1): result(500, 0.2)}
+STATS = {(1000, 1): stats(0.3), (500, 2): stats(0.4), (500, 1): stats(0.2)}
+
+
+def rows():
+    return study_rows(RUNS, STATS, reference_seed=2, resamples=200, seed=0)
+
+
+def test_rows_are_sorted_by_size_with_the_mean_over_seeds_and_their_spread():
+    first, second = rows()
+    assert (first["size"], first["seeds"], second["size"], second["seeds"]) == (500, [1, 2], 1000, [1])
+    cell = first["summarization"]
+    assert cell["value"] == pytest.approx(0.3) and cell["seed_values"] == {1: 0.2, 2: 0.4}
+    assert (cell["seed_min"], cell["seed_max"]) == (0.2, 0.4)
+    assert cell["seed_sd"] == pytest.approx(0.1414, abs=1e-4)  # sample standard deviation of 0.2 and 0.4
+    assert (cell["ci_low"], cell["ci_high"]) == (pytest.approx(0.38), pytest.approx(0.42))  # the reference seed's run
+    assert (cell["base"], cell["best_baseline"], cell["best_baseline_value"]) == (0.1, "baseline-lead", 0.3)
+    assert second["summarization"]["seed_sd"] is None and second["summarization"]["ci_low"] == pytest.approx(0.28)
+    assert second["steps"] == 250 and second["train_seconds"] == 100.0
+
+
+def test_a_verdict_must_hold_across_seeds():
+    """Seed 2 alone beats the baseline (0.4 against 0.3 on every article), seed 1 alone loses to it: together they
+    are not distinguishable from it. Both seeds beat the base on every resample."""
+    cell = rows()[0]["summarization"]
+    assert cell["vs_base"]["verdict"] == "better" and cell["vs_base"]["diff"] == pytest.approx(0.2)
+    assert (cell["vs_base"]["ci_low"], cell["vs_base"]["ci_high"]) == (pytest.approx(0.1), pytest.approx(0.3))
+    assert cell["vs_baseline"]["verdict"] == "not distinguishable" and cell["vs_baseline"]["runs"] == 2
+    alone = across_seeds_difference([constant(0.4)], constant(0.3), resamples=200, seed=0)
+    assert alone["verdict"] == "better"
+
+
+def test_with_one_seed_the_interval_is_the_paired_article_bootstrap():
+    rng = np.random.default_rng(1)
+    a, b = rng.random(20), rng.random(20)
+    run, other = (Statistic(IDS, lambda index, v=v: float(v[index].mean())) for v in (a, b))
+    one = across_seeds_difference([run], other, resamples=500, seed=3)
+    paired = paired_difference(run, other, resamples=500, seed=3)
+    assert one["diff"] == paired["diff"]
+    # Same percentile method over the same kind of resamples (not the same draws: the seed axis draws first).
+    assert one["ci_low"] == pytest.approx(paired["ci_low"], abs=0.05)
+    assert one["ci_high"] == pytest.approx(paired["ci_high"], abs=0.05)
+
+
+def test_runs_on_different_test_examples_are_refused():
+    with pytest.raises(ValueError, match="different test examples"):
+        across_seeds_difference([Statistic(IDS[:5], lambda index: 0.0)], constant(0.1), resamples=10, seed=0)
 
 
 def test_different_test_sets_are_refused():
     with pytest.raises(UserError, match="different test sets"):
-        check_same_test_set({500: result(500, 0.2), 1000: result(1000, 0.3, test_articles=150)})
-    assert check_same_test_set({500: result(500, 0.2), 1000: result(1000, 0.3)}) == 160
+        check_same_test_set({(500, 1): result(500, 0.2), (1000, 1): result(1000, 0.3, test_articles=150)})
+    assert check_same_test_set({(500, 1): result(500, 0.2), (1000, 1): result(1000, 0.3)}) == 160
 
 
-def test_table_has_one_row_per_size_and_the_reference_lines():
-    text = study_markdown(study_rows({500: result(500, 0.2), 1000: result(1000, 0.3)}), 160, synthetic=True)
-    assert "| 500 | 0.200 [0.180, 0.220] (worse vs baseline) | 0.9500 | 125 | 50 |" in text
-    assert "- Summarization: ROUGE-L F1: base 0.100; best baseline by size: 500: baseline-lead 0.550, " \
-           "1000: baseline-lead 0.600" in text
+def test_tables_give_the_spread_and_the_verdicts():
+    text = study_markdown(rows(), 160, synthetic=True)
+    assert "| 500 | 2 | 0.300 [0.380, 0.420]; seeds 0.200–0.400, sd 0.141 | 0.9500 | 125 | 50 |" in text
+    assert "| 1000 | 1 | 0.300 [0.280, 0.320] | 0.9000 | 250 | 100 |" in text
+    assert ("| 500 | Summarization: ROUGE-L F1 | 0.100 | +0.200 [+0.100, +0.300] better | baseline-lead 0.300 | "
+            "+0.000 [-0.100, +0.100] not distinguishable |") in text
     assert "same 160 test articles" in text and "SYNTHETIC" in text
 
 
@@ -54,17 +109,17 @@ def git(repo, *args) -> str:
                           capture_output=True, text=True).stdout.strip()
 
 
-def commit_params(repo, size: int, lr: float = 0.003) -> str:
-    (repo / "params.yaml").write_text(f"train:\n  size: {size}\n  lr: {lr}\ninfer:\n  dtype: bf16\n")
+def commit_params(repo, size: int, lr: float = 0.003, seed: int = 3407) -> str:
+    (repo / "params.yaml").write_text(f"train:\n  size: {size}\n  lr: {lr}\n  seed: {seed}\ninfer:\n  dtype: fp32\n")
     git(repo, "add", "params.yaml")
     git(repo, "commit", "-qm", f"size {size}")
     return git(repo, "rev-parse", "HEAD")
 
 
-def experiment(repo, base: str, name: str, size: int, lr: float = 0.003) -> str:
+def experiment(repo, base: str, name: str, size: int, lr: float = 0.003, seed: int = 3407) -> str:
     """A commit on top of `base` with changed params, referenced the way `dvc exp` does."""
     git(repo, "checkout", "-q", base)
-    commit = commit_params(repo, size, lr)
+    commit = commit_params(repo, size, lr, seed)
     git(repo, "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/{name}", commit)
     return commit
 
@@ -75,29 +130,31 @@ def repo(tmp_path):
     return tmp_path
 
 
-def test_experiments_are_found_by_their_size_whatever_their_name(repo):
+def test_experiments_are_found_by_their_size_and_seed_whatever_their_name(repo):
     base = commit_params(repo, 500)
-    named = experiment(repo, base, "size-1000", 1000)
+    named = experiment(repo, base, "size-1000-seed-3407", 1000)
+    seeded = experiment(repo, base, "size-1000-seed-1", 1000, seed=1)
     handmade = experiment(repo, base, "fated-lamb", 2000)  # `dvc exp run --queue -S train.size=2000`, auto name
     other = experiment(repo, base, "size-1500", 1500, lr=0.001)  # also changed lr: not a point of this study
     git(repo, "checkout", "-q", "main")
     lines = []
-    assert experiments_by_size(repo, log=lines.append) == {1000: named, 2000: handmade}
-    assert lines == ["size_study: skipping experiment size-1500: it changed params other than train.size"]
+    assert experiments(repo, log=lines.append) == {(1000, 3407): named, (1000, 1): seeded, (2000, 3407): handmade}
+    assert lines == ["size_study: skipping experiment size-1500: it changed params other than train.size and "
+                     "train.seed"]
     assert other
 
 
 def test_collecting_from_a_later_commit_takes_the_nearest_earlier_experiments(repo):
     first = commit_params(repo, 500)
-    old = experiment(repo, first, "size-1000", 1000)
+    old = experiment(repo, first, "size-1000-seed-3407", 1000)
     git(repo, "checkout", "-q", "main")
     for text in ("a later change\n", "the study's outputs\n"):
         (repo / "notes.txt").write_text(text)
         git(repo, "add", "notes.txt")
         git(repo, "commit", "-qm", text)
     second = git(repo, "rev-parse", "HEAD~1")
-    assert experiments_by_size(repo) == {}  # nothing ran from this very commit
-    assert experiments_by_size(repo, ancestors=True) == {1000: old}
-    newer = experiment(repo, second, "size-1000", 1000)
+    assert experiments(repo) == {}  # nothing ran from this very commit
+    assert experiments(repo, ancestors=True) == {(1000, 3407): old}
+    newer = experiment(repo, second, "size-1000-seed-3407", 1000)
     git(repo, "checkout", "-q", "main")
-    assert experiments_by_size(repo, ancestors=True) == {1000: newer}  # the nearer base wins
+    assert experiments(repo, ancestors=True) == {(1000, 3407): newer}  # the nearer base wins

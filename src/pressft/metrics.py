@@ -341,6 +341,17 @@ def _macro_f1_statistic(ids: list[str], references: list[str], predictions: list
     return Statistic(ids, lambda index: _macro_f1(list(refs[index]), list(preds[index]), ARTICLE_TYPES))
 
 
+def headline_statistic(task: str, records: list[dict]) -> Statistic:
+    """The task's headline metric over records {'id', 'prediction', 'reference'} in article-id order, recomputable
+    on resamples of the articles. (BERTScore-free: the headline metrics are ROUGE, tag F1 and macro-F1.)"""
+    recs = sorted(records, key=lambda rec: str(rec.get("id", "")))
+    ids = [str(rec.get("id", "")) for rec in recs]
+    preds, refs = [rec["prediction"] for rec in recs], [rec["reference"] for rec in recs]
+    if task == "type":
+        return _macro_f1_statistic(ids, refs, [normalize_label(p) or _INVALID for p in preds])
+    return _mean_statistic(ids, example_scores(task, preds, refs))
+
+
 def _ended(record: dict) -> bool:
     return not record.get("hit_limit", False)
 
@@ -371,14 +382,11 @@ def score_predictions(records: list[dict], *, bertscore_model: str, bertscore_la
             formed = [_ended(rec) and (bool(rec["prediction"].strip()) if task == "summarization"
                                        else _one_line_title(rec["prediction"])) for rec in recs]
             out[task] = summarise_text_rows(rows, formed)
-            statistics[task] = _mean_statistic(ids, [row[HEADLINE[task]] for row in rows])
         elif task == "tags":
             out[task] = tag_scores(preds, refs)
-            statistics[task] = _mean_statistic(ids, [row["f1"] for row in tag_rows(preds, refs)])
         else:
             out[task] = {**type_scores(preds, refs), "majority_macro_f1": majority_macro_f1(refs)}
-            mapped = [normalize_label(p) or _INVALID for p in preds]
-            statistics[task] = _macro_f1_statistic(ids, refs, mapped)
+        statistics[task] = headline_statistic(task, recs)
         nll = [rec["answer_nll"] for rec in recs if "answer_nll" in rec]
         if len(nll) == len(recs):
             tokens = sum(rec["answer_tokens"] for rec in recs)
@@ -417,6 +425,28 @@ def paired_difference(a: Statistic, b: Statistic, resamples: int, seed: int) -> 
     low, high = _r(np.percentile(diffs, 2.5)), _r(np.percentile(diffs, 97.5))
     verdict = "better" if low > 0 else "worse" if high < 0 else "tie"
     return {"diff": _r(a.value - b.value), "ci_low": low, "ci_high": high, "verdict": verdict}
+
+
+def across_seeds_difference(runs: list[Statistic], other: Statistic, resamples: int, seed: int) -> dict:
+    """The mean over training seeds of run - other, with a 95% interval that resamples the seeds and the test
+    articles together: each resample draws k of the k runs and n of the n articles (the same articles for both
+    sides), so the interval holds the training run's variance as well as the test set's.
+
+    The verdict is "better" or "worse" only when the interval excludes 0, else "not distinguishable". With one
+    run it is the paired article bootstrap of paired_difference.
+    """
+    if any(run.ids != other.ids for run in runs):
+        raise ValueError("the runs were scored on different test examples")
+    rng = np.random.default_rng(seed)
+    k, n = len(runs), len(other.ids)
+    diffs = []
+    for _ in range(resamples):
+        chosen, index = rng.integers(0, k, size=k), rng.integers(0, n, size=n)
+        diffs.append(float(np.mean([runs[i](index) for i in chosen])) - other(index))
+    low, high = _r(np.percentile(diffs, 2.5)), _r(np.percentile(diffs, 97.5))
+    verdict = "better" if low > 0 else "worse" if high < 0 else "not distinguishable"
+    mean = float(np.mean([run.value for run in runs]))
+    return {"diff": _r(mean - other.value), "ci_low": low, "ci_high": high, "verdict": verdict, "runs": k}
 
 
 def add_intervals(metrics: dict, statistics: dict[str, Statistic], resamples: int, seed: int) -> None:

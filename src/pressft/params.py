@@ -223,9 +223,11 @@ def check_params(params: dict[str, Any]) -> None:
             raise UserError("param infer.backend=vllm needs the vllm package (pip install vllm, CUDA); or use transformers")
     _get(params, "score.bertscore_model")
     _int(params, "score.bertscore_layers")
-    sizes = _get(params, "study.sizes")
-    if not isinstance(sizes, list) or not sizes or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0
-                                                             for n in sizes):
-        raise UserError(f"param study.sizes must be a list of positive integers, got {sizes!r}")
+    for name, least in (("study.sizes", 1), ("study.seeds", 0)):
+        values = _get(params, name)
+        if not isinstance(values, list) or not values or len(set(map(repr, values))) != len(values) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= least for n in values):
+            kind = "positive integers" if least else "integers of 0 or more"
+            raise UserError(f"param {name} must be a list of distinct {kind}, got {values!r}")
     _int(params, "score.bootstrap_resamples", 100)
     _int(params, "score.seed", 0)

@@ -1,0 +1,115 @@
+"""Results that hold on another machine of this kind: fp32 training gives the same adapter bytes whether or not the
+CPU's AMX is used (the other machine is emulated by capping oneDNN's and MKL's instruction sets), and the check
+that compares a run's metrics with the committed ones."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pressft import TASKS
+from pressft.reproduction import MACHINE_DEPENDENT, WITHOUT_AMX, largest_differences
+from pressft.tasks import make_examples
+
+REPO = Path(__file__).resolve().parents[1]
+
+# ------------------------------------------------------------------ comparing metrics
+
+
+def change(old, new):
+    return {"old": old, "new": new, "diff": None if old is None or new is None else new - old}
+
+
+def test_identical_metrics_have_largest_difference_zero():
+    report = largest_differences({"metrics/a.json": {"x": change(0.5, 0.5), "y.z": change(3, 3)}})
+    assert report == {"metrics/a.json": {"values": 2, "largest": 0.0, "key": "x"}}
+
+
+def test_the_largest_difference_and_its_key_per_file():
+    report = largest_differences({
+        "metrics/a.json": {"summarization.rougeL": change(0.25, 0.2), "title.rouge1": change(0.5, 0.6)},
+        "metrics/b.json": {"perplexity": change(2.0, 2.0)},
+    })
+    assert report["metrics/a.json"]["key"] == "title.rouge1"
+    assert report["metrics/a.json"]["largest"] == pytest.approx(0.1)
+    assert report["metrics/b.json"]["largest"] == 0.0
+
+
+def test_machine_measurements_are_left_out():
+    diff = {"metrics/train.json": {key: change(1.0, 2.0) for key in MACHINE_DEPENDENT} | {"steps": change(8, 8)}}
+    assert largest_differences(diff)["metrics/train.json"] == {"values": 1, "largest": 0.0, "key": "steps"}
+
+
+def test_a_metric_on_one_side_only_or_nan_on_one_side_does_not_reproduce():
+    report = largest_differences({"m.json": {"gone": change(0.3, None)}, "n.json": {"nan": change(math.nan, 0.1)},
+                                  "o.json": {"both_nan": change(math.nan, math.nan)}})
+    assert math.isinf(report["m.json"]["largest"]) and report["m.json"]["key"] == "gone"
+    assert math.isinf(report["n.json"]["largest"])
+    assert report["o.json"]["largest"] == 0.0
+
+
+def test_check_reproduction_outside_a_dvc_repository_is_one_line(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "scripts/check_reproduction.py")], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: dvc metrics diff HEAD failed") and done.stderr.count("\n") == 1
+
+
+def test_check_reproduction_rejects_a_negative_tolerance(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "scripts/check_reproduction.py"), "--tolerance", "-1"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr == "error: --tolerance must be 0 or more, got -1.0\n"
+
+
+# ------------------------------------------------------------------ training under two instruction-set caps
+
+CHILD = """
+import json, sys
+from pressft.training import train_lora
+from pressft.sources import read_records
+base, examples, params, out = sys.argv[1:]
+rows = read_records(examples)
+train_lora(base, rows[:16], rows[16:20], json.loads(open(params).read()), out + "/adapter", out + "/work")
+"""
+
+
+def has_amx() -> bool:
+    try:
+        return "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def isa_run(saved_model_dir, normalised_articles, params, tmp_path):
+    """Train the tiny model on 16 examples in a child process under an environment; return the adapter's bytes."""
+    examples = [e for a in normalised_articles(6) for e in make_examples(a, list(TASKS), params["tasks"]["prompts"])]
+    (tmp_path / "examples.jsonl").write_text("".join(json.dumps(e) + "\n" for e in examples))
+    params["train"].update(epochs=1, batch_size=2, eval_steps=4, warmup_steps=0, lr=0.01,
+                           lora={"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj", "up_proj"]})
+    params["model"]["max_length"] = 512
+
+    def run(name: str, precision: str, env: dict[str, str]) -> bytes:
+        params["train"]["precision"] = precision
+        (tmp_path / f"{name}.json").write_text(json.dumps(params))
+        clean = {k: v for k, v in os.environ.items() if k not in WITHOUT_AMX}  # the default: every ISA there is
+        subprocess.run([sys.executable, "-c", CHILD, str(saved_model_dir), str(tmp_path / "examples.jsonl"),
+                        str(tmp_path / f"{name}.json"), str(tmp_path / name)], env={**clean, **env}, check=True,
+                       capture_output=True)
+        return (tmp_path / name / "adapter/adapter_model.safetensors").read_bytes()
+
+    return run
+
+
+def test_fp32_training_gives_the_same_adapter_with_and_without_amx(isa_run):
+    assert isa_run("fp32-all", "fp32", {}) == isa_run("fp32-capped", "fp32", WITHOUT_AMX)
+
+
+@pytest.mark.skipif(not has_amx(), reason="the two caps are the same ISA on a CPU without AMX")
+def test_bf16_training_differs_with_and_without_amx(isa_run):
+    """The control: the caps do change the kernels, so the fp32 test above could fail."""
+    assert isa_run("bf16-all", "bf16", {}) != isa_run("bf16-capped", "bf16", WITHOUT_AMX)
