@@ -33,7 +33,7 @@ def main() -> None:
         if row["largest"] == 0:
             verdict = "identical"
         elif math.isinf(row["largest"]):
-            verdict = f"{row['key']}: missing on one side"
+            verdict = f"{row['key']}: a text that changed, or a value on one side only"
         else:
             verdict = f"largest difference {row['largest']:.6g} ({row['key']})"
         print(f"{path:{width}}  {row['values']:4} values  {verdict}")

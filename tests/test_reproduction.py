@@ -52,6 +52,18 @@ def test_a_metric_on_one_side_only_or_nan_on_one_side_does_not_reproduce():
     assert report["o.json"]["largest"] == 0.0
 
 
+def test_strings_and_flags_compare_by_equality():
+    report = largest_differences({"c.json": {"verdict": change_text("tie", "worse"), "name": change_text("a", "a"),
+                                             "synthetic": change_text(True, True)}})
+    assert math.isinf(report["c.json"]["largest"]) and report["c.json"]["key"] == "verdict"
+    same = largest_differences({"c.json": {"name": change_text("a", "a"), "synthetic": change_text(True, True)}})
+    assert same["c.json"]["largest"] == 0.0 and same["c.json"]["values"] == 2
+
+
+def change_text(old, new):
+    return {"old": old, "new": new}
+
+
 def test_check_reproduction_outside_a_dvc_repository_is_one_line(tmp_path):
     done = subprocess.run([sys.executable, str(REPO / "scripts/check_reproduction.py")], cwd=tmp_path,
                           capture_output=True, text=True)

@@ -19,12 +19,25 @@ MACHINE_DEPENDENT = frozenset({"runtime_seconds", "tokens_per_second", "peak_mem
 WITHOUT_AMX = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16", "MKL_ENABLE_INSTRUCTIONS": "AVX512"}
 
 
+def _gap(old: Any, new: Any) -> float:
+    """|new - old| for two numbers; for anything else (a verdict, a model name, a flag) 0 if equal, else infinite,
+    as for a value on one side only. NaN on both sides reproduces; NaN on one side does not."""
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    if not (number(old) and number(new)):
+        return 0.0 if old is not None and old == new else math.inf
+    if math.isnan(old) or math.isnan(new):
+        return 0.0 if math.isnan(old) and math.isnan(new) else math.inf
+    return abs(float(new) - float(old))
+
+
 def largest_differences(diff: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Per metrics file of `dvc metrics diff --all --json` output: how many values were compared, the largest
     absolute difference and its key.
 
-    A value on one side only counts as an infinite difference: a run that lost (or gained) a metric has not
-    reproduced the other. Keys in MACHINE_DEPENDENT are left out.
+    A value on one side only, or a changed string, counts as an infinite difference: a run that lost (or gained) a
+    metric, or changed a verdict, has not reproduced the other. Keys in MACHINE_DEPENDENT are left out.
     """
     report = {}
     for path in sorted(diff):
@@ -33,10 +46,7 @@ def largest_differences(diff: dict[str, dict[str, dict[str, Any]]]) -> dict[str,
             if key.rsplit(".", 1)[-1] in MACHINE_DEPENDENT:
                 continue
             compared += 1
-            old, new = change.get("old"), change.get("new")
-            gap = math.inf if old is None or new is None else abs(float(new) - float(old))
-            if math.isnan(gap):  # NaN on both sides reproduces; NaN on one side does not
-                gap = 0.0 if math.isnan(float(old)) and math.isnan(float(new)) else math.inf
+            gap = _gap(change.get("old"), change.get("new"))
             if where is None or gap > largest:
                 largest, where = gap, key
         report[path] = {"values": compared, "largest": largest, "key": where}
