@@ -33,6 +33,7 @@ SETTINGS = {
     "project": "train stage: trl, answer-token loss, eager attention, length grouping",
     "sdpa": "train stage with sdpa attention",
     "trl-loss": "train stage with trl's own (fused LM head) loss",
+    "bf16": "train stage in bf16 autocast (oneDNN; AMX where the CPU has it)",
 }
 RESULT = "benchmark_training: "
 
@@ -66,6 +67,8 @@ def one_run(args) -> None:
         else:
             if args.setting == "sdpa":
                 params["model"]["attn_implementation"] = "sdpa"
+            if args.setting == "bf16":
+                train["precision"] = "bf16"
             if args.setting == "trl-loss":
                 from trl import SFTTrainer
 

@@ -69,7 +69,8 @@ def test_training_benchmark_runs_every_setting_and_prints_ratios(saved_model_dir
     table = re.findall(r"^\| ([^|]+) \| [\d,.]+ \| ([\d.]+)× \| ([\d.]+)% \| ([\d.]+) \| ([\d.]+) \|$", done.stdout, re.M)
     assert [row[0] for row in table] == ["plain LoRA loop (reference)",
                                          "train stage: trl, answer-token loss, eager attention, length grouping",
-                                         "train stage with sdpa attention", "train stage with trl's own (fused LM head) loss"]
+                                         "train stage with sdpa attention", "train stage with trl's own (fused LM head) loss",
+                                         "train stage in bf16 autocast (oneDNN; AMX where the CPU has it)"]
     assert table[0][1] == "1.00" and all(float(row[2]) > 0 for row in table)
     # The ingredients change the speed, not what is learnt: every setting ends near the same eval loss.
     eval_losses = [float(row[4]) for row in table]

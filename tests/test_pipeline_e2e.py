@@ -191,42 +191,43 @@ def test_experiment_on_another_size_reruns_only_training_side(project):
     assert "train_articles" in diff
 
 
-def yaml_size(params_text: str) -> int:
-    from ruamel.yaml import YAML
-
-    return YAML(typ="safe").load(params_text)["train"]["size"]
-
-
-def test_size_study_runs_one_experiment_per_size_on_one_test_set(project, tmp_path):
+def test_size_study_runs_one_experiment_per_size_and_seed_on_one_test_set(project, tmp_path):
     _run(["git", "add", "-A"], project)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "before the study", "--allow-empty"], project)
-    out = _run(["python", "scripts/size_study.py", "--sizes", "16,32"], project)
-    assert "size_study: 2 sizes on 16 test articles -> study/study.md" in out
-    # The printed `dvc plots diff` names each size's experiment by revision, and DVC draws them.
+    first = tmp_path / "first"  # elsewhere: the committed study/ must stay as it is for the second run
+    out = _run(["python", "scripts/size_study.py", "--sizes", "16,32", "--seeds", "3407", "--out", str(first)], project)
+    assert f"size_study: 2 sizes, 2 runs on 16 test articles -> {first}/study.md" in out
+    # A second seed at one size, then one study of everything from this commit.
+    _run(["python", "scripts/size_study.py", "--sizes", "16", "--seeds", "1", "--out", str(first)], project)
+    out = _run(["python", "scripts/size_study.py", "--sizes", "16,32", "--collect"], project)
+    assert "size_study: 2 sizes, 3 runs on 16 test articles -> study/study.md" in out
+    # The printed `dvc plots diff` names each run's experiment by revision, and DVC draws them.
     revisions = out.split("dvc plots diff ")[1].split()
-    assert [yaml_size(_run(["git", "show", f"{rev}:params.yaml"], project)) for rev in revisions] == [16, 32]
+    points = [YAML(typ="safe").load(_run(["git", "show", f"{rev}:params.yaml"], project))["train"] for rev in revisions]
+    assert [(train["size"], train["seed"]) for train in points] == [(16, 1), (16, 3407), (32, 3407)]
     _run(["dvc", "plots", "diff", *revisions, "-o", str(tmp_path / "study_plots")], project)
     page = (tmp_path / "study_plots/index.html").read_text()
     assert all(rev in page for rev in revisions)
     rows = json.loads((project / "study/study.json").read_text())
-    assert [row["size"] for row in rows] == [16, 32]
+    assert [(row["size"], row["seeds"]) for row in rows] == [(16, [1, 3407]), (32, [3407])]
     for row in rows:
-        assert 0 <= row["summarization"]["ci_low"] <= row["summarization"]["value"] <= row["summarization"]["ci_high"]
+        assert 0 <= row["summarization"]["ci_low"] <= row["summarization"]["ci_high"] <= 1
         assert row["type"]["best_baseline"].startswith("baseline-")
+        assert row["title"]["vs_base"]["verdict"] in ("better", "worse", "not distinguishable")
+    assert rows[0]["tags"]["seed_sd"] is not None and rows[1]["tags"]["seed_sd"] is None
     study = (project / "study/study.md").read_text()
-    assert "| 16 |" in study and "| 32 |" in study and "![metrics by size](metrics.png)" in study
+    assert "| 16 | 2 |" in study and "| 32 | 1 |" in study and "![metrics by size](metrics.png)" in study
     for png in ("metrics.png", "loss.png"):
         assert (project / "study" / png).read_bytes()[:4] == b"\x89PNG"
-    # Per size, only what depends on train.size ran; the data, base model and base inference came from the cache.
-    for size in (16, 32):
-        log = _run(["dvc", "queue", "logs", f"size-{size}"], project)
+    # Per run, only what depends on train.size and train.seed ran; the data, base model and base inference came
+    # from the cache.
+    for name in ("size-16-seed-3407", "size-32-seed-3407", "size-16-seed-1"):
+        log = _run(["dvc", "queue", "logs", name], project)
         ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
-        assert ran and ran <= {"train", "infer@finetuned", "baselines", "score", "plot", "report"}, ran
-    # Collecting again needs no run, and says the same; also after the study's outputs were committed on top.
-    assert "2 sizes on 16 test articles" in _run(["python", "scripts/size_study.py", "--sizes", "16,32", "--collect"],
-                                                 project)
+        assert ran and ran <= {"train", "infer@finetuned", "baselines", "score", "plot", "report"}, (name, ran)
+    # Collecting again after the study's outputs were committed on top finds the same runs.
     _run(["git", "add", "-A"], project)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "study outputs"], project)
-    assert "2 sizes on 16 test articles" in _run(["python", "scripts/size_study.py", "--sizes", "16,32", "--collect"],
-                                                 project)
+    assert "2 sizes, 3 runs on 16 test articles" in _run(["python", "scripts/size_study.py", "--sizes", "16,32",
+                                                          "--collect"], project)
     assert json.loads((project / "study/study.json").read_text()) == rows
