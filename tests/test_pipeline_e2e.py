@@ -23,6 +23,7 @@ SMALL = {
                                               "pretrain_batch": 8, "pretrain_block": 128}},
     "train": {"size": 48, "epochs": 1, "eval_steps": 10, "batch_size": 8, "lr": 0.003, "type_oversample_cap": 10},
     "infer": {"max_new_tokens": {"summarization": 24, "title": 12, "tags": 12, "type": 4}},
+    "score": {"bootstrap_resamples": 200},  # the study bootstraps every collect; 16 test articles need no more
 }
 
 
