@@ -6,7 +6,7 @@ import argparse
 import torch
 
 from pressft.errors import run_stage
-from pressft.generation import SCORING_BATCH, answer_nll, generate_predictions, generate_with_vllm
+from pressft.generation import answer_nll, generate_predictions, generate_with_vllm
 from pressft.modeling import EMULATED_BF16, bf16_emulated, load_for_inference
 from pressft.params import load_params
 from pressft.sources import read_records, write_jsonl
@@ -27,17 +27,17 @@ def main() -> None:
     print(f"infer: {model.dtype} on {model.device}")
     if model.dtype == torch.bfloat16 and bf16_emulated():
         print(f"infer: warning: {EMULATED_BF16}; set infer.dtype to auto or fp32 (predictions then differ slightly)")
-    likelihoods = answer_nll(model, tokenizer, examples, max_length=model_params["max_length"],
-                             date_string=model_params["date_string"],
-                             batch_size=min(infer["batch_size"], SCORING_BATCH))
     if infer["backend"] == "vllm":
+        likelihoods = answer_nll(model, tokenizer, examples, batch_size=infer["batch_size"], **settings)
         del model  # vLLM claims most of the GPU's memory for itself
         torch.cuda.empty_cache()
         predictions = generate_with_vllm(args.model, examples, **settings)
+        for record, (nll, tokens) in zip(predictions, likelihoods, strict=True):
+            record.update(answer_nll=round(nll, 4), answer_tokens=tokens)
     else:
-        predictions = generate_predictions(model, tokenizer, examples, batch_size=infer["batch_size"], **settings)
-    for record, (nll, tokens) in zip(predictions, likelihoods, strict=True):
-        record.update(answer_nll=round(nll, 4), answer_tokens=tokens)
+        # The reference answers are scored from the keys and values of the prompts that generation computed.
+        predictions = generate_predictions(model, tokenizer, examples, batch_size=infer["batch_size"],
+                                           score_answers=True, **settings)
     write_jsonl(predictions, args.out)
     limited = sum(p["hit_limit"] for p in predictions)
     print(f"infer: {len(predictions)} predictions from {args.model} ({limited} hit the token limit) -> {args.out}")

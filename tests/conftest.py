@@ -181,6 +181,27 @@ def saved_model_dir(tiny_model, tokenizer, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_adapter(saved_model_dir, tokenizer, tmp_path_factory):
+    """A LoRA adapter directory on the tiny model, with random (non-zero) weights, as the train stage writes one."""
+    import json
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from pressft.modeling import ADAPTER_FILE, load_model
+
+    base, _ = load_model(saved_model_dir)
+    torch.manual_seed(5)
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False,
+                      task_type="CAUSAL_LM")
+    out = tmp_path_factory.mktemp("tiny-adapter") / "adapter"
+    get_peft_model(base, lora).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / ADAPTER_FILE).write_text(json.dumps({"base_model": str(saved_model_dir)}))
+    return out
+
+
+@pytest.fixture(scope="session")
 def real_articles_path():
     if not REAL_ARTICLES.is_file():
         pytest.skip(f"{REAL_ARTICLES} not present on this machine")

@@ -426,31 +426,52 @@ def test_generation_stops_at_end_of_turn_and_pads_after_the_shared_prefix(tiny_m
 # ------------------------------------------------------------------ likelihood of the reference answers
 
 
-def test_answer_nll_is_the_training_loss_on_the_answer(tiny_model, tokenizer, mixed_examples):
-    """Summed over the answer and its end-of-turn, given the prompt: exactly what the trainer's loss averages."""
-    import torch
-
-    from pressft.chat import encode_for_training
+@pytest.mark.parametrize("max_length", [512, 300])
+def test_answer_nll_is_the_loss_on_the_answer_given_the_evaluation_prompt(tiny_model, tokenizer, mixed_examples,
+                                                                           max_length):
+    """Summed over the answer and its end-of-turn, given the prompt generation answers (cut at 300 tokens): the
+    training loss of that sequence, from a plain forward pass without any cache."""
+    from pressft.chat import answer_ids
     from pressft.generation import answer_nll
 
-    results = answer_nll(tiny_model, tokenizer, mixed_examples, max_length=512, date_string=DATE, batch_size=3)
+    results = answer_nll(tiny_model, tokenizer, mixed_examples, max_new_tokens=MAX_NEW, max_length=max_length,
+                         date_string=DATE, batch_size=3, log=lambda line: None)
+    cuts = 0
     for example, (nll, tokens) in zip(mixed_examples, results, strict=True):
-        row = encode_for_training(tokenizer, example, 512, DATE)
-        ids = torch.tensor([row["input_ids"]])
-        labels = torch.tensor([[t if m else -100 for t, m in zip(row["input_ids"], row["completion_mask"])]])
+        prompt, cut = prompt_ids(tokenizer, example, max_length - MAX_NEW[example["task"]], DATE)
+        answer = answer_ids(tokenizer, example, DATE)
+        cuts += cut > 0
+        ids = torch.tensor([prompt + answer])
+        labels = torch.tensor([[-100] * len(prompt) + answer])
         with torch.no_grad():
             loss = tiny_model(input_ids=ids, labels=labels).loss.item()
-        assert tokens == sum(row["completion_mask"])
-        assert nll / tokens == pytest.approx(loss, rel=1e-4)
+        assert tokens == len(answer) and answer[-1] == eot_id(tokenizer)
+        assert nll / tokens == pytest.approx(loss, rel=1e-5)
+    assert (cuts > 0) == (max_length == 300)
+    # Alone in its task, a prompt is all shared prefix but its last token: nothing is left to prefill.
+    (alone,) = answer_nll(tiny_model, tokenizer, mixed_examples[:1], max_new_tokens=MAX_NEW, max_length=max_length,
+                          date_string=DATE, batch_size=3, log=lambda line: None)
+    assert alone[1] == results[0][1] and alone[0] == pytest.approx(results[0][0], rel=1e-5)
 
 
-def test_answer_nll_does_not_depend_on_the_batch(tiny_model, tokenizer, mixed_examples):
+def test_answers_scored_while_generating_equal_answer_nll_and_leave_the_predictions_alone(tiny_model, tokenizer,
+                                                                                        mixed_examples):
+    """generate_predictions(score_answers=True) scores from the cache generation filled (and wrote past): the same
+    numbers as the scoring-only path, at every batch size, and the same predictions as without scoring."""
     from pressft.generation import answer_nll
 
-    one = answer_nll(tiny_model, tokenizer, mixed_examples, max_length=512, date_string=DATE, batch_size=1)
-    many = answer_nll(tiny_model, tokenizer, mixed_examples, max_length=512, date_string=DATE, batch_size=8)
-    for (a, n), (b, m) in zip(one, many, strict=True):
-        assert n == m and a == pytest.approx(b, rel=1e-4)
+    plain = run_generation(tiny_model, tokenizer, mixed_examples, batch_size=4)
+    alone = answer_nll(tiny_model, tokenizer, mixed_examples, max_new_tokens=MAX_NEW, max_length=512,
+                       date_string=DATE, batch_size=1, log=lambda line: None)
+    for batch_size in (1, 3, 8):
+        scored = generate_predictions(tiny_model, tokenizer, mixed_examples, max_new_tokens=MAX_NEW, max_length=512,
+                                      date_string=DATE, batch_size=batch_size, score_answers=True,
+                                      log=lambda line: None)
+        assert [r["prediction"] for r in scored] == [r["prediction"] for r in plain]
+        for record, (nll, tokens) in zip(scored, alone, strict=True):
+            assert record["answer_tokens"] == tokens
+            assert record["answer_nll"] == pytest.approx(nll, rel=1e-4, abs=1e-4)
+    assert "answer_nll" not in plain[0]
 
 
 # ------------------------------------------------------------------ the vLLM backend, wired to a stand-in

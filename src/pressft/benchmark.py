@@ -13,11 +13,10 @@ from typing import Any
 import torch
 
 from pressft.chat import eot_id
-from pressft.generation import generate_predictions, plan_batches, shared_prefix_length
+from pressft.generation import Job, generate_predictions, plan_batches, shared_prefix_length
 from pressft.modeling import ADAPTER_FILE
 
-# A job is (task, prompt length, example index, prompt ids, input tokens cut, token limit), as plan_batches makes it.
-Batch = list[tuple]
+Batch = list[Job]
 
 
 def _sync() -> None:
@@ -34,12 +33,12 @@ def _generate(model, tokenizer, batches: list[Batch], *, sample: bool, seed: int
     _sync()
     start = time.perf_counter()
     for batch in batches:
-        padded = tokenizer.pad({"input_ids": [job[3] for job in batch]}, padding_side="left", return_tensors="pt")
+        padded = tokenizer.pad({"input_ids": [job.prompt for job in batch]}, padding_side="left", return_tensors="pt")
         sampling = {"do_sample": True, "temperature": 0.7, "top_p": 0.9} if sample else {"do_sample": False}
         with torch.inference_mode():
             output = model.generate(input_ids=padded["input_ids"].to(model.device),
                                     attention_mask=padded["attention_mask"].to(model.device),
-                                    max_new_tokens=limit or max(job[5] for job in batch), eos_token_id=end,
+                                    max_new_tokens=limit or max(job.limit for job in batch), eos_token_id=end,
                                     pad_token_id=tokenizer.pad_token_id, **sampling)
         rows = output[:, padded["input_ids"].shape[1]:].tolist()
         lengths.append([row.index(end) + 1 if end in row else len(row) for row in rows])
@@ -56,20 +55,20 @@ def _project(model, tokenizer, examples, planned: list[Batch], settings: dict, l
                                    log=lambda line: None)
     _sync()
     seconds = time.perf_counter() - start
-    return seconds, [[records[job[2]]["output_tokens"] + (0 if records[job[2]]["hit_limit"] else 1) for job in batch]
+    return seconds, [[records[job.index]["output_tokens"] + (0 if records[job.index]["hit_limit"] else 1) for job in batch]
                      for batch in planned]
 
 
 def _prompt_tokens(batches: list[Batch], prefix_reuse: bool) -> tuple[int, int]:
     """(real prompt tokens, prompt tokens run through the model: padding included, a reused prefix once per task)."""
-    real = sum(job[1] for batch in batches for job in batch)
+    real = sum(job.prompt_length for batch in batches for job in batch)
     if not prefix_reuse:
-        return real, sum(len(batch) * max(job[1] for job in batch) for batch in batches)
+        return real, sum(len(batch) * max(job.prompt_length for job in batch) for batch in batches)
     run = 0
-    for task in dict.fromkeys(batch[0][0] for batch in batches):
-        group = [batch for batch in batches if batch[0][0] == task]
-        shared = shared_prefix_length([job[3] for batch in group for job in batch])
-        run += shared + sum(len(batch) * (max(job[1] for job in batch) - shared) for batch in group)
+    for task in dict.fromkeys(batch[0].task for batch in batches):
+        group = [batch for batch in batches if batch[0].task == task]
+        shared = shared_prefix_length([job.prompt for batch in group for job in batch])
+        run += shared + sum(len(batch) * (max(job.prompt_length for job in batch) - shared) for batch in group)
     return real, run
 
 
@@ -111,7 +110,7 @@ def compare_methods(unmerged, merged, tokenizer, examples: list[dict], *, max_ne
     settings = dict(max_new_tokens=max_new_tokens, max_length=max_length, date_string=date_string,
                     batch_size=batch_size)
     planned = plan_batches(tokenizer, examples, max_new_tokens, max_length, date_string, batch_size)
-    jobs = sorted((job for batch in planned for job in batch), key=lambda job: job[2])  # back to example order
+    jobs = sorted((job for batch in planned for job in batch), key=lambda job: job.index)  # back to example order
     one_by_one = [[job] for job in jobs]
     arrival = jobs[:]
     random.Random(seed).shuffle(arrival)  # mixed tasks and lengths, as requests would come
@@ -125,7 +124,7 @@ def compare_methods(unmerged, merged, tokenizer, examples: list[dict], *, max_ne
         return _row(method, seconds, lengths, prefill, _prompt_tokens(batches, False), len(jobs)) | {"role": role}
 
     def project(method, model, role):
-        generate_predictions(model, tokenizer, [examples[job[2]] for job in planned[0]], **settings,
+        generate_predictions(model, tokenizer, [examples[job.index] for job in planned[0]], **settings,
                              log=lambda line: None)  # first calls pay for kernel selection
         seconds, lengths = _project(model, tokenizer, examples, planned, settings)
         prefill, _ = _project(model, tokenizer, examples, planned, settings, limit=1)
@@ -212,6 +211,7 @@ def eval_loss(adapter_dir, examples: list[dict[str, Any]], params: dict[str, Any
     from pressft.modeling import load_for_inference
 
     model, tokenizer = load_for_inference(adapter_dir, "fp32")
-    scored = answer_nll(model, tokenizer, examples, max_length=params["model"]["max_length"],
-                        date_string=params["model"]["date_string"], batch_size=8)
+    scored = answer_nll(model, tokenizer, examples, max_new_tokens=params["infer"]["max_new_tokens"],
+                        max_length=params["model"]["max_length"], date_string=params["model"]["date_string"],
+                        batch_size=params["infer"]["batch_size"], log=lambda line: None)
     return round(sum(nll for nll, _ in scored) / sum(count for _, count in scored), 4)

@@ -3,47 +3,57 @@
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
-from pressft.chat import eot_id, prompt_ids
+from pressft.chat import answer_ids, eot_id, prompt_ids
 
 
-def _jobs(tokenizer, examples, max_new_tokens: dict[str, int], max_length: int, date_string: str) -> list[tuple]:
-    """(task, prompt length, index, prompt ids, input tokens cut, token limit) per example, grouped by task and
-    sorted by length: a batch then holds prompts of similar length, so little padding goes into prefill and no
-    short answer waits on a long one's limit."""
+class Job(NamedTuple):
+    """One prompt to answer: its task and token limit, where it sits in the examples, its ids and how much of its
+    input was cut to fit."""
+
+    task: str
+    prompt_length: int
+    index: int
+    prompt: list[int]
+    cut: int
+    limit: int
+
+
+def _jobs(tokenizer, examples, max_new_tokens: dict[str, int], max_length: int, date_string: str) -> list[Job]:
+    """One job per example, grouped by task and sorted by length: a batch then holds prompts of similar length, so
+    little padding goes into prefill and no short answer waits on a long one's limit."""
     jobs = []
     for index, example in enumerate(examples):
         limit = max_new_tokens[example["task"]]
         ids, cut = prompt_ids(tokenizer, example, max_length - limit, date_string)
-        jobs.append((example["task"], len(ids), index, ids, cut, limit))
-    return sorted(jobs, key=lambda job: (job[0], job[1], job[2]))
+        jobs.append(Job(example["task"], len(ids), index, ids, cut, limit))
+    return sorted(jobs, key=lambda job: (job.task, job.prompt_length, job.index))
 
 
 def plan_batches(tokenizer, examples, max_new_tokens: dict[str, int], max_length: int, date_string: str,
-                 batch_size: int) -> list[list[tuple]]:
+                 batch_size: int) -> list[list[Job]]:
     """Batches of jobs: one task per batch (one token limit), prompts of similar length together."""
     jobs = _jobs(tokenizer, examples, max_new_tokens, max_length, date_string)
     batches = []
-    for task in dict.fromkeys(job[0] for job in jobs):
-        group = [job for job in jobs if job[0] == task]
+    for task in dict.fromkeys(job.task for job in jobs):
+        group = [job for job in jobs if job.task == task]
         batches.extend(group[i : i + batch_size] for i in range(0, len(group), batch_size))
     return batches
 
 
-def _record(example: dict[str, Any], job: tuple, text: str, output_tokens: int, stopped: bool) -> dict[str, Any]:
-    task, n_prompt, _, _, cut, _ = job
+def _record(example: dict[str, Any], job: Job, text: str, output_tokens: int, stopped: bool) -> dict[str, Any]:
     return {
         "id": example["id"],
-        "task": task,
+        "task": job.task,
         "reference": example["reference"],
         "prediction": text.strip(),
-        "prompt_tokens": n_prompt,
+        "prompt_tokens": job.prompt_length,
         "output_tokens": output_tokens,
         "hit_limit": not stopped,
-        "input_tokens_cut": cut,
+        "input_tokens_cut": job.cut,
     }
 
 
@@ -67,8 +77,9 @@ def _prefix_cache(model, prefix: list[int]):
         return model(input_ids=torch.tensor([prefix], device=model.device), use_cache=True).cache
 
 
-def _batch_inputs(model, tokenizer, batch: list[tuple], prefix: list[int], prefix_cache, limit: int):
-    """(input ids, attention mask, KV cache) for one batch whose prompts all start with `prefix`.
+def _batch_inputs(model, tokenizer, batch: list[Job], prefix: list[int], prefix_cache, room: int):
+    """(input ids, attention mask, KV cache with `room` free positions after the prompts) for one batch whose prompts
+    all start with `prefix`.
 
     The rows are the prefix, then each prompt's remainder left-padded, so the padding sits between the two.
     Positions come from the attention mask (generate() derives them from it), so every row sees exactly its
@@ -79,18 +90,113 @@ def _batch_inputs(model, tokenizer, batch: list[tuple], prefix: list[int], prefi
     """
     from transformers import StaticCache
 
-    padded = tokenizer.pad({"input_ids": [job[3][len(prefix):] for job in batch]}, padding_side="left",
+    padded = tokenizer.pad({"input_ids": [job.prompt[len(prefix):] for job in batch]}, padding_side="left",
                            return_tensors="pt")
     rows = len(batch)
     mask = padded["attention_mask"]
     input_ids = torch.cat([torch.tensor([prefix], dtype=padded["input_ids"].dtype).expand(rows, -1),
                            padded["input_ids"]], dim=1)
     mask = torch.cat([torch.ones(rows, len(prefix), dtype=mask.dtype), mask], dim=1)
-    cache = StaticCache(config=model.config, max_cache_len=input_ids.shape[1] + limit)
+    cache = StaticCache(config=model.config, max_cache_len=input_ids.shape[1] + room)
     if prefix_cache is not None:
         for layer, source in zip(cache.layers, prefix_cache.layers, strict=True):
             layer.update(source.keys.expand(rows, -1, -1, -1), source.values.expand(rows, -1, -1, -1))
     return input_ids.to(model.device), mask.to(model.device), cache
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids of left- or right-padded rows, as generate() derives them from the attention mask."""
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def _prefill(model, input_ids: torch.Tensor, mask: torch.Tensor, start: int, cache) -> None:
+    """Run the prompts' columns from `start` on through the model into `cache`: what generate() does first."""
+    if input_ids.shape[1] == start:  # the prefix was all of them (one prompt of a task: all but its last token)
+        return
+    with torch.inference_mode():
+        model.base_model(input_ids=input_ids[:, start:], attention_mask=mask,
+                         position_ids=_positions(mask)[:, start:], cache=cache, use_cache=True)
+
+
+def _score_answers(model, cache, input_ids: torch.Tensor, mask: torch.Tensor,
+                   answers: list[list[int]]) -> list[tuple[float, int]]:
+    """(summed negative log-likelihood, token count) of each row's answer given its prompt, from a cache that holds
+    the prompts (and, after generate(), whatever was generated since: overwritten here, never attended to).
+
+    Only the last prompt column and the answers run through the model: the prompts' keys and values are those the
+    generation used, so scoring an answer costs its own tokens, not its prompt's again.
+    """
+    rows, length = input_ids.shape
+    width = max(map(len, answers))
+    # Column 0 is each prompt's last token (left padding puts it in the last column); column j predicts answer token j.
+    tokens = torch.zeros(rows, 1 + width, dtype=input_ids.dtype)
+    tokens[:, 0] = input_ids[:, -1].cpu()
+    answered = torch.zeros(rows, width, dtype=torch.bool)
+    for row, answer in enumerate(answers):
+        tokens[row, 1 : 1 + len(answer)] = torch.tensor(answer)
+        answered[row, : len(answer)] = True
+    cache.crop(-(int(cache.get_seq_length()) - (length - 1)))  # back to the prompts without their last column
+    fed = torch.cat([torch.ones(rows, 1, dtype=torch.bool), answered[:, :-1]], dim=1)
+    full = torch.cat([mask.bool().cpu()[:, :-1], fed], dim=1)
+    # The static cache attends over all its positions: the mask must cover them (causality hides later ones).
+    full = torch.cat([full, torch.zeros(rows, cache.layers[0].max_cache_len - full.shape[1], dtype=torch.bool)], dim=1)
+    device = model.device
+    with torch.inference_mode():
+        hidden = model.base_model(input_ids=tokens[:, :-1].to(device), attention_mask=full.to(device),
+                                  position_ids=_positions(full)[:, length - 1 : length - 1 + width].to(device),
+                                  cache=cache, use_cache=True).last_hidden_state
+        # Only the answer positions go through the LM head: full logits (rows x columns x vocabulary) cost more.
+        logits = model.get_output_embeddings()(hidden[answered.to(device)]).float()
+    nll = torch.nn.functional.cross_entropy(logits, tokens[:, 1:][answered].to(device), reduction="none")
+    return [(float(chunk.sum()), len(chunk)) for chunk in nll.split(answered.sum(dim=1).tolist())]
+
+
+def _run_batches(model, tokenizer, examples, *, max_new_tokens, max_length, date_string, batch_size, generate: bool,
+                 score: bool, log: Callable[[str], None]) -> tuple[list[dict[str, Any] | None], list[tuple | None]]:
+    """Per example: its prediction record (if `generate`) and its reference answer's (nll, tokens) (if `score`)."""
+    end = eot_id(tokenizer)
+    batches = plan_batches(tokenizer, examples, max_new_tokens, max_length, date_string, batch_size)
+    prefixes = {}
+    for task in dict.fromkeys(batch[0].task for batch in batches):
+        ids = [job.prompt for batch in batches if batch[0].task == task for job in batch]
+        prefix = ids[0][: shared_prefix_length(ids)]
+        prefixes[task] = (prefix, _prefix_cache(model, prefix))
+    records: list[dict[str, Any] | None] = [None] * len(examples)
+    scores: list[tuple | None] = [None] * len(examples)
+    start = time.time()
+    done = 0
+    for number, batch in enumerate(batches, start=1):
+        task, limit = batch[0].task, batch[0].limit
+        answers = [answer_ids(tokenizer, examples[job.index], date_string) for job in batch] if score else [[]]
+        prefix, prefix_cache = prefixes[task]
+        input_ids, mask, cache = _batch_inputs(model, tokenizer, batch, prefix, prefix_cache,
+                                               max(limit if generate else 0, max(map(len, answers))))
+        if generate:
+            with torch.inference_mode():
+                output = model.generate(
+                    input_ids=input_ids,
+                    attention_mask=mask,
+                    cache=cache,
+                    max_new_tokens=limit,
+                    do_sample=False,
+                    eos_token_id=end,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+            for job, tokens in zip(batch, output[:, input_ids.shape[1] :].tolist(), strict=True):
+                stopped = end in tokens
+                # Padding only follows a row's end of turn; before it, every token is the model's (a pad id included).
+                tokens = tokens[: tokens.index(end)] if stopped else tokens
+                text = tokenizer.decode(tokens, skip_special_tokens=True)
+                records[job.index] = _record(examples[job.index], job, text, len(tokens), stopped)
+        else:
+            _prefill(model, input_ids[:, :-1], mask[:, :-1], len(prefix), cache)
+        if score:
+            for job, scored in zip(batch, _score_answers(model, cache, input_ids, mask, answers), strict=True):
+                scores[job.index] = scored
+        done += len(batch)
+        if number == 1 or number % 5 == 0 or number == len(batches):
+            log(f"{'generated' if generate else 'scored'} {done}/{len(examples)} ({task})  {time.time() - start:.0f}s")
+    return records, scores
 
 
 def generate_predictions(
@@ -102,47 +208,23 @@ def generate_predictions(
     max_length: int,
     date_string: str,
     batch_size: int,
+    score_answers: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """One prediction record per example, in the examples' order: batched greedy decoding, left padding.
 
     The prompts of one task share their start (chat header, system message), so that prefix is computed
-    once per task and every batch continues from its keys and values (see _batch_inputs).
+    once per task and every batch continues from its keys and values (see _batch_inputs). With `score_answers`,
+    each record also gets its reference answer's `answer_nll` and `answer_tokens` (see answer_nll), from the same
+    prompts' keys and values.
     """
-    end = eot_id(tokenizer)
-    batches = plan_batches(tokenizer, examples, max_new_tokens, max_length, date_string, batch_size)
-    prefixes = {}
-    for task in dict.fromkeys(batch[0][0] for batch in batches):
-        ids = [job[3] for batch in batches if batch[0][0] == task for job in batch]
-        prefix = ids[0][: shared_prefix_length(ids)]
-        prefixes[task] = (prefix, _prefix_cache(model, prefix))
-    results: list[dict[str, Any] | None] = [None] * len(examples)
-    start = time.time()
-    done = 0
-    for number, batch in enumerate(batches, start=1):
-        task, limit = batch[0][0], batch[0][5]
-        input_ids, mask, cache = _batch_inputs(model, tokenizer, batch, *prefixes[task], limit)
-        with torch.inference_mode():
-            output = model.generate(
-                input_ids=input_ids,
-                attention_mask=mask,
-                cache=cache,
-                max_new_tokens=limit,
-                do_sample=False,
-                eos_token_id=end,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        new_tokens = output[:, input_ids.shape[1] :].tolist()
-        for job, tokens in zip(batch, new_tokens, strict=True):
-            stopped = end in tokens
-            # Padding only follows a row's end of turn; before it, every token is the model's (a pad id included).
-            tokens = tokens[: tokens.index(end)] if stopped else tokens
-            text = tokenizer.decode(tokens, skip_special_tokens=True)
-            results[job[2]] = _record(examples[job[2]], job, text, len(tokens), stopped)
-        done += len(batch)
-        if number == 1 or number % 5 == 0 or number == len(batches):
-            log(f"generated {done}/{len(examples)} ({task})  {time.time() - start:.0f}s")
-    return results  # type: ignore[return-value]
+    records, scores = _run_batches(model, tokenizer, examples, max_new_tokens=max_new_tokens, max_length=max_length,
+                                   date_string=date_string, batch_size=batch_size, generate=True,
+                                   score=score_answers, log=log)
+    for record, scored in zip(records, scores, strict=True):
+        if score_answers:
+            record.update(answer_nll=round(scored[0], 4), answer_tokens=scored[1])
+    return records  # type: ignore[return-value]
 
 
 def generate_with_vllm(
@@ -183,22 +265,17 @@ def generate_with_vllm(
         results: list[dict[str, Any] | None] = [None] * len(examples)
         # One group per task (one token limit); vLLM batches within it on its own.
         for group in plan_batches(tokenizer, examples, max_new_tokens, max_length, date_string, len(examples)):
-            task = group[0][0]
-            sampling = vllm.SamplingParams(temperature=0.0, max_tokens=group[0][5], stop_token_ids=[end],
+            task = group[0].task
+            sampling = vllm.SamplingParams(temperature=0.0, max_tokens=group[0].limit, stop_token_ids=[end],
                                            skip_special_tokens=True)
-            outputs = llm.generate([TokensPrompt(prompt_token_ids=job[3]) for job in group], sampling)
+            outputs = llm.generate([TokensPrompt(prompt_token_ids=job.prompt) for job in group], sampling)
             for job, output in zip(group, outputs, strict=True):
                 completion = output.outputs[0]
                 stopped = completion.finish_reason == "stop"
                 tokens = [token for token in completion.token_ids if token != end]
-                results[job[2]] = _record(examples[job[2]], job, completion.text, len(tokens), stopped)
+                results[job.index] = _record(examples[job.index], job, completion.text, len(tokens), stopped)
             log(f"generated {len(group)} ({task}) with vLLM")
     return results  # type: ignore[return-value]
-
-
-# Rows per forward pass when scoring answers: unlike generation, scoring gains nothing from wide batches, and on a
-# CPU 25 rows of SmolLM2 ran faster than 100 (the attention scores of a wide batch leave the caches).
-SCORING_BATCH = 25
 
 
 def answer_nll(
@@ -206,38 +283,20 @@ def answer_nll(
     tokenizer,
     examples: list[dict[str, Any]],
     *,
+    max_new_tokens: dict[str, int],
     max_length: int,
     date_string: str,
     batch_size: int,
+    log: Callable[[str], None] = print,
 ) -> list[tuple[float, int]]:
-    """(summed negative log-likelihood, token count) of each reference answer and its end-of-turn, given the prompt.
+    """(summed negative log-likelihood, token count) of each reference answer and its end-of-turn token, given the
+    very prompt the model answers in evaluation (cut to leave room for the task's max_new_tokens).
 
-    The quantity fine-tuning minimises, computed exactly as in training (same prompt, same mask), so the
-    perplexities of the base and the fine-tuned model compare like for like. Not the answer text alone: without
-    its prompt an answer's likelihood says little about the task.
+    The quantity fine-tuning minimises, on the answer tokens exactly as training masks them, so the perplexities of
+    the base and the fine-tuned model compare like for like. Not the answer text alone: without its prompt an
+    answer's likelihood says little about the task. generate_predictions(score_answers=True) gives the same numbers
+    while it generates; this is for backends that only generate (vLLM).
     """
-    from pressft.chat import encode_for_training
-
-    rows = [encode_for_training(tokenizer, example, max_length, date_string) for example in examples]
-    order = sorted(range(len(rows)), key=lambda index: len(rows[index]["input_ids"]))
-    results: list[tuple[float, int] | None] = [None] * len(rows)
-    for start in range(0, len(order), batch_size):
-        batch = [rows[index] for index in order[start : start + batch_size]]
-        padded = tokenizer.pad({"input_ids": [row["input_ids"] for row in batch]}, padding_side="right",
-                               return_tensors="pt")
-        mask = torch.zeros_like(padded["input_ids"])
-        for b, row in enumerate(batch):
-            mask[b, : len(row["completion_mask"])] = torch.tensor(row["completion_mask"])
-        # Token t is predicted from position t - 1. Only the answer positions go through the LM head: the full
-        # logits of a batch (rows x length x vocabulary) would be mostly prompt and cost more than the model.
-        trained = mask[:, 1:].bool()
-        with torch.inference_mode():
-            hidden = model.base_model(input_ids=padded["input_ids"].to(model.device),
-                                      attention_mask=padded["attention_mask"].to(model.device)).last_hidden_state
-            logits = model.get_output_embeddings()(hidden[:, :-1][trained.to(hidden.device)]).float()
-        targets = padded["input_ids"][:, 1:][trained].to(logits.device)
-        nll = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
-        counts = trained.sum(dim=1).tolist()
-        for index, chunk in zip(order[start : start + batch_size], nll.split(counts), strict=True):
-            results[index] = (float(chunk.sum()), len(chunk))
-    return results  # type: ignore[return-value]
+    _, scores = _run_batches(model, tokenizer, examples, max_new_tokens=max_new_tokens, max_length=max_length,
+                             date_string=date_string, batch_size=batch_size, generate=False, score=True, log=log)
+    return scores  # type: ignore[return-value]

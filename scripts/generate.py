@@ -1,0 +1,68 @@
+"""Run a trained model on new articles: summary, title, tags and type of each, as JSON lines on stdout (or --out).
+
+    python scripts/generate.py article.txt                       # the fine-tuned adapter of the workspace
+    python scripts/generate.py articles.jsonl --tasks title,tags --out answers.jsonl
+    cat article.json | python scripts/generate.py -              # stdin: text, JSON or JSONL
+    python scripts/generate.py article.txt --exp size-120-seed-3407   # the adapter an experiment trained
+    python scripts/generate.py article.txt --model models/base        # the base model, zero-shot
+
+An article is a .txt file (its content), or a JSON object with "content" and, where known, "summary" (the title,
+tags and type prompts read summary + content, as in training; without one, the model's own summary stands in),
+"id" or "url". The prompts, token budget and greedy decoding are those of the evaluation (params.yaml), so an
+article of the test set gets the answers the infer stage gave it. Progress goes to stderr.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pressft.answering import (  # noqa: E402
+    answer_articles,
+    check_tasks,
+    model_directory,
+    prepare_article,
+    read_articles,
+)
+from pressft.errors import UserError, run_stage  # noqa: E402
+from pressft.params import load_params  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", help="a .txt, .json or .jsonl file of articles, or - for stdin")
+    parser.add_argument("--model", default="models/adapter", help="adapter or model directory (default: %(default)s)")
+    parser.add_argument("--exp", help="take --model from this DVC experiment (or git revision) instead of the workspace")
+    parser.add_argument("--tasks", default="summarization,title,tags,type", help="comma-separated (default: all)")
+    parser.add_argument("--out", help="write JSON lines here instead of stdout")
+    args = parser.parse_args()
+    params = load_params()
+    tasks = check_tasks([name.strip() for name in args.tasks.split(",") if name.strip()])
+    articles = [prepare_article(raw, number, params["data"]["max_chars"])
+                for number, raw in enumerate(read_articles(args.input), start=1)]
+    if not articles:
+        raise UserError(f"input {args.input} holds no article")
+    from pressft.modeling import load_for_inference
+
+    infer, model_params = params["infer"], params["model"]
+    settings = dict(max_new_tokens=infer["max_new_tokens"], max_length=model_params["max_length"],
+                    date_string=model_params["date_string"], batch_size=infer["batch_size"])
+    with model_directory(args.model, args.exp) as directory:
+        model, tokenizer = load_for_inference(directory, infer["dtype"])
+    print(f"generate: {len(articles)} article(s), {', '.join(tasks)}, with {args.model}"
+          + (f" of {args.exp}" if args.exp else ""), file=sys.stderr)
+    results = answer_articles(model, tokenizer, articles, tasks, prompts=params["tasks"]["prompts"],
+                              settings=settings, log=lambda line: print(line, file=sys.stderr))
+    lines = "".join(json.dumps(result, ensure_ascii=False) + "\n" for result in results)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            out.write(lines)
+        print(f"generate: {len(results)} result(s) -> {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(lines)
+
+
+if __name__ == "__main__":
+    run_stage(main)

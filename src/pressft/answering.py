@@ -1,0 +1,164 @@
+"""A trained model's answers on new articles: the evaluation's prompts, token budget and greedy decoding (so a test
+article gets the prediction the infer stage gave it), with the answers parsed for use."""
+
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pressft import TASKS
+from pressft.cleaning import article_id, clean_text, strip_boilerplate
+from pressft.errors import UserError
+from pressft.generation import generate_predictions
+from pressft.metrics import normalize_label, parse_tags
+from pressft.modeling import ADAPTER_FILE
+from pressft.tasks import task_input
+
+
+def _parse_text(text: str, origin: str) -> list[dict[str, Any]]:
+    """Articles of a text that is JSON (one article, a list, or {"articles": [...]}), JSONL, or else plain text (the
+    content of one article)."""
+    stripped = text.strip().removeprefix("\ufeff")
+    if not stripped:
+        raise UserError(f"{origin} is empty; give an article as text, JSON or JSONL")
+    if stripped[0] in "[{":
+        try:
+            document = json.loads(stripped)
+        except json.JSONDecodeError:
+            document = None
+            try:
+                document = [json.loads(line) for line in stripped.splitlines() if line.strip()]
+            except json.JSONDecodeError as error:
+                raise UserError(f"{origin} is neither JSON nor JSONL ({error.msg} at line {error.lineno})") from None
+        if isinstance(document, dict):
+            document = document["articles"] if isinstance(document.get("articles"), list) else [document]
+        for number, item in enumerate(document, start=1):
+            if not isinstance(item, dict):
+                raise UserError(f"{origin}: article {number} is a JSON {type(item).__name__}, not an object")
+        return document
+    return [{"content": stripped}]
+
+
+def read_articles(path: str, stdin=None) -> list[dict[str, Any]]:
+    """Raw articles from a file (.txt: one article's content; .json; .jsonl) or from stdin ("-")."""
+    if path == "-":
+        return _parse_text((stdin or sys.stdin).read(), "stdin")
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"input {path} not found")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"input {path} is not UTF-8 text (invalid byte at position {error.start})") from None
+    if file.suffix.lower() == ".txt":
+        if not text.strip():
+            raise UserError(f"input {path} is empty; give an article as text, JSON or JSONL")
+        return [{"content": text}]
+    return _parse_text(text, f"input {path}")
+
+
+def prepare_article(raw: dict[str, Any], number: int, max_chars: int) -> dict[str, Any]:
+    """An article cleaned as the pipeline cleans its corpus (markup, boilerplate): `content` is required; `summary`
+    is used where the evaluation's prompts use it; `id` (or one made from `url`) names the output."""
+    for key in ("content", "summary"):
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise UserError(f"article {number}: {key} must be a string, got {type(value).__name__}")
+        if value is not None and len(value) > max_chars:
+            raise UserError(f"article {number}: {key} has {len(value):,} characters, over the limit of "
+                            f"data.max_chars={max_chars:,}; shorten it")
+    content, _ = strip_boilerplate(clean_text(raw.get("content") or ""))
+    if not content:
+        raise UserError(f"article {number} has no content (give its text in \"content\")")
+    summary = strip_boilerplate(clean_text(raw["summary"]))[0] if raw.get("summary") else ""
+    identifier = raw.get("id") or (article_id(raw["url"]) if isinstance(raw.get("url"), str) else f"article-{number}")
+    return {"id": str(identifier), "content": content, "summary": summary}
+
+
+def check_tasks(names: list[str]) -> list[str]:
+    unknown = [name for name in names if name not in TASKS]
+    if unknown or not names:
+        raise UserError(f"unknown task {', '.join(unknown) or '(none given)'}; choose from {', '.join(TASKS)}")
+    return list(dict.fromkeys(names))
+
+
+def _example(article: dict[str, Any], task: str, prompts: dict[str, dict[str, str]]) -> dict[str, Any]:
+    return {"id": article["id"], "task": task, "system": prompts[task]["system"],
+            "instruction": prompts[task]["instruction"], "input": task_input(article, task), "reference": None}
+
+
+def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: list[str], *,
+                    prompts: dict[str, dict[str, str]], settings: dict[str, Any],
+                    log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """One result per article: each task's answer parsed (tags as a list; type as a known label, or the raw answer
+    with `type_is_label` false), the raw text, and whether an answer hit its token limit or its input was cut.
+
+    The tasks other than summarization read summary + content, as in training; an article without a summary gets
+    the model's own summary in its place (`summary_generated`), which needs a first pass of summaries.
+    """
+    results = {article["id"]: {"id": article["id"], "raw": {}, "hit_limit": [], "input_tokens_cut": {}}
+               for article in articles}
+    if len(results) < len(articles):
+        raise UserError("two input articles share an id; give each its own \"id\"")
+    need_summary = [a for a in articles if not a["summary"] and any(task != "summarization" for task in tasks)]
+    first = [_example(a, "summarization", prompts) for a in need_summary]
+    if "summarization" in tasks:
+        first += [_example(a, "summarization", prompts) for a in articles if a not in need_summary]
+    done = generate_predictions(model, tokenizer, first, log=log, **settings) if first else []
+    summaries = {record["id"]: record["prediction"] for record in done}
+    articles = [a | {"summary": summaries[a["id"]], "summary_generated": True} if a in need_summary else a
+                for a in articles]
+    rest = [_example(a, task, prompts) for task in tasks if task != "summarization" for a in articles]
+    done += generate_predictions(model, tokenizer, rest, log=log, **settings) if rest else []
+    for record in (record for record in done if record["task"] in tasks):
+        result = results[record["id"]]
+        result["raw"][record["task"]] = record["prediction"]
+        result["input_tokens_cut"][record["task"]] = record["input_tokens_cut"]
+        if record["hit_limit"]:
+            result["hit_limit"].append(record["task"])
+    ordered = []
+    for article in articles:
+        found = results[article["id"]]
+        raw, result = found["raw"], {"id": article["id"]}
+        for task in tasks:
+            if task == "tags":
+                result["tags"] = parse_tags(raw["tags"])
+            elif task == "type":
+                label = normalize_label(raw["type"])
+                result["type"], result["type_is_label"] = label or raw["type"], label is not None
+            else:
+                result[task] = raw[task]
+        if article.get("summary_generated"):
+            result["summary_generated"] = True
+        ordered.append(result | {key: found[key] for key in ("hit_limit", "input_tokens_cut", "raw")})
+    return ordered
+
+
+@contextmanager
+def model_directory(model: str, experiment: str | None = None, repo: str = "."):
+    """A model directory to load: `model` as it is in the workspace, or as the DVC experiment `experiment` (a name
+    from `dvc exp show`, or any git revision) recorded it, read from the DVC cache into a temporary directory."""
+    if experiment is None:
+        if not (Path(model) / "config.json").exists() and not (Path(model) / ADAPTER_FILE).exists():
+            raise UserError(f"model {model} not found; run `dvc repro` (or `dvc pull`) first")
+        yield model
+        return
+    from dvc.api import DVCFileSystem
+    from dvc.scm import RevError
+
+    files = DVCFileSystem(repo, rev=experiment)
+    try:
+        found = files.isdir(model)
+    except RevError:
+        raise UserError(f"no experiment or revision {experiment!r}; `dvc exp list --all-commits` lists them") from None
+    if not found:
+        raise UserError(f"{experiment} has no {model}")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            files.get(model, tmp, recursive=True)
+        except FileNotFoundError:
+            raise UserError(f"{model} of {experiment} is not in the DVC cache; `dvc exp pull` or `dvc pull` it") from None
+        yield str(Path(tmp) / Path(model).name)

@@ -1,0 +1,174 @@
+"""Answers on new articles: the inputs users give, the evaluation's prompts and decoding, parsed answers, and the
+command line's one-line errors."""
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pressft import TASKS
+from pressft.answering import answer_articles, check_tasks, model_directory, prepare_article, read_articles
+from pressft.errors import UserError
+from pressft.generation import generate_predictions
+from pressft.tasks import make_examples
+
+REPO = Path(__file__).resolve().parents[1]
+GENERATE = str(REPO / "scripts/generate.py")
+DATE = "26 Jul 2024"
+LIMITS = {"summarization": 10, "title": 6, "tags": 8, "type": 3}
+SETTINGS = {"max_new_tokens": LIMITS, "max_length": 512, "date_string": DATE, "batch_size": 4}
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def test_articles_are_read_from_text_json_jsonl_and_stdin(tmp_path):
+    (tmp_path / "a.txt").write_text("Munich. The BMW iX3 arrives.\n")
+    (tmp_path / "one.json").write_text(json.dumps({"content": "One.", "summary": "S."}))
+    (tmp_path / "list.json").write_text(json.dumps([{"content": "One."}, {"content": "Two."}]))
+    (tmp_path / "wrapped.json").write_text(json.dumps({"articles": [{"content": "One."}]}))
+    (tmp_path / "many.jsonl").write_text('{"content": "One."}\n\n{"content": "Two."}\n')
+    assert read_articles(str(tmp_path / "a.txt")) == [{"content": "Munich. The BMW iX3 arrives.\n"}]
+    assert read_articles(str(tmp_path / "one.json")) == [{"content": "One.", "summary": "S."}]
+    assert len(read_articles(str(tmp_path / "list.json"))) == 2
+    assert read_articles(str(tmp_path / "wrapped.json")) == [{"content": "One."}]
+    assert [a["content"] for a in read_articles(str(tmp_path / "many.jsonl"))] == ["One.", "Two."]
+    assert read_articles("-", io.StringIO('{"content": "From stdin."}')) == [{"content": "From stdin."}]
+    assert read_articles("-", io.StringIO("Plain text on stdin.")) == [{"content": "Plain text on stdin."}]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "is empty"),
+    ("  \n", "is empty"),
+    ('{"content": "a"}\n{"content": ', "neither JSON nor JSONL"),
+    ("[1, 2]", "article 1 is a JSON int"),
+])
+def test_unusable_input_is_one_line_naming_it(text, message):
+    with pytest.raises(UserError, match=message):
+        read_articles("-", io.StringIO(text))
+
+
+def test_a_missing_or_binary_file_is_named(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        read_articles(str(tmp_path / "nope.json"))
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(UserError, match="not UTF-8"):
+        read_articles(str(tmp_path / "bin.json"))
+
+
+def test_articles_are_cleaned_as_the_corpus_and_checked():
+    article = prepare_article({"content": "<p>Munich. The BMW&nbsp;iX3 arrives.</p><p>www.bmw.com</p>",
+                               "url": "https://example.com/a"}, 1, max_chars=1000)
+    assert article["content"] == "Munich. The BMW iX3 arrives."
+    assert article["summary"] == "" and len(article["id"]) == 12
+    assert prepare_article({"content": "x", "id": 7}, 2, 1000)["id"] == "7"
+    assert prepare_article({"content": "x"}, 3, 1000)["id"] == "article-3"
+    with pytest.raises(UserError, match='article 4 has no content'):
+        prepare_article({"title": "Only a title"}, 4, 1000)
+    with pytest.raises(UserError, match="article 5: content has 1,001 characters, over the limit of data.max_chars"):
+        prepare_article({"content": "x" * 1001}, 5, 1000)
+    with pytest.raises(UserError, match="article 6: summary must be a string"):
+        prepare_article({"content": "x", "summary": ["a"]}, 6, 1000)
+
+
+def test_tasks_are_checked():
+    assert check_tasks(["title", "tags", "title"]) == ["title", "tags"]
+    with pytest.raises(UserError, match="unknown task headline; choose from summarization, title, tags, type"):
+        check_tasks(["title", "headline"])
+    with pytest.raises(UserError, match=r"unknown task \(none given\)"):
+        check_tasks([])
+
+
+# ------------------------------------------------------------------ answers
+
+
+def test_answers_are_the_evaluations_predictions_parsed(tiny_model, tokenizer, normalised_articles, params):
+    """Same prompts and decoding as the infer stage: the raw answers equal generate_predictions on the pipeline's
+    own examples of those articles; tags come back as a list, the type as a label or flagged."""
+    prompts = params["tasks"]["prompts"]
+    corpus = normalised_articles(3)
+    articles = [prepare_article(a, n, 10**6) for n, a in enumerate(corpus, start=1)]
+    results = answer_articles(tiny_model, tokenizer, articles, list(TASKS), prompts=prompts, settings=SETTINGS,
+                              log=lambda line: None)
+    examples = [e for a in corpus for e in make_examples(a, list(TASKS), prompts)]
+    expected = generate_predictions(tiny_model, tokenizer, examples, log=lambda line: None, **SETTINGS)
+    for record in expected:
+        result = next(r for r in results if r["id"] == record["id"])
+        assert result["raw"][record["task"]] == record["prediction"]
+    for result in results:
+        assert result["summarization"] == result["raw"]["summarization"]
+        assert isinstance(result["tags"], list) and all(isinstance(tag, str) for tag in result["tags"])
+        assert result["type_is_label"] == (result["type"] in ("Press Release", "Press Kit", "Speech", "Fact & Figures"))
+        assert "summary_generated" not in result
+
+
+def test_an_article_without_summary_reads_the_models_own(tiny_model, tokenizer, normalised_articles, params):
+    prompts = params["tasks"]["prompts"]
+    article = prepare_article({"content": normalised_articles(1)[0]["content"], "id": "x"}, 1, 10**6)
+    (result,) = answer_articles(tiny_model, tokenizer, [article], ["title"], prompts=prompts, settings=SETTINGS,
+                                log=lambda line: None)
+    assert result["summary_generated"] is True and set(result["raw"]) == {"title"}
+    (summary,) = generate_predictions(tiny_model, tokenizer, make_examples(
+        {"id": "x", "content": article["content"], "summary": "", "title": "", "tags": [], "type": ""},
+        ["summarization"], prompts), log=lambda line: None, **SETTINGS)
+    with_summary = article | {"summary": summary["prediction"]}
+    (title,) = generate_predictions(tiny_model, tokenizer, make_examples(
+        with_summary | {"title": "", "tags": [], "type": ""}, ["title"], prompts), log=lambda line: None, **SETTINGS)
+    assert result["title"] == title["prediction"]
+
+
+def test_two_articles_with_one_id_are_refused(tiny_model, tokenizer, params):
+    twins = [prepare_article({"content": "x", "id": "a"}, n, 100) for n in (1, 2)]
+    with pytest.raises(UserError, match="share an id"):
+        answer_articles(tiny_model, tokenizer, twins, ["type"], prompts=params["tasks"]["prompts"], settings=SETTINGS)
+
+
+# ------------------------------------------------------------------ the command
+
+
+def _project(tmp_path: Path) -> Path:
+    """A folder with the committed params and room for the tiny tokenizer's long prompts."""
+    text = (REPO / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(text.replace("  max_length: 224 ", "  max_length: 512 ", 1))
+    return tmp_path
+
+
+def _generate(cwd: Path, *args: str, stdin: str | None = None):
+    return subprocess.run([sys.executable, GENERATE, *args], cwd=cwd, input=stdin, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_the_command_prints_one_json_line_per_article(tiny_adapter, normalised_articles, tmp_path):
+    project = _project(tmp_path)
+    articles = normalised_articles(2)
+    stdin = "".join(json.dumps({k: a[k] for k in ("id", "content", "summary")}) + "\n" for a in articles)
+    done = _generate(project, "-", "--model", str(tiny_adapter), "--tasks", "title,type", stdin=stdin)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["id"] for line in lines] == [a["id"] for a in articles]
+    assert all({"title", "type", "type_is_label"} <= set(line) and "tags" not in line for line in lines)
+    assert "generate: 2 article(s), title, type" in done.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nope.txt"], "error: input nope.txt not found"),
+    (["article.txt", "--tasks", "headline"], "error: unknown task headline"),
+    (["article.txt", "--model", "models/adapter"], "error: model models/adapter not found; run `dvc repro`"),
+    (["empty.txt"], "error: input empty.txt is empty"),
+])
+def test_the_command_fails_in_one_line(tmp_path, args, message):
+    project = _project(tmp_path)
+    (project / "article.txt").write_text("Munich. The BMW iX3 arrives.")
+    (project / "empty.txt").write_text("")
+    done = _generate(project, *args)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), done.stderr
+
+
+def test_an_unknown_experiment_is_one_line(tmp_path):
+    with pytest.raises(UserError, match="no experiment or revision 'no-such-exp'"):
+        with model_directory("models/adapter", "no-such-exp", repo=str(REPO)):
+            pass
