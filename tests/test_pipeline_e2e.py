@@ -102,6 +102,24 @@ def test_repro_builds_everything_and_second_repro_does_nothing(project):
     assert "up to date" in _run(["dvc", "repro"], project).lower()
 
 
+def test_generate_gives_a_test_article_the_infer_stages_answers_and_the_export_loads(project, tmp_path):
+    article = json.loads((project / "data/split/test.jsonl").read_text().splitlines()[0])
+    (tmp_path / "article.json").write_text(json.dumps(article))
+    _run(["python", "scripts/generate.py", str(tmp_path / "article.json"), "--out", str(tmp_path / "a.jsonl")], project)
+    (result,) = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    predictions = [json.loads(line) for line in (project / "data/predictions/finetuned.jsonl").read_text().splitlines()]
+    expected = {p["task"]: p["prediction"] for p in predictions if p["id"] == article["id"]}
+    assert result["raw"] == expected and set(expected) == {"summarization", "title", "tags", "type"}
+    _run(["python", "scripts/export.py", "--out", str(tmp_path / "export")], project)
+    code = ("import sys; from transformers import AutoModelForCausalLM, AutoTokenizer; "
+            "m = AutoModelForCausalLM.from_pretrained(sys.argv[1]); t = AutoTokenizer.from_pretrained(sys.argv[1]); "
+            "print(type(m).__name__, m.generation_config.eos_token_id == t.convert_tokens_to_ids('<|eot_id|>'))")
+    assert "LlamaForCausalLM True" in _run(["python", "-c", code, str(tmp_path / "export")], tmp_path)
+    card = (tmp_path / "export/README.md").read_text()
+    comparison = json.loads((project / "metrics/comparison.json").read_text())
+    assert card.startswith("---\n") and f"fine-tuned {comparison['title']['finetuned']:.3f}" in card
+
+
 def test_a_cpu_without_amx_reproduces_the_committed_metrics_bit_for_bit(project):
     """The committed run's metrics, then every stage again with oneDNN and MKL capped below AMX (this CPU, if it has
     AMX, computing as the machine of this kind without it), checked by the command users run."""
@@ -232,3 +250,83 @@ def test_size_study_runs_one_experiment_per_size_and_seed_on_one_test_set(projec
     assert "2 sizes, 3 runs on 16 test articles" in _run(["python", "scripts/size_study.py", "--sizes", "16,32",
                                                           "--collect"], project)
     assert json.loads((project / "study/study.json").read_text()) == rows
+
+
+# ------------------------------------------------------------------ sharing: a DVC remote, experiments across machines
+
+AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+COMMIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm"]
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """An S3-compatible server (moto) on 127.0.0.1 with an empty bucket `pressft`, for the test's lifetime."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=endpoint, **{k.lower(): v for k, v in AWS.items() if k != "AWS_DEFAULT_REGION"},
+                 region_name=AWS["AWS_DEFAULT_REGION"]).create_bucket(Bucket="pressft")
+    yield endpoint
+    server.stop()
+
+
+def _share(project: Path, tmp_path: Path, url: str, endpoint: str | None = None) -> Path:
+    """The project's git history in a bare `origin` and its DVC outputs pushed to the default remote `url`, as the
+    README's "Sharing" section does it; returns the bare repository."""
+    origin = tmp_path / "origin.git"
+    _run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
+    _run(["git", "remote", "remove", "origin"], project) if "origin" in _run(["git", "remote"], project) else None
+    _run(["git", "remote", "add", "origin", str(origin)], project)
+    _run(["dvc", "remote", "add", "-f", "-d", "storage", url], project)
+    if endpoint:
+        _run(["dvc", "remote", "modify", "storage", "endpointurl", endpoint], project)
+    _run(["git", "add", "-A"], project)
+    _run([*COMMIT, "a DVC remote", "--allow-empty"], project)
+    _run(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], project)
+    assert "pushed" in _run(["dvc", "push"], project, env=AWS)
+    return origin
+
+
+@pytest.mark.parametrize("kind", ["folder", "s3"])
+def test_a_dvc_remote_gives_a_second_clone_every_output(project, tmp_path, kind, request):
+    endpoint = request.getfixturevalue("s3_endpoint") if kind == "s3" else None
+    url = f"s3://pressft/{tmp_path.name}" if endpoint else str(tmp_path / "remote")
+    origin = _share(project, tmp_path, url, endpoint)
+    clone = tmp_path / "clone"
+    _run(["git", "clone", "-q", str(origin), str(clone)], tmp_path)
+    _run(["dvc", "pull"], clone, env=AWS)
+    assert (clone / "models/adapter/adapter_model.safetensors").read_bytes() == (
+        project / "models/adapter/adapter_model.safetensors").read_bytes()
+    assert "up to date" in _run(["dvc", "status"], clone).lower()
+    out = _run(["dvc", "repro"], clone)
+    assert "Running stage" not in out and "up to date" in out.lower()
+
+
+def test_experiments_of_two_machines_make_one_study_on_a_third(project, tmp_path):
+    """Machine A (the project) ran size 16 in the study test; machine B, a clone, runs size 32; each pushes its
+    experiment with `dvc exp push`; machine C pulls them with `dvc exp pull` and collects the study."""
+    origin = _share(project, tmp_path, str(tmp_path / "remote"))
+    assert "size-16-seed-3407" in _run(["dvc", "exp", "push", "origin", "size-16-seed-3407"], project)
+    machine_b, machine_c = tmp_path / "b", tmp_path / "c"
+    _run(["git", "clone", "-q", str(origin), str(machine_b)], tmp_path)
+    _run(["dvc", "pull"], machine_b)
+    _run(["python", "scripts/size_study.py", "--sizes", "32", "--seeds", "3407", "--out", str(tmp_path / "b-study")],
+         machine_b)
+    _run(["dvc", "exp", "push", "origin", "size-32-seed-3407"], machine_b)
+    _run(["git", "clone", "-q", str(origin), str(machine_c)], tmp_path)
+    pulled = _run(["dvc", "exp", "pull", "--all-commits", "origin"], machine_c)
+    assert "size-16-seed-3407" in pulled and "size-32-seed-3407" in pulled
+    out = _run(["python", "scripts/size_study.py", "--sizes", "16,32", "--collect"], machine_c)
+    assert "size_study: 2 sizes, 2 runs on 16 test articles -> study/study.md" in out
+    rows = json.loads((machine_c / "study/study.json").read_text())
+    assert [(row["size"], row["seeds"]) for row in rows] == [(16, [3407]), (32, [3407])]
+    # An experiment's adapter, pulled, is what the generate command runs.
+    article = json.loads((project / "data/split/test.jsonl").read_text().splitlines()[0])
+    (tmp_path / "article.json").write_text(json.dumps(article))
+    _run(["python", "scripts/generate.py", str(tmp_path / "article.json"), "--exp", "size-32-seed-3407", "--tasks",
+          "type", "--out", str(tmp_path / "answer.jsonl")], machine_c)
+    assert json.loads((tmp_path / "answer.jsonl").read_text())["id"] == article["id"]
