@@ -157,8 +157,27 @@ def model_directory(model: str, experiment: str | None = None, repo: str = "."):
     if not found:
         raise UserError(f"{experiment} has no {model}")
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            files.get(model, tmp, recursive=True)
-        except FileNotFoundError:
-            raise UserError(f"{model} of {experiment} is not in the DVC cache; `dvc exp pull` or `dvc pull` it") from None
-        yield str(Path(tmp) / Path(model).name)
+        directory = _get(files, model, Path(tmp) / "model", experiment)
+        describe = directory / ADAPTER_FILE
+        if describe.exists():
+            # The adapter names its base by a repository path: the workspace's, unless the experiment's differs
+            # (another model.base) or the workspace lacks it (a clone that pulled experiments only).
+            info = json.loads(describe.read_text())
+            base = info["base_model"]
+            if files.exists(base) and not (Path(repo, base, "config.json").exists()
+                                           and _hash(files, base) == _hash(DVCFileSystem(repo), base)):
+                info["base_model"] = str(_get(files, base, Path(tmp) / "base", experiment))
+                describe.write_text(json.dumps(info))
+        yield str(directory)
+
+
+def _hash(files, path: str) -> str | None:
+    return files.info(path).get("dvc_info", {}).get("md5")
+
+
+def _get(files, path: str, target: Path, experiment: str) -> Path:
+    try:
+        files.get(path, str(target), recursive=True)
+    except FileNotFoundError:
+        raise UserError(f"{path} of {experiment} is not in the DVC cache; `dvc exp pull` or `dvc pull` it") from None
+    return target
