@@ -307,29 +307,32 @@ def test_a_dvc_remote_gives_a_second_clone_every_output(project, tmp_path, kind,
 
 
 def test_experiments_of_two_machines_make_one_study_on_a_third(project, tmp_path):
-    """Machine A (the project) and machine B (a clone) each run one size and push it with `dvc exp push`; machine C
-    pulls both with `dvc exp pull` and collects the study. The remote is committed before the experiments run: an
-    experiment pushes and pulls its outputs through the remote its own commit names."""
-    origin = _share(project, tmp_path, str(tmp_path / "remote"))
-    _run(["python", "scripts/size_study.py", "--sizes", "16", "--seeds", "5", "--out", str(tmp_path / "a-study")],
-         project)
-    assert "size-16-seed-5" in _run(["dvc", "exp", "push", "origin", "size-16-seed-5"], project)
+    """Machine A (the project) ran size 16 in the study test, before any remote; machine B (a clone) runs size 32
+    after the remote was committed; each pushes with `dvc exp push`, machine C pulls with `dvc exp pull` and collects
+    the study. DVC moves an experiment's outputs through the remote its own commit names, so A's older experiments
+    need the remote in .dvc/config.local too (on A and C), as the README says; B's need nothing more."""
+    remote = str(tmp_path / "remote")
+    origin = _share(project, tmp_path, remote)
+    _run(["dvc", "remote", "add", "--local", "-f", "-d", "storage", remote], project)
+    pushed = _run(["dvc", "exp", "push", "origin", "size-16-seed-3407", "size-16-seed-1"], project)
+    assert "size-16-seed-3407" in pushed and "size-16-seed-1" in pushed
     machine_b, machine_c = tmp_path / "b", tmp_path / "c"
     _run(["git", "clone", "-q", str(origin), str(machine_b)], tmp_path)
     _run(["dvc", "pull"], machine_b)
-    _run(["python", "scripts/size_study.py", "--sizes", "32", "--seeds", "3407", "--out", str(tmp_path / "b-study")],
+    _run(["python", "scripts/size_study.py", "--sizes", "32", "--seeds", "5", "--out", str(tmp_path / "b-study")],
          machine_b)
-    _run(["dvc", "exp", "push", "origin", "size-32-seed-3407"], machine_b)
+    _run(["dvc", "exp", "push", "origin", "size-32-seed-5"], machine_b)
     _run(["git", "clone", "-q", str(origin), str(machine_c)], tmp_path)
+    _run(["dvc", "remote", "add", "--local", "-d", "storage", remote], machine_c)
     pulled = _run(["dvc", "exp", "pull", "--all-commits", "origin"], machine_c)
-    assert "size-16-seed-5" in pulled and "size-32-seed-3407" in pulled
+    assert all(name in pulled for name in ("size-16-seed-3407", "size-16-seed-1", "size-32-seed-5"))
     out = _run(["python", "scripts/size_study.py", "--sizes", "16,32", "--collect"], machine_c)
-    assert "size_study: 2 sizes, 2 runs on 16 test articles -> study/study.md" in out
+    assert "size_study: 2 sizes, 3 runs on 16 test articles -> study/study.md" in out
     rows = json.loads((machine_c / "study/study.json").read_text())
-    assert [(row["size"], row["seeds"]) for row in rows] == [(16, [5]), (32, [3407])]
+    assert [(row["size"], row["seeds"]) for row in rows] == [(16, [1, 3407]), (32, [5])]
     # An experiment's adapter, pulled, is what the generate command runs.
     article = json.loads((project / "data/split/test.jsonl").read_text().splitlines()[0])
     (tmp_path / "article.json").write_text(json.dumps(article))
-    _run(["python", "scripts/generate.py", str(tmp_path / "article.json"), "--exp", "size-32-seed-3407", "--tasks",
+    _run(["python", "scripts/generate.py", str(tmp_path / "article.json"), "--exp", "size-32-seed-5", "--tasks",
           "type", "--out", str(tmp_path / "answer.jsonl")], machine_c)
     assert json.loads((tmp_path / "answer.jsonl").read_text())["id"] == article["id"]
