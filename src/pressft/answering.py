@@ -103,13 +103,13 @@ def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: lis
                for article in articles}
     if len(results) < len(articles):
         raise UserError("two input articles share an id; give each its own \"id\"")
-    need_summary = [a for a in articles if not a["summary"] and any(task != "summarization" for task in tasks)]
-    first = [_example(a, "summarization", prompts) for a in need_summary]
-    if "summarization" in tasks:
-        first += [_example(a, "summarization", prompts) for a in articles if a not in need_summary]
+    other_tasks = any(task != "summarization" for task in tasks)
+    need_summary = {a["id"] for a in articles if not a["summary"] and other_tasks}
+    first = [_example(a, "summarization", prompts) for a in articles
+             if a["id"] in need_summary or "summarization" in tasks]
     done = generate_predictions(model, tokenizer, first, log=log, **settings) if first else []
     summaries = {record["id"]: record["prediction"] for record in done}
-    articles = [a | {"summary": summaries[a["id"]], "summary_generated": True} if a in need_summary else a
+    articles = [a | {"summary": summaries[a["id"]], "summary_generated": True} if a["id"] in need_summary else a
                 for a in articles]
     rest = [_example(a, task, prompts) for task in tasks if task != "summarization" for a in articles]
     done += generate_predictions(model, tokenizer, rest, log=log, **settings) if rest else []
