@@ -13,10 +13,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pressft.benchmark import compare_methods, reference_dtype  # noqa: E402
-from pressft.modeling import ADAPTER_FILE, inference_dtype, load_for_inference, load_model  # noqa: E402
+from benchmarking import compare_methods, reference_dtype  # noqa: E402
+from pressft.model.modeling import ADAPTER_FILE, inference_dtype, load_for_inference, load_model  # noqa: E402
 from pressft.params import load_params  # noqa: E402
-from pressft.sources import read_records  # noqa: E402
+from pressft.data.sources import read_records  # noqa: E402
 
 
 def main() -> None:

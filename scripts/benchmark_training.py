@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pressft.errors import UserError, run_stage  # noqa: E402
 from pressft.params import load_params  # noqa: E402
-from pressft.sources import read_records  # noqa: E402
+from pressft.data.sources import read_records  # noqa: E402
 
 SETTINGS = {
     "plain": "plain LoRA loop (reference)",
@@ -53,8 +53,8 @@ def bf16_matmul_peak(size: int = 2048, seconds: float = 3.0) -> float:
 
 def one_run(args) -> None:
     """Child process: train once with one setting; print tokens/s, losses and the eval loss as a JSON line."""
-    from pressft import training
-    from pressft.benchmark import eval_loss, plain_lora_loop
+    from pressft.model import training
+    from benchmarking import eval_loss, plain_lora_loop
 
     params = load_params()
     train = params["train"]

@@ -14,7 +14,7 @@ import argparse
 import math
 
 from pressft.errors import UserError, run_stage
-from pressft.reproduction import largest_differences, metrics_diff
+from pressft.evaluation.reproduction import largest_differences, metrics_diff
 
 
 def main() -> None:

@@ -46,9 +46,9 @@ def main() -> None:
         raise UserError("--push-to-hub needs a token in the HF_TOKEN environment variable")
     if not args.push_to_hub:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read by huggingface_hub at import: set before it loads
-    from pressft.answering import model_directory
-    from pressft.export import model_card, save_merged
-    from pressft.modeling import ADAPTER_FILE, load_for_inference
+    from pressft.model.answering import model_directory
+    from pressft.model.export import model_card, save_merged
+    from pressft.model.modeling import ADAPTER_FILE, load_for_inference
     from pressft.params import load_params
 
     params = load_params()

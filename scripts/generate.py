@@ -19,7 +19,7 @@ import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from pressft.answering import (  # noqa: E402
+from pressft.model.answering import (  # noqa: E402
     answer_articles,
     check_tasks,
     model_directory,
@@ -44,7 +44,7 @@ def main() -> None:
                 for number, raw in enumerate(read_articles(args.input), start=1)]
     if not articles:
         raise UserError(f"input {args.input} holds no article")
-    from pressft.modeling import load_for_inference
+    from pressft.model.modeling import load_for_inference
 
     infer, model_params = params["infer"], params["model"]
     settings = dict(max_new_tokens=infer["max_new_tokens"], max_length=model_params["max_length"],

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import torch
 
-from pressft.cleaning import clean_corpus
-from pressft.generation import generate_predictions
-from pressft.modeling import load_for_inference, train_tokenizer
+from pressft.data.cleaning import clean_corpus
+from pressft.model.generation import generate_predictions
+from pressft.model.modeling import load_for_inference, train_tokenizer
 from pressft.params import load_params
-from pressft.splits import split_articles
-from pressft.synthetic import generate_corpus
+from pressft.data.splits import split_articles
+from pressft.data.synthetic import generate_corpus
 from pressft.tasks import make_examples
-from pressft.training import train_lora
+from pressft.model.training import train_lora
 
 # Llama-3.2-1B: 16 layers, hidden 2048, 32 heads, 8 KV heads, MLP 8192, vocabulary 128256, tied embeddings.
 SHAPES = {
@@ -40,8 +40,8 @@ def build_model(shape: dict, out: Path, articles: list[dict]) -> int:
     """A Llama of the given shape with random weights and a BPE tokenizer trained on the articles; saved as safetensors."""
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
-    from pressft.chat import eot_id
-    from pressft.modeling import article_text
+    from pressft.model.chat import eot_id
+    from pressft.model.modeling import article_text
 
     tokenizer = train_tokenizer([article_text(a) for a in articles], min(shape["vocab_size"], 8000))
     config = LlamaConfig(**shape, max_position_embeddings=131072, rope_theta=500000.0, tie_word_embeddings=True,
@@ -106,12 +106,12 @@ def generation_run(adapter: Path, examples: list, params: dict, batch_size: int)
 
 
 def speed_comparison(base: Path, adapter: Path, examples: list, params: dict, batch_size: int, per_task: int) -> dict:
-    """pressft.benchmark's side-by-side run (reference loop vs this project's ingredients), same dtype for all:
+    """benchmarking's side-by-side run (reference loop vs this project's ingredients), same dtype for all:
     bf16 on a GPU, fp32 on a CPU."""
     from peft import PeftModel
 
-    from pressft.benchmark import compare_methods, reference_dtype
-    from pressft.modeling import load_model
+    from benchmarking import compare_methods, reference_dtype
+    from pressft.model.modeling import load_model
 
     chosen = [e for task in params["tasks"]["names"] for e in [x for x in examples if x["task"] == task][:per_task]]
     model, tokenizer = load_model(base)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pressft.errors import UserError, run_stage
 from pressft.params import load_params
-from pressft.study import (
+from pressft.evaluation.study import (
     check_same_test_set,
     experiment_name,
     experiments,

@@ -3,9 +3,9 @@
 import argparse
 
 from pressft.errors import run_stage
-from pressft.modeling import build_embedded_model, prepare_base
+from pressft.model.modeling import build_embedded_model, prepare_base
 from pressft.params import EMBEDDED, load_params
-from pressft.sources import read_records
+from pressft.data.sources import read_records
 
 
 def main() -> None:

@@ -6,10 +6,10 @@ import json
 import time
 from pathlib import Path
 
-from pressft.baselines import COVERS, fit_and_predict, training_examples
+from pressft.evaluation.baselines import COVERS, fit_and_predict, training_examples
 from pressft.errors import run_stage
 from pressft.params import load_params
-from pressft.sources import read_records, write_jsonl
+from pressft.data.sources import read_records, write_jsonl
 
 
 def main() -> None:

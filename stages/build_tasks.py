@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pressft.errors import run_stage
 from pressft.params import load_params
-from pressft.sources import read_records, write_jsonl
-from pressft.splits import exclude_types, guard_leakage, split_articles, type_counts
+from pressft.data.sources import read_records, write_jsonl
+from pressft.data.splits import exclude_types, guard_leakage, split_articles, type_counts
 from pressft.tasks import make_examples
 
 

@@ -5,10 +5,10 @@ import argparse
 import json
 from pathlib import Path
 
-from pressft.cleaning import clean_corpus, data_report
+from pressft.data.cleaning import clean_corpus, data_report
 from pressft.errors import UserError, run_stage
 from pressft.params import load_params
-from pressft.sources import read_source, write_jsonl
+from pressft.data.sources import read_source, write_jsonl
 
 
 def main() -> None:

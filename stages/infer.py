@@ -6,10 +6,10 @@ import argparse
 import torch
 
 from pressft.errors import run_stage
-from pressft.generation import answer_nll, generate_predictions, generate_with_vllm
-from pressft.modeling import EMULATED_BF16, bf16_emulated, load_for_inference
+from pressft.model.generation import answer_nll, generate_predictions, generate_with_vllm
+from pressft.model.modeling import EMULATED_BF16, bf16_emulated, load_for_inference
 from pressft.params import load_params
-from pressft.sources import read_records, write_jsonl
+from pressft.data.sources import read_records, write_jsonl
 
 
 def main() -> None:

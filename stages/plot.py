@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from pressft.errors import UserError, run_stage
-from pressft.plotting import (
+from pressft.presentation.plotting import (
     comparison_figure,
     confusion_figure,
     corpus_note,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pressft.errors import run_stage
 from pressft.params import load_params
-from pressft.report import render_report
-from pressft.sources import read_records
+from pressft.presentation.report import render_report
+from pressft.data.sources import read_records
 
 
 def read_json(path: str | Path) -> dict:

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from pressft.errors import run_stage
-from pressft.metrics import HEADLINE, add_intervals, compare_models, score_predictions
+from pressft.evaluation.metrics import HEADLINE, add_intervals, compare_models, score_predictions
 from pressft.params import load_params
-from pressft.sources import read_records
+from pressft.data.sources import read_records
 
 
 def write_json(data: dict, path: Path) -> None:

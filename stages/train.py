@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 from pressft.errors import run_stage
-from pressft.modeling import EMULATED_BF16, bf16_emulated
+from pressft.model.modeling import EMULATED_BF16, bf16_emulated
 from pressft.params import load_params
-from pressft.sources import read_records
-from pressft.training import loss_curves, select_training, train_lora
+from pressft.data.sources import read_records
+from pressft.model.training import loss_curves, select_training, train_lora
 
 
 def write_csv(rows: list[dict], path: Path) -> None:

@@ -75,7 +75,7 @@ def articles():
 @pytest.fixture
 def normalised_articles(articles):
     """Factory: articles in the project schema (ISO date, id), as the fetch stage writes them."""
-    from pressft.cleaning import clean_article
+    from pressft.data.cleaning import clean_article
 
     def factory(n: int) -> list[dict]:
         return [clean_article(raw, min_content_words=1, max_chars=10**6)[0] for raw in articles(n)]
@@ -115,7 +115,7 @@ def _tokenizer_texts() -> list[str]:
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from pressft.modeling import train_tokenizer
+    from pressft.model.modeling import train_tokenizer
 
     return train_tokenizer(_tokenizer_texts(), vocab_size=400)
 
@@ -123,7 +123,7 @@ def tokenizer():
 def _tiny_config(tokenizer):
     from transformers import LlamaConfig
 
-    from pressft.chat import eot_id
+    from pressft.model.chat import eot_id
 
     return LlamaConfig(
         vocab_size=len(tokenizer),
@@ -146,7 +146,7 @@ def make_tiny_model(tokenizer):
     import torch
     from transformers import GenerationConfig, LlamaForCausalLM
 
-    from pressft.chat import eot_id
+    from pressft.model.chat import eot_id
 
     def factory(seed: int = 0):
         torch.manual_seed(seed)
@@ -188,7 +188,7 @@ def tiny_adapter(saved_model_dir, tokenizer, tmp_path_factory):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from pressft.modeling import ADAPTER_FILE, load_model
+    from pressft.model.modeling import ADAPTER_FILE, load_model
 
     base, _ = load_model(saved_model_dir)
     torch.manual_seed(5)
@@ -221,7 +221,7 @@ def smollm2_tokenizer():
     """The real SmolLM2-135M-Instruct tokenizer and ChatML template, converted from the packaged GGUF file
     (the installed copy or the pressft cache; fetched with pip the first time)."""
     from pressft.errors import UserError
-    from pressft.packaged import load_tokenizer
+    from pressft.model.packaged import load_tokenizer
 
     try:
         return load_tokenizer("smollm2-135m-instruct")
@@ -245,7 +245,7 @@ def llama3_tokenizer(tmp_path_factory):
 
     from transformers import PreTrainedTokenizerFast
 
-    from pressft.chat import CHAT_TEMPLATE
+    from pressft.model.chat import CHAT_TEMPLATE
 
     dest = tmp_path_factory.mktemp("llama3-wheel")
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",

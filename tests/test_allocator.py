@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-from pressft.allocator import keep_freed_memory
+from pressft.model.allocator import keep_freed_memory
 
 # Allocate and touch 24 MiB, free it, and report how much of it the process still holds (resident MiB).
 PROBE = """
 import sys
-from pressft.allocator import keep_freed_memory
+from pressft.model.allocator import keep_freed_memory
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096 / 2**20

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from pressft import TASKS
-from pressft.answering import answer_articles, check_tasks, model_directory, prepare_article, read_articles
+from pressft.model.answering import answer_articles, check_tasks, model_directory, prepare_article, read_articles
 from pressft.errors import UserError
-from pressft.generation import generate_predictions
+from pressft.model.generation import generate_predictions
 from pressft.tasks import make_examples
 
 REPO = Path(__file__).resolve().parents[1]

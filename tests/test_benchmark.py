@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from pressft import TASKS
-from pressft.benchmark import compare_methods
+from benchmarking import compare_methods
 from pressft.tasks import make_examples
 
 DATE = "26 Jul 2024"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pressft import TASKS
-from pressft.chat import EOT, PAD, _render, answer_ids, encode_for_training, eot_id, prompt_ids
+from pressft.model.chat import EOT, PAD, _render, answer_ids, encode_for_training, eot_id, prompt_ids
 from pressft.errors import UserError
 from pressft.tasks import make_examples
 
@@ -200,7 +200,7 @@ def test_sft_trainer_labels_mask_prompt_and_padding(tokenizer, make_tiny_model, 
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    from pressft.training import _dataset
+    from pressft.model.training import _dataset
 
     max_length = 512
     chosen = [examples[0], examples[3], examples[6], long_example(examples[9], 4)]  # 4 tasks, different lengths
@@ -257,8 +257,8 @@ def test_train_lora_trains_only_on_answers(tokenizer, saved_model_dir, examples,
     masks prompt and padding in its labels, and the run leaves only the adapter behind."""
     import trl
 
-    from pressft.modeling import ADAPTER_FILE, load_for_inference
-    from pressft.training import train_lora
+    from pressft.model.modeling import ADAPTER_FILE, load_for_inference
+    from pressft.model.training import train_lora
 
     built = []
 

@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 
-from pressft.cleaning import (
+from pressft.data.cleaning import (
     Rejected,
     article_id,
     canonical_type,

@@ -12,9 +12,9 @@ import pytest
 import torch
 from ruamel.yaml import YAML
 
-from pressft.export import model_card, save_merged
-from pressft.generation import generate_predictions
-from pressft.modeling import load_for_inference
+from pressft.model.export import model_card, save_merged
+from pressft.model.generation import generate_predictions
+from pressft.model.modeling import load_for_inference
 from pressft.tasks import make_examples
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model is local; neve
 
 import pytest
 
-from pressft.metrics import (
+from pressft.evaluation.metrics import (
     BUNDLED_BERTSCORE,
     add_intervals,
     bootstrap_ci,

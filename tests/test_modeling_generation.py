@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from pressft import TASKS
-from pressft.chat import CHAT_TEMPLATE, EOT, PAD, eot_id, prompt_ids
+from pressft.model.chat import CHAT_TEMPLATE, EOT, PAD, eot_id, prompt_ids
 from pressft.errors import UserError
-from pressft.generation import generate_predictions, shared_prefix_length
-from pressft.modeling import (
+from pressft.model.generation import generate_predictions, shared_prefix_length
+from pressft.model.modeling import (
     PAD_CANDIDATES, SOURCE_FILE, SPECIAL_TOKENS, inference_dtype, load_for_inference, load_model, prepare_base,
 )
 from pressft.tasks import make_examples
@@ -243,7 +243,7 @@ def test_saved_tokenizer_does_not_depend_on_offline_mode(saved_model_dir, tmp_pa
 def test_load_for_inference_merges_an_adapter(saved_model_dir, tiny_model, tokenizer, tmp_path):
     from peft import LoraConfig, get_peft_model
 
-    from pressft.modeling import ADAPTER_FILE
+    from pressft.model.modeling import ADAPTER_FILE
 
     base, _ = load_model(saved_model_dir)
     torch.manual_seed(5)
@@ -431,8 +431,8 @@ def test_answer_nll_is_the_loss_on_the_answer_given_the_evaluation_prompt(tiny_m
                                                                            max_length):
     """Summed over the answer and its end-of-turn, given the prompt generation answers (cut at 300 tokens): the
     training loss of that sequence, from a plain forward pass without any cache."""
-    from pressft.chat import answer_ids
-    from pressft.generation import answer_nll
+    from pressft.model.chat import answer_ids
+    from pressft.model.generation import answer_nll
 
     results = answer_nll(tiny_model, tokenizer, mixed_examples, max_new_tokens=MAX_NEW, max_length=max_length,
                          date_string=DATE, batch_size=3, log=lambda line: None)
@@ -458,7 +458,7 @@ def test_answers_scored_while_generating_equal_answer_nll_and_leave_the_predicti
                                                                                         mixed_examples):
     """generate_predictions(score_answers=True) scores from the cache generation filled (and wrote past): the same
     numbers as the scoring-only path, at every batch size, and the same predictions as without scoring."""
-    from pressft.generation import answer_nll
+    from pressft.model.generation import answer_nll
 
     plain = run_generation(tiny_model, tokenizer, mixed_examples, batch_size=4)
     alone = answer_nll(tiny_model, tokenizer, mixed_examples, max_new_tokens=MAX_NEW, max_length=512,
@@ -484,8 +484,8 @@ def test_vllm_backend_gets_our_prompts_and_gives_the_same_records(saved_model_di
     import types
     from types import SimpleNamespace
 
-    from pressft.chat import eot_id, prompt_ids
-    from pressft.generation import generate_with_vllm
+    from pressft.model.chat import eot_id, prompt_ids
+    from pressft.model.generation import generate_with_vllm
 
     seen = {}
     end = eot_id(tokenizer)

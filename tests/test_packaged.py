@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from pressft import packaged
+from pressft.model import packaged
 from pressft.errors import UserError
-from pressft.packaged import PackagedModel, gguf_file
+from pressft.model.packaged import PackagedModel, gguf_file
 from pressft.params import check_params, is_local_model
 
 GOOD = b"GGUF\x03\x00\x00\x00 a tiny stand-in for a model file\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from pressft.reproduction import MACHINE_DEPENDENT, WITHOUT_AMX
+from pressft.evaluation.reproduction import MACHINE_DEPENDENT, WITHOUT_AMX
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -192,7 +192,7 @@ def test_two_process_training_matches_one_process(project, tmp_path):
 def test_adapter_loads_from_a_moved_clone(project, tmp_path):
     moved = tmp_path / "elsewhere"
     shutil.copytree(project / "models", moved / "models")
-    code = ("from pressft.modeling import load_for_inference; m, t = load_for_inference('models/adapter'); "
+    code = ("from pressft.model.modeling import load_for_inference; m, t = load_for_inference('models/adapter'); "
             "print(type(m).__name__, t.chat_template is not None)")
     assert "LlamaForCausalLM True\n" in _run(["python", "-c", code], moved)
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pressft.metrics import INVALID_LABEL
-from pressft.plotting import (
+from pressft.evaluation.metrics import INVALID_LABEL
+from pressft.presentation.plotting import (
     comparison_figure,
     confusion_axes,
     confusion_figure,

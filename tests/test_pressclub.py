@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pressft import pressclub
+from pressft.data import pressclub
 from pressft.errors import UserError
-from pressft.pressclub import parse_detail, parse_listing, parse_rss, scrape
+from pressft.data.pressclub import parse_detail, parse_listing, parse_rss, scrape
 
 LISTING_PATH = "/global/article"
 RSS_PATH = "/global/rss"
@@ -600,8 +600,8 @@ def test_unreachable_robots_txt_stops_the_run(site, tmp_path):
 
 def test_fetch_stage_source_cleans_scraped_articles_and_keeps_failures(site, tmp_path):
     """Through read_source and clean_corpus, as the fetch stage runs it: failed pages are rejects with a reason."""
-    from pressft.cleaning import clean_corpus
-    from pressft.sources import read_source
+    from pressft.data.cleaning import clean_corpus
+    from pressft.data.sources import read_source
 
     articles = [invented(i) for i in range(4)]
     articles[2]["paragraphs"] = articles[2]["paragraphs"] + [
@@ -630,7 +630,7 @@ def test_scrape_killed_with_sigkill_resumes_without_losing_or_refetching(site, t
     publish(site, articles)
     site.route(articles[3]["path"], Reply(body=detail_html(articles[3]), delay=30))  # the run hangs here
     config = settings(site)
-    code = f"from pathlib import Path; from pressft.pressclub import scrape; scrape({config!r}, Path({str(tmp_path)!r}))"
+    code = f"from pathlib import Path; from pressft.data.pressclub import scrape; scrape({config!r}, Path({str(tmp_path)!r}))"
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from pressft.chat import encode_for_training, eot_id, prompt_ids
-from pressft.cleaning import clean_article
-from pressft.generation import generate_predictions, shared_prefix_length
-from pressft.modeling import load_model, prepare_base
+from pressft.model.chat import encode_for_training, eot_id, prompt_ids
+from pressft.data.cleaning import clean_article
+from pressft.model.generation import generate_predictions, shared_prefix_length
+from pressft.model.modeling import load_model, prepare_base
 from pressft.tasks import make_examples
 
 DATE = "26 Jul 2024"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pressft.report import _base_description, examples_section, render_report, summary_section
+from pressft.presentation.report import _base_description, examples_section, render_report, summary_section
 
 DATA = {
     "source": "file", "synthetic": False, "records_read": 12, "kept": 9, "rejected": 2, "duplicates": 1,

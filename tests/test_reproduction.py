@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pressft import TASKS
-from pressft.reproduction import MACHINE_DEPENDENT, WITHOUT_AMX, largest_differences
+from pressft.evaluation.reproduction import MACHINE_DEPENDENT, WITHOUT_AMX, largest_differences
 from pressft.tasks import make_examples
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,8 +81,8 @@ def test_check_reproduction_rejects_a_negative_tolerance(tmp_path):
 
 CHILD = """
 import json, sys
-from pressft.training import train_lora
-from pressft.sources import read_records
+from pressft.model.training import train_lora
+from pressft.data.sources import read_records
 base, examples, params, out = sys.argv[1:]
 rows = read_records(examples)
 train_lora(base, rows[:16], rows[16:20], json.loads(open(params).read()), out + "/adapter", out + "/work")

@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 
 from pressft import ARTICLE_TYPES
-from pressft.cleaning import clean_corpus
+from pressft.data.cleaning import clean_corpus
 from pressft.errors import UserError
-from pressft.sources import read_file, read_huggingface, read_records, read_source, write_jsonl
+from pressft.data.sources import read_file, read_huggingface, read_records, read_source, write_jsonl
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
@@ -292,7 +292,7 @@ def test_read_source_embedded(tmp_path):
     records, rejects, provenance = read_source(data, tmp_path)
     assert len(records) == 30
     assert rejects == []
-    assert provenance == {"generator": "pressft.synthetic", "n_articles": 30, "seed": 7}
+    assert provenance == {"generator": "pressft.data.synthetic", "n_articles": 30, "seed": 7}
     assert all(set(record) == {"title", "date", "type", "summary", "tags", "url", "content"} for record in records)
     assert read_source(data, tmp_path)[0] == records  # deterministic
     kept, rejected, _ = clean_corpus(records, min_content_words=20, max_chars=200_000)

@@ -7,10 +7,10 @@ import pytest
 
 from pressft import TASKS
 from pressft.errors import UserError
-from pressft.cleaning import fingerprints
-from pressft.splits import exclude_types, guard_leakage, split_articles, type_counts
+from pressft.data.cleaning import fingerprints
+from pressft.data.splits import exclude_types, guard_leakage, split_articles, type_counts
 from pressft.tasks import make_examples, task_answer, task_input
-from pressft.training import select_training
+from pressft.model.training import select_training
 
 
 def ids(articles) -> list[str]:

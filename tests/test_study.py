@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from pressft.errors import UserError
-from pressft.metrics import Statistic, across_seeds_difference, paired_difference
-from pressft.study import check_same_test_set, experiments, study_markdown, study_rows
+from pressft.evaluation.metrics import Statistic, across_seeds_difference, paired_difference
+from pressft.evaluation.study import check_same_test_set, experiments, study_markdown, study_rows
 
 IDS = [f"a{i}" for i in range(20)]
 

@@ -12,7 +12,7 @@ import unicodedata
 
 import pytest
 
-from pressft.synthetic import generate_corpus
+from pressft.data.synthetic import generate_corpus
 
 TYPES = ("Press Release", "Press Kit", "Speech", "Fact & Figures")
 TARGET_SHARES = {"Press Release": 0.80, "Press Kit": 0.08, "Speech": 0.06, "Fact & Figures": 0.06}
@@ -32,7 +32,7 @@ def test_same_seed_is_identical_and_other_seed_differs():
 
 def test_identical_across_processes_with_different_hash_salts():
     """str hashing is salted per process; the corpus must not depend on it."""
-    code = ("import hashlib, json; from pressft.synthetic import generate_corpus; "
+    code = ("import hashlib, json; from pressft.data.synthetic import generate_corpus; "
             "print(hashlib.sha256(json.dumps(generate_corpus(400, 11)).encode()).hexdigest())")
     digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                               env={**os.environ, "PYTHONHASHSEED": salt}).stdout for salt in ("1", "2")}

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from pressft import TASKS
-from pressft.chat import encode_for_training
+from pressft.model.chat import encode_for_training
 from pressft.tasks import make_examples
-from pressft import modeling, training
-from pressft.reproduction import MACHINE_DEPENDENT
-from pressft.training import FINGERPRINT, SEAL, answer_token_loss, loss_curves, resume_point, train_lora
+from pressft.model import modeling, training
+from pressft.evaluation.reproduction import MACHINE_DEPENDENT
+from pressft.model.training import FINGERPRINT, SEAL, answer_token_loss, loss_curves, resume_point, train_lora
 
 
 

@@ -38,7 +38,7 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
 
 def is_local_model(spec: str) -> bool:
     """True for a local model directory, False for a hub id, a packaged model's name or the embedded model."""
-    from pressft.packaged import PACKAGED
+    from pressft.model.packaged import PACKAGED
 
     return spec != EMBEDDED and spec not in PACKAGED and (Path(spec).exists() or not _HUB_ID.match(spec))
 

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from pressft.chat import encode_for_training
-from pressft.allocator import keep_freed_memory
-from pressft.modeling import ADAPTER_FILE, load_model, perplexity, resolve_precision
+from pressft.model.chat import encode_for_training
+from pressft.model.allocator import keep_freed_memory
+from pressft.model.modeling import ADAPTER_FILE, load_model, perplexity, resolve_precision
 from pressft.params import check_train_size
 
 SEAL = "pressft_complete"  # written into a checkpoint once everything in it is on disk

@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from pressft import ARTICLE_TYPES, TASKS  # noqa: E402
-from pressft.metrics import HEADLINE, INVALID_LABEL, parse_tags, tag_rows  # noqa: E402
+from pressft.evaluation.metrics import HEADLINE, INVALID_LABEL, parse_tags, tag_rows  # noqa: E402
 
 # One colour per model role in every figure. "Best baseline" is a role, not a model: whichever baseline won
 # a task gets the same orange, and its name goes into the labels.

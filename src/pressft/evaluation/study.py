@@ -12,9 +12,9 @@ from statistics import fmean, stdev
 from typing import Any
 
 from pressft.errors import UserError
-from pressft.metrics import HEADLINE, Statistic, across_seeds_difference, headline_statistic
-from pressft.plotting import COLOURS, plt  # plotting selects the file-only Agg backend before pyplot loads
-from pressft.report import markdown_table
+from pressft.evaluation.metrics import HEADLINE, Statistic, across_seeds_difference, headline_statistic
+from pressft.presentation.plotting import COLOURS, plt  # plotting selects the file-only Agg backend before pyplot loads
+from pressft.presentation.report import markdown_table
 
 NAMES = {"summarization": "Summarization: ROUGE-L F1", "title": "Title: ROUGE-1 F1", "tags": "Tags: F1 per article",
          "type": "Type: macro-F1"}

@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
-from pressft.chat import eot_id
-from pressft.generation import Job, generate_predictions, plan_batches, shared_prefix_length
-from pressft.modeling import ADAPTER_FILE
+from pressft.model.chat import eot_id
+from pressft.model.generation import Job, generate_predictions, plan_batches, shared_prefix_length
+from pressft.model.modeling import ADAPTER_FILE
 
 Batch = list[Job]
 
@@ -160,8 +160,8 @@ def plain_lora_loop(base_dir: str, examples: list[dict[str, Any]], params: dict[
     from peft import LoraConfig, get_peft_model
     from transformers import get_scheduler, set_seed
 
-    from pressft.chat import encode_for_training
-    from pressft.modeling import load_model
+    from pressft.model.chat import encode_for_training
+    from pressft.model.modeling import load_model
 
     train, model_params = params["train"], params["model"]
     set_seed(train["seed"])
@@ -207,8 +207,8 @@ def plain_lora_loop(base_dir: str, examples: list[dict[str, Any]], params: dict[
 
 def eval_loss(adapter_dir, examples: list[dict[str, Any]], params: dict[str, Any]) -> float:
     """Mean loss per answer token of an adapter on examples, in fp32, as the infer stage scores answers."""
-    from pressft.generation import answer_nll
-    from pressft.modeling import load_for_inference
+    from pressft.model.generation import answer_nll
+    from pressft.model.modeling import load_for_inference
 
     model, tokenizer = load_for_inference(adapter_dir, "fp32")
     scored = answer_nll(model, tokenizer, examples, max_new_tokens=params["infer"]["max_new_tokens"],

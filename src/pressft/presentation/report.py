@@ -3,7 +3,7 @@ model and over simple baselines, with intervals, per-class results and examples.
 
 from typing import Any
 
-from pressft.metrics import HEADLINE, INVALID_LABEL, example_scores
+from pressft.evaluation.metrics import HEADLINE, INVALID_LABEL, example_scores
 
 _METRIC_NAMES = {
     "rouge1": "ROUGE-1 F1", "rouge2": "ROUGE-2 F1", "rougeL": "ROUGE-L F1", "bertscore_f1": "BERTScore F1",

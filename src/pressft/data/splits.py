@@ -5,7 +5,7 @@ from typing import Any
 
 from sklearn.model_selection import train_test_split
 
-from pressft.cleaning import fingerprints
+from pressft.data.cleaning import fingerprints
 from pressft.errors import UserError
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from pressft.allocator import keep_freed_memory
-from pressft.chat import CHAT_TEMPLATE, EOT, PAD, eot_id
+from pressft.model.allocator import keep_freed_memory
+from pressft.model.chat import CHAT_TEMPLATE, EOT, PAD, eot_id
 from pressft.errors import UserError
 
 BOS, EOS_TEXT = "<|begin_of_text|>", "<|end_of_text|>"
@@ -224,13 +224,13 @@ PAD_CANDIDATES = (PAD, "<|pad|>", "<pad>", "[PAD]", "<|endoftext|>")
 
 
 def prepare_base(spec: str, out_dir: str | Path) -> dict:
-    """A hub, local or packaged model (see pressft.packaged) in out_dir, ready for this pipeline; DVC then pins its
+    """A hub, local or packaged model (see pressft.model.packaged) in out_dir, ready for this pipeline; DVC then pins its
     exact weights.
 
     The chat template and its end-of-turn token come from the model; a pad token distinct from the end of turn,
     and generation that stops at the end of turn, as the fine-tuned model will be asked to.
     """
-    from pressft.packaged import PACKAGED, load as load_packaged
+    from pressft.model.packaged import PACKAGED, load as load_packaged
 
     provenance: dict[str, Any] = {}
     if spec in PACKAGED:

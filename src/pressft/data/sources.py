@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pressft.cleaning import Rejected, reject_record
+from pressft.data.cleaning import Rejected, reject_record
 from pressft.errors import UserError
 
 Records = list[dict[str, Any]]
@@ -132,15 +132,15 @@ def read_source(data: dict[str, Any], cache_dir: str | Path) -> tuple[Records, R
     """(raw records, unreadable records, provenance) for the `data` param group."""
     source = data["source"]
     if source == "embedded":
-        from pressft.synthetic import generate_corpus
+        from pressft.data.synthetic import generate_corpus
 
         records = generate_corpus(data["n_articles"], data["seed"])
-        return records, [], {"generator": "pressft.synthetic", "n_articles": data["n_articles"], "seed": data["seed"]}
+        return records, [], {"generator": "pressft.data.synthetic", "n_articles": data["n_articles"], "seed": data["seed"]}
     if source == "file":
         return read_file(data["path"])
     if source == "huggingface":
         return read_huggingface(data["huggingface"])
-    from pressft.pressclub import scrape
+    from pressft.data.pressclub import scrape
 
     records, failures, info = scrape(data["pressclub"], Path(cache_dir))
     for failure in failures:

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from pressft import TASKS
-from pressft.cleaning import article_id, clean_text, strip_boilerplate
+from pressft.data.cleaning import article_id, clean_text, strip_boilerplate
 from pressft.errors import UserError
-from pressft.generation import generate_predictions
-from pressft.metrics import normalize_label, parse_tags
-from pressft.modeling import ADAPTER_FILE
+from pressft.model.generation import generate_predictions
+from pressft.evaluation.metrics import normalize_label, parse_tags
+from pressft.model.modeling import ADAPTER_FILE
 from pressft.tasks import task_input
 
 

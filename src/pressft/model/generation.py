@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from pressft.chat import answer_ids, eot_id, prompt_ids
+from pressft.model.chat import answer_ids, eot_id, prompt_ids
 
 
 class Job(NamedTuple):
@@ -246,7 +246,7 @@ def generate_with_vllm(
     import vllm
     from vllm.inputs import TokensPrompt
 
-    from pressft.modeling import ADAPTER_FILE, load_for_inference
+    from pressft.model.modeling import ADAPTER_FILE, load_for_inference
 
     with tempfile.TemporaryDirectory() as tmp:
         served = model_dir

@@ -26,7 +26,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from pressft.errors import UserError
-from pressft.metrics import tag_scores, type_scores
+from pressft.evaluation.metrics import tag_scores, type_scores
 from pressft.params import check_train_size
 
 Examples = list[dict[str, Any]]

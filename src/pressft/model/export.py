@@ -8,8 +8,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from pressft.chat import eot_id
-from pressft.report import data_section, model_section, summary_section
+from pressft.model.chat import eot_id
+from pressft.presentation.report import data_section, model_section, summary_section
 
 
 def save_merged(model, tokenizer, out_dir: str | Path) -> None:

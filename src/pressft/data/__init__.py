@@ -1,0 +1,1 @@
+"""Articles from their sources to the task examples: fetching, cleaning, the synthetic corpus, splits."""

@@ -1,0 +1,1 @@
+"""Scoring predictions, the simple baselines, the size study and reproduction checks."""

@@ -1,0 +1,1 @@
+"""The language model: loading, chat rendering, LoRA training, generation, and using the result."""
