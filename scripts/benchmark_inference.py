@@ -7,7 +7,6 @@ in one run; prints the speed ratio, each ingredient's share and where the time g
 """
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -16,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from benchmarking import compare_methods, reference_dtype  # noqa: E402
 from pressft.model.modeling import ADAPTER_FILE, inference_dtype, load_for_inference, load_model  # noqa: E402
 from pressft.params import load_params  # noqa: E402
-from pressft.data.sources import read_records  # noqa: E402
+from pressft.io import read_json, read_jsonl, write_json  # noqa: E402
 
 
 def main() -> None:
@@ -31,14 +30,14 @@ def main() -> None:
     params = load_params()
     examples = []
     for task in params["tasks"]["names"]:
-        examples += sorted((e for e in read_records(args.test) if e["task"] == task), key=lambda e: e["id"])[: args.per_task]
+        examples += sorted((e for e in read_jsonl(args.test) if e["task"] == task), key=lambda e: e["id"])[: args.per_task]
 
     from peft import PeftModel
 
     settings = dict(max_new_tokens=params["infer"]["max_new_tokens"], max_length=params["model"]["max_length"],
                     date_string=params["model"]["date_string"], batch_size=params["infer"]["batch_size"],
                     low_precision=inference_dtype(params["infer"]["dtype"]))
-    base_dir = json.loads((Path(args.adapter) / ADAPTER_FILE).read_text())["base_model"]
+    base_dir = read_json(Path(args.adapter) / ADAPTER_FILE)["base_model"]
     base, tokenizer = load_model(base_dir)
     unmerged = PeftModel.from_pretrained(base, args.adapter).eval()
     merged, _ = load_for_inference(args.adapter, reference_dtype())
@@ -67,7 +66,7 @@ def main() -> None:
         print(f"against the reference's method in the same dtype ({seconds('control'):.1f} s): "
               f"{seconds('control') / project:.1f}× faster")
     if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        write_json(results, args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pressft.errors import UserError, run_stage  # noqa: E402
 from pressft.params import load_params  # noqa: E402
-from pressft.data.sources import read_records  # noqa: E402
+from pressft.io import read_jsonl  # noqa: E402
 
 SETTINGS = {
     "plain": "plain LoRA loop (reference)",
@@ -58,8 +58,8 @@ def one_run(args) -> None:
 
     params = load_params()
     train = params["train"]
-    examples = training.select_training(read_records(args.pool), args.articles, train["type_oversample_cap"])
-    val = read_records(args.val)[: args.val_examples]
+    examples = training.select_training(read_jsonl(args.pool), args.articles, train["type_oversample_cap"])
+    val = read_jsonl(args.val)[: args.val_examples]
     with tempfile.TemporaryDirectory() as tmp:
         adapter = Path(tmp) / "adapter"
         if args.setting == "plain":
@@ -93,7 +93,7 @@ def main() -> None:
         return one_run(args)
     if not Path(args.base, "config.json").exists() or not Path(args.pool).exists():
         raise UserError(f"{args.base} or {args.pool} is missing; run `dvc repro` first")
-    pool = len({example["id"] for example in read_records(args.pool)})
+    pool = len({example["id"] for example in read_jsonl(args.pool)})
     if not 1 <= args.articles <= pool or args.rounds < 1:
         raise UserError(f"--articles must be 1..{pool} (the training pool) and --rounds at least 1; "
                         f"got {args.articles} and {args.rounds}")

@@ -16,13 +16,14 @@ import sys
 from pathlib import Path
 
 from pressft.errors import UserError, run_stage
+from pressft.io import read_json as read_workspace_json
 
 
 def read_json(path: str, experiment: str | None) -> dict:
     """A committed JSON file of the workspace, or of an experiment's commit."""
+    if experiment is None:
+        return read_workspace_json(path)
     try:
-        if experiment is None:
-            return json.loads(Path(path).read_text(encoding="utf-8"))
         import dvc.api
 
         return json.loads(dvc.api.read(path, rev=experiment, encoding="utf-8"))

@@ -13,7 +13,6 @@ article of the test set gets the answers the infer stage gave it. Progress goes 
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -27,6 +26,7 @@ from pressft.model.answering import (  # noqa: E402
     read_articles,
 )
 from pressft.errors import UserError, run_stage  # noqa: E402
+from pressft.io import jsonl_line, write_jsonl  # noqa: E402
 from pressft.params import load_params  # noqa: E402
 
 
@@ -55,13 +55,11 @@ def main() -> None:
           + (f" of {args.exp}" if args.exp else ""), file=sys.stderr)
     results = answer_articles(model, tokenizer, articles, tasks, prompts=params["tasks"]["prompts"],
                               settings=settings, log=lambda line: print(line, file=sys.stderr))
-    lines = "".join(json.dumps(result, ensure_ascii=False) + "\n" for result in results)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as out:
-            out.write(lines)
+        write_jsonl(results, args.out)
         print(f"generate: {len(results)} result(s) -> {args.out}", file=sys.stderr)
     else:
-        sys.stdout.write(lines)
+        sys.stdout.writelines(map(jsonl_line, results))
 
 
 if __name__ == "__main__":

@@ -16,12 +16,12 @@ browser (revisions, not the names size-N: a study from a later commit has a size
 """
 
 import argparse
-import json
 import subprocess
 import time
 from pathlib import Path
 
 from pressft.errors import UserError, run_stage
+from pressft.io import read_json, write_json
 from pressft.params import load_params
 from pressft.evaluation.study import (
     check_same_test_set,
@@ -92,10 +92,10 @@ def main() -> None:
              for point, commit in sorted(refs.items())}
     rows = study_rows(results, stats, reference_seed=params["train"]["seed"],
                       resamples=params["score"]["bootstrap_resamples"], seed=params["score"]["seed"])
-    synthetic = json.loads(Path("metrics/data.json").read_text())["synthetic"]
+    synthetic = read_json("metrics/data.json")["synthetic"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "study.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_json(rows, out / "study.json")
     (out / "study.md").write_text(study_markdown(rows, test_articles, synthetic))
     metrics_figure(rows, out / "metrics.png", synthetic)
     loss_figure(results, out / "loss.png", synthetic)

@@ -3,9 +3,9 @@
 import argparse
 
 from pressft.errors import run_stage
+from pressft.io import read_jsonl
 from pressft.model.modeling import build_embedded_model, prepare_base
 from pressft.params import EMBEDDED, load_params
-from pressft.data.sources import read_records
 
 
 def main() -> None:
@@ -15,7 +15,7 @@ def main() -> None:
     args = parser.parse_args()
     model = load_params()["model"]
     if model["base"] == EMBEDDED:
-        summary = build_embedded_model(read_records(args.pool), model["embedded"], args.out)
+        summary = build_embedded_model(read_jsonl(args.pool), model["embedded"], args.out)
     else:
         summary = prepare_base(model["base"], args.out)
     print(f"base_model: {summary['source']}, {summary['parameters']:,} parameters -> {args.out}")

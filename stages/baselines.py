@@ -2,14 +2,13 @@
 comparison, trained on the same training articles as the LLM; one predictions file per baseline."""
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from pressft.evaluation.baselines import COVERS, fit_and_predict, training_examples
 from pressft.errors import run_stage
+from pressft.io import read_jsonl, write_json, write_jsonl
 from pressft.params import load_params
-from pressft.data.sources import read_records, write_jsonl
 
 
 def main() -> None:
@@ -24,7 +23,7 @@ def main() -> None:
     names = set(params["tasks"]["names"])
 
     def examples(path: str) -> list[dict]:
-        return [example for example in read_records(path) if example["task"] in names]
+        return [example for example in read_jsonl(path) if example["task"] in names]
 
     start = time.time()
     train = training_examples(examples(args.pool), params["train"]["size"])
@@ -34,8 +33,7 @@ def main() -> None:
         tasks = [task for task in COVERS[name] if task in {record["task"] for record in records}]
         print(f"baselines: {name}: {len(records)} predictions ({', '.join(tasks) or 'no task of tasks.names'}) "
               f"-> {Path(args.out) / f'{name}.jsonl'}")
-    Path(args.choices).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.choices).write_text(json.dumps(choices, indent=2) + "\n")
+    write_json(choices, args.choices)
     print(f"baselines: trained on {choices['train_articles']} articles in {time.time() - start:.0f}s; "
           f"choices on validation -> {args.choices}")
 

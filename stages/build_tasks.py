@@ -2,12 +2,11 @@
 tasks as chat examples."""
 
 import argparse
-import json
 from pathlib import Path
 
 from pressft.errors import run_stage
+from pressft.io import read_jsonl, write_json, write_jsonl
 from pressft.params import load_params
-from pressft.data.sources import read_records, write_jsonl
 from pressft.data.splits import exclude_types, guard_leakage, split_articles, type_counts
 from pressft.tasks import make_examples
 
@@ -21,7 +20,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     split, tasks = params["split"], params["tasks"]
-    articles, excluded = exclude_types(read_records(args.articles), split["exclude_types"])
+    articles, excluded = exclude_types(read_jsonl(args.articles), split["exclude_types"])
     if excluded:
         print(f"build_tasks: excluded by split.exclude_types: {excluded}")
     splits, removed = guard_leakage(split_articles(articles, split["test"], split["val"], split["seed"]))
@@ -39,8 +38,7 @@ def main() -> None:
         write_jsonl(examples, Path(args.tasks) / f"{name}.jsonl")
         report[name] = {"articles": len(members), "examples": len(examples), "types": type_counts(members)}
         print(f"build_tasks: {name}: {len(members)} articles, {len(examples)} examples, types {report[name]['types']}")
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(json.dumps(report, indent=2) + "\n")
+    write_json(report, args.report)
 
 
 if __name__ == "__main__":

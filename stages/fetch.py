@@ -2,13 +2,13 @@
 and write the corpus, the rejects with their reasons, the provenance and the data report."""
 
 import argparse
-import json
 from pathlib import Path
 
 from pressft.data.cleaning import clean_corpus, data_report
 from pressft.errors import UserError, run_stage
+from pressft.io import write_json, write_jsonl
 from pressft.params import load_params
-from pressft.data.sources import read_source, write_jsonl
+from pressft.data.sources import read_source
 
 
 def main() -> None:
@@ -26,9 +26,8 @@ def main() -> None:
     out = Path(args.out)
     write_jsonl(articles, out / "articles.jsonl")
     write_jsonl(rejects, out / "rejects.jsonl")
-    (out / "fetch.json").write_text(json.dumps(report | {"provenance": provenance}, indent=2) + "\n")
-    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.report).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_json(report | {"provenance": provenance}, out / "fetch.json")
+    write_json(report, args.report, ensure_ascii=False)
     label = " (SYNTHETIC corpus)" if report["synthetic"] else ""
     reasons = ", ".join(f"{reason} {count}" for reason, count in report["rejected_by_reason"].items())
     print(

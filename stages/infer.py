@@ -6,10 +6,10 @@ import argparse
 import torch
 
 from pressft.errors import run_stage
+from pressft.io import read_jsonl, write_jsonl
 from pressft.model.generation import answer_nll, generate_predictions, generate_with_vllm
 from pressft.model.modeling import EMULATED_BF16, bf16_emulated, load_for_inference
 from pressft.params import load_params
-from pressft.data.sources import read_records, write_jsonl
 
 
 def main() -> None:
@@ -20,7 +20,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     infer, model_params = params["infer"], params["model"]
-    examples = read_records(args.test)
+    examples = read_jsonl(args.test)
     settings = dict(max_new_tokens=infer["max_new_tokens"], max_length=model_params["max_length"],
                     date_string=model_params["date_string"])
     model, tokenizer = load_for_inference(args.model, infer["dtype"])

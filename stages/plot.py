@@ -1,11 +1,10 @@
 """Stage plot: PNG figures of the model comparison, output lengths, type confusion, per-tag F1 and loss curves."""
 
 import argparse
-import csv
-import json
 from pathlib import Path
 
 from pressft.errors import UserError, run_stage
+from pressft.io import read_csv, read_json, read_jsonl
 from pressft.presentation.plotting import (
     comparison_figure,
     confusion_figure,
@@ -14,26 +13,6 @@ from pressft.presentation.plotting import (
     loss_figure,
     tags_figure,
 )
-
-
-def read_json(path: str | Path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path} does not exist; run the stage that writes it first (dvc repro)") from None
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    try:
-        with Path(path).open() as lines:
-            return [json.loads(line) for line in lines if line.strip()]
-    except FileNotFoundError:
-        raise UserError(f"{path} does not exist; run the stage that writes it first (dvc repro)") from None
-
-
-def read_csv(path: Path) -> list[dict]:
-    with path.open(newline="") as rows:
-        return [{key: float(value) for key, value in row.items() if value} for row in csv.DictReader(rows)]
 
 
 def check_best_baselines(comparison: dict, metrics: dict, predictions: dict) -> None:

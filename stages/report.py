@@ -2,17 +2,12 @@
 article types, perplexity, examples, figures) from the metrics and predictions."""
 
 import argparse
-import json
 from pathlib import Path
 
 from pressft.errors import run_stage
+from pressft.io import read_json, read_jsonl
 from pressft.params import load_params
 from pressft.presentation.report import render_report
-from pressft.data.sources import read_records
-
-
-def read_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def main() -> None:
@@ -36,8 +31,8 @@ def main() -> None:
         train=read_json(args.train),
         metrics={Path(path).stem: read_json(path) for path in args.metrics},
         comparison=read_json(args.comparison),
-        tests=read_records(args.test),
-        predictions={Path(path).stem: read_records(path) for path in args.predictions},
+        tests=read_jsonl(args.test),
+        predictions={Path(path).stem: read_jsonl(path) for path in args.predictions},
         figures=sorted(path.name for path in Path(args.plots).glob("*.png")),
     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

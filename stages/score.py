@@ -2,18 +2,12 @@
 metrics, and the paired comparison of the fine-tuned model with the base model and the best baseline."""
 
 import argparse
-import json
 from pathlib import Path
 
 from pressft.errors import run_stage
 from pressft.evaluation.metrics import HEADLINE, add_intervals, compare_models, score_predictions
+from pressft.io import read_jsonl, write_json
 from pressft.params import load_params
-from pressft.data.sources import read_records
-
-
-def write_json(data: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def main() -> None:
@@ -26,15 +20,15 @@ def main() -> None:
     metrics, statistics = {}, {}
     for path in map(Path, args.predictions):
         metrics[path.stem], statistics[path.stem] = score_predictions(
-            read_records(path), bertscore_model=score["bertscore_model"], bertscore_layers=score["bertscore_layers"],
+            read_jsonl(path), bertscore_model=score["bertscore_model"], bertscore_layers=score["bertscore_layers"],
             with_statistics=True,
         )
         add_intervals(metrics[path.stem], statistics[path.stem], score["bootstrap_resamples"], score["seed"])
-        write_json(metrics[path.stem], Path(args.out) / f"{path.stem}.json")
+        write_json(metrics[path.stem], Path(args.out) / f"{path.stem}.json", ensure_ascii=False)
         headline = {task: metrics[path.stem][task][key] for task, key in HEADLINE.items() if task in metrics[path.stem]}
         print(f"score: {path.stem}: {headline}")
     comparison = compare_models(metrics, statistics, score["bootstrap_resamples"], score["seed"])
-    write_json(comparison, Path(args.comparison))
+    write_json(comparison, args.comparison, ensure_ascii=False)
     for task, entry in comparison.items():
         if isinstance(entry, dict):
             verdicts = {key: value["verdict"] for key, value in entry.items() if isinstance(value, dict)}

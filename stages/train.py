@@ -1,24 +1,14 @@
 """Stage train: LoRA fine-tuning on the first train.size pool articles; adapter, training metrics, loss curves."""
 
 import argparse
-import csv
-import json
 import os
 from pathlib import Path
 
 from pressft.errors import run_stage
+from pressft.io import read_jsonl, write_csv, write_json
 from pressft.model.modeling import EMULATED_BF16, bf16_emulated
 from pressft.params import load_params
-from pressft.data.sources import read_records
 from pressft.model.training import loss_curves, select_training, train_lora
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["step"])
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def main() -> None:
@@ -32,21 +22,21 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params()
     train = params["train"]
-    examples = select_training(read_records(args.pool), train["size"], train["type_oversample_cap"])
+    examples = select_training(read_jsonl(args.pool), train["size"], train["type_oversample_cap"])
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"train: {train['size']} articles -> {len(examples)} examples (minority types oversampled)")
         if train["precision"] == "bf16" and bf16_emulated():
             print(f"train: warning: {EMULATED_BF16}; set train.precision to auto or fp32 (the adapter then differs)")
     metrics, history = train_lora(
-        args.base, examples, read_records(args.val), params, args.out, work_dir=Path(args.out).with_name("checkpoints")
+        args.base, examples, read_jsonl(args.val), params, args.out, work_dir=Path(args.out).with_name("checkpoints")
     )
     if not metrics:  # another process of a multi-process (accelerate) run: the main process writes the outputs
         return
-    Path(args.metrics).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.metrics).write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json(metrics, args.metrics)
     train_rows, eval_rows = loss_curves(history)
-    write_csv(train_rows, Path(args.curves) / "train.csv")
-    write_csv(eval_rows, Path(args.curves) / "eval.csv")
+    # A run too short to log still writes both tables, with the step column the plots read.
+    write_csv(train_rows, Path(args.curves) / "train.csv", empty_columns=["step"])
+    write_csv(eval_rows, Path(args.curves) / "eval.csv", empty_columns=["step"])
     print(
         f"train: {metrics['steps']} steps in {metrics['runtime_seconds']}s ({metrics['tokens_per_second']:.0f} tokens/s, "
         f"peak memory {metrics['peak_memory_gib']} GiB), best eval loss {metrics['best_eval_loss']} "

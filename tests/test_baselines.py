@@ -215,7 +215,7 @@ def _stage(tmp_path: Path, size: int) -> subprocess.CompletedProcess:
 
 
 def test_stage_writes_four_prediction_files_and_the_choices(tmp_path, normalised_articles, params):
-    from pressft.data.sources import write_jsonl
+    from pressft.io import write_jsonl
 
     articles = normalised_articles(40)
     for name, members in {"test": articles[:8], "val": articles[8:16], "pool": articles[16:]}.items():

@@ -82,9 +82,9 @@ def test_check_reproduction_rejects_a_negative_tolerance(tmp_path):
 CHILD = """
 import json, sys
 from pressft.model.training import train_lora
-from pressft.data.sources import read_records
+from pressft.io import read_jsonl
 base, examples, params, out = sys.argv[1:]
-rows = read_records(examples)
+rows = read_jsonl(examples)
 train_lora(base, rows[:16], rows[16:20], json.loads(open(params).read()), out + "/adapter", out + "/work")
 """
 

@@ -11,7 +11,7 @@ import pytest
 from pressft import ARTICLE_TYPES
 from pressft.data.cleaning import clean_corpus
 from pressft.errors import UserError
-from pressft.data.sources import read_file, read_huggingface, read_records, read_source, write_jsonl
+from pressft.data.sources import read_file, read_huggingface, read_source
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
@@ -302,19 +302,6 @@ def test_read_source_embedded(tmp_path):
 def test_read_source_file(tmp_path, articles):
     path = write_lines(tmp_path / "a.jsonl", articles(2))
     assert read_source({"source": "file", "path": str(path)}, tmp_path / "cache") == read_file(path)
-
-
-# ------------------------------------------------------------------ the pipeline's own JSONL
-
-
-def test_write_then_read_records_round_trip(tmp_path, normalised_articles):
-    records = normalised_articles(5)
-    records[0]["title"] = "Nürburgring: BMW M4 GT3 EVO wins – again"
-    records[1]["content"] = "First paragraph.\u2028Second paragraph.\x85Third."
-    path = tmp_path / "sub" / "out.jsonl"
-    write_jsonl(records, path)  # creates the folder
-    assert read_records(path) == records
-    assert len(path.read_bytes().split(b"\n")) == 6  # one line per record and a final newline
 
 
 # ------------------------------------------------------------------ the real PressClub sample

@@ -147,16 +147,3 @@ def read_source(data: dict[str, Any], cache_dir: str | Path) -> tuple[Records, R
         failure["reason"], failure["detail"] = "fetch failed", failure["reason"]
     return records, failures, info
 
-
-def write_jsonl(records: Records, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-def read_records(path: str | Path) -> Records:
-    """Records of a JSONL file the pipeline itself wrote."""
-    with Path(path).open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]

@@ -3,8 +3,6 @@ collected into a table and figures of every headline metric against size, each s
 base model and the best baseline as reference lines with verdicts that hold across seeds and articles together, and
 the loss curves of all runs overlaid."""
 
-import csv
-import io
 import json
 import subprocess
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import Any
 
 from pressft.errors import UserError
 from pressft.evaluation.metrics import HEADLINE, Statistic, across_seeds_difference, headline_statistic
+from pressft.io import parse_csv, parse_jsonl
 from pressft.presentation.plotting import COLOURS, plt  # plotting selects the file-only Agg backend before pyplot loads
 from pressft.presentation.report import markdown_table
 
@@ -82,8 +81,6 @@ def read_experiment(repo: Path, commit: str) -> dict[str, Any]:
     def text(path: str) -> str:
         return _git(repo, "show", f"{commit}:{path}")
 
-    def rows(path: str) -> list[dict[str, float]]:
-        return [{k: float(v) for k, v in row.items() if v} for row in csv.DictReader(io.StringIO(text(path)))]
 
     return {
         "finetuned": json.loads(text("metrics/finetuned.json")),
@@ -91,8 +88,8 @@ def read_experiment(repo: Path, commit: str) -> dict[str, Any]:
         "comparison": json.loads(text("metrics/comparison.json")),
         "splits": json.loads(text("metrics/splits.json")),
         "train": json.loads(text("metrics/train.json")),
-        "loss_train": rows("metrics/loss/train.csv"),
-        "loss_eval": rows("metrics/loss/eval.csv"),
+        "loss_train": parse_csv(text("metrics/loss/train.csv").splitlines()),
+        "loss_eval": parse_csv(text("metrics/loss/eval.csv").splitlines()),
     }
 
 
@@ -103,7 +100,7 @@ def run_statistics(repo: Path, commit: str, best_baselines: dict[str, str]) -> d
 
     def records(path: str) -> list[dict[str, Any]]:
         with dvc.api.open(path, repo=str(repo), rev=commit) as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+            return parse_jsonl(handle)
 
     def by_task(rows: list[dict[str, Any]], tasks) -> dict[str, Statistic]:
         return {task: headline_statistic(task, [row for row in rows if row["task"] == task]) for task in tasks}

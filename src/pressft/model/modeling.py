@@ -1,6 +1,5 @@
 """Base models: the tiny embedded Llama built here, or a hub/local model; one loading path for both."""
 
-import json
 import math
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ import torch
 from pressft.model.allocator import keep_freed_memory
 from pressft.model.chat import CHAT_TEMPLATE, EOT, PAD, eot_id
 from pressft.errors import UserError
+from pressft.io import read_json, write_json
 
 BOS, EOS_TEXT = "<|begin_of_text|>", "<|end_of_text|>"
 SPECIAL_TOKENS = [BOS, EOS_TEXT, "<|start_header_id|>", "<|end_header_id|>", EOT, PAD]
@@ -123,7 +123,7 @@ def build_embedded_model(articles: list[dict[str, Any]], cfg: dict[str, Any], ou
         "pretrain_loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 4),
     }
     # No wall time in the file: the output must hash the same on every run, or DVC's cache and lock disagree.
-    (out_dir / SOURCE_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(summary, out_dir / SOURCE_FILE)
     log(f"pretrained in {time.time() - start:.0f}s")
     return summary
 
@@ -205,7 +205,7 @@ def load_for_inference(model_dir: str | Path, dtype: str = "fp32"):
         from peft import PeftModel
         from transformers import AutoTokenizer
 
-        base, _ = load_model(json.loads(describe.read_text())["base_model"])
+        base, _ = load_model(read_json(describe)["base_model"])
         model = PeftModel.from_pretrained(base.float(), str(model_dir)).merge_and_unload()
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = model.to(device="cuda" if torch.cuda.is_available() else "cpu", dtype=inference_dtype(dtype))
@@ -267,7 +267,7 @@ def prepare_base(spec: str, out_dir: str | Path) -> dict:
         "end_of_turn": tokenizer.convert_ids_to_tokens(end),
         "pad": tokenizer.pad_token,
     }
-    (out_dir / SOURCE_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(summary, out_dir / SOURCE_FILE)
     return summary
 
 

@@ -17,6 +17,7 @@ from transformers import TrainerCallback
 from pressft.model.chat import encode_for_training
 from pressft.model.allocator import keep_freed_memory
 from pressft.model.modeling import ADAPTER_FILE, load_model, perplexity, resolve_precision
+from pressft.io import read_json, write_json
 from pressft.params import check_train_size
 
 SEAL = "pressft_complete"  # written into a checkpoint once everything in it is on disk
@@ -177,7 +178,7 @@ def resume_point(work_dir: Path, fingerprint: str, main_process: bool = True) ->
     removed by the main process; every process reaches the same answer without waiting for the others.
     """
     marker = work_dir / FINGERPRINT
-    same_run = marker.exists() and json.loads(marker.read_text()).get("fingerprint") == fingerprint
+    same_run = marker.exists() and read_json(marker).get("fingerprint") == fingerprint
     checkpoints = sorted(work_dir.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[-1]))
     sealed = [path for path in checkpoints if (path / SEAL).exists()] if same_run else []
     if main_process:
@@ -335,24 +336,24 @@ def train_lora(
         "date_string": model_params["date_string"],
         "versions": _versions(),
     }
-    (out_dir / ADAPTER_FILE).write_text(json.dumps(describe, indent=2) + "\n")
+    write_json(describe, out_dir / ADAPTER_FILE)
     return metrics, history
 
 
 def _sort_target_modules(config_path: Path) -> None:
     """peft writes target_modules from a set, in an order that changes with Python's hash seed; sorted, the
     adapter directory hashes the same on every run, so DVC sees an unchanged output as unchanged."""
-    config = json.loads(config_path.read_text())
+    config = read_json(config_path)
     if isinstance(config.get("target_modules"), list):
         config["target_modules"] = sorted(config["target_modules"])
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    write_json(config, config_path, sort_keys=True)
 
 
 def _tokens_at(checkpoint: str | None) -> int:
     """Tokens the run had seen at a checkpoint, so tokens/s counts only this session's work."""
     if not checkpoint:
         return 0
-    return json.loads((Path(checkpoint) / "trainer_state.json").read_text()).get("num_input_tokens_seen", 0)
+    return read_json(Path(checkpoint) / "trainer_state.json").get("num_input_tokens_seen", 0)
 
 
 def _best_step(checkpoint: str | None, last: int) -> int:
