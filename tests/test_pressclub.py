@@ -572,13 +572,33 @@ def test_robots_txt_is_obeyed(site, tmp_path):
 
 
 def test_robots_txt_crawl_delay_slows_requests_down(site, tmp_path):
-    """Python's robotparser reads whole seconds only, so this test takes two of them."""
+    """A fractional delay counts as it is (Python's robotparser read whole seconds only)."""
     publish(site, [invented(0)])
-    site.route("/robots.txt", Reply(body="User-agent: pressft\nCrawl-delay: 1\n", headers={"Content-Type": "text/plain"}))
+    site.route("/robots.txt", Reply(body="User-agent: pressft\nCrawl-delay: 0.5\n", headers={"Content-Type": "text/plain"}))
     scrape(settings(site, delay_seconds=0.0, max_articles=1), tmp_path, log=lambda line: None)
     times = [when for _, _, when in site.log]
     assert len(times) == 3  # robots.txt, page 1, the one detail page
-    assert min(later - earlier for earlier, later in zip(times, times[1:])) >= 1.0
+    assert min(later - earlier for earlier, later in zip(times, times[1:])) >= 0.5
+
+
+def test_robots_txt_wildcards_of_rfc_9309(site, tmp_path):
+    """`*` matches any characters and `$` anchors at the end of the path; urllib's robotparser knew only prefixes."""
+    articles = [invented(i) for i in range(6)]
+    suffixes = ["/press-kit.pdf", "/press-kit.pdf?download=1", "/press-kit.pdfx", "", "", ""]
+    for article, suffix in zip(articles, suffixes):
+        article["path"] += suffix
+    articles[3]["path"] = "/global/de/private/invented-item-3"
+    articles[4]["path"] = "/global/private/invented-item-4"  # `*/private` needs a segment between
+    articles[5]["path"] = "/global/a/b/private"  # `*` spans slashes
+    publish(site, articles)
+    rules = "User-agent: *\nDisallow: /*.pdf$\nDisallow: /global/*/private\n"
+    site.route("/robots.txt", Reply(body=rules, headers={"Content-Type": "text/plain"}))
+    records, failures, _ = scrape(settings(site), tmp_path, log=lambda line: None)
+    blocked = [articles[0], articles[3], articles[5]]
+    assert not {article["path"] for article in blocked} & set(site.paths())
+    assert [record["url"] for record in records] == [site.base + articles[i]["path"] for i in (1, 2, 4)]
+    assert failures == [{"reason": "disallowed by robots.txt", "record": {"title": a["title"], "url": site.base + a["path"]}}
+                        for a in blocked]
 
 
 def test_robots_txt_disallowing_the_listing_is_a_user_error(site, tmp_path):

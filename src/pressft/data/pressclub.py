@@ -10,21 +10,23 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
-from urllib.robotparser import RobotFileParser
 
 import requests
 from bs4 import BeautifulSoup
+from protego import Protego
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import Retry
 
 from pressft.errors import UserError
+from pressft.io import jsonl_line
 
 USER_AGENT = "pressft/0.1 (research fine-tuning pipeline; +https://github.com/pressft/pressft)"
 
@@ -318,141 +320,206 @@ def _open_cache(path: Path) -> dict[str, dict[str, Any]]:
     return cached
 
 
-def _append(handle: Any, record: dict[str, Any]) -> None:
-    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    handle.flush()
-    os.fsync(handle.fileno())
+class _Cache:
+    """The cache's articles.jsonl: records by url, each new one appended and fsynced at once (a kill loses at most
+    the article in flight)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.records = _open_cache(path)
+        self._handle: Any = None
+
+    def __enter__(self) -> "_Cache":
+        self._handle = self.path.open("a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._handle.close()
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._handle.write(jsonl_line(record))
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.records[record["url"]] = record
 
 
-def _robots(client: _Client, base: str, param: str) -> RobotFileParser:
-    """The site's robots.txt (RFC 9309): a missing one (4xx) allows everything, an unreachable one stops the run."""
+def _robots(client: _Client, base: str, param: str) -> Protego:
+    """The site's robots.txt (RFC 9309, with its `*` and `$` wildcards): a missing one (4xx) allows everything, an
+    unreachable one stops the run. A Crawl-delay for us slows the client down."""
     url = urljoin(base, "/robots.txt")
-    robots = RobotFileParser(url)
     try:
         body, _ = client.get(url)
     except FetchError as error:
         if error.status is not None and 400 <= error.status < 500:
-            robots.allow_all = True
-            return robots
+            return Protego.parse("")
         raise UserError(f"cannot fetch {url}: {error}; check data.pressclub.{param} or your network") from None
-    robots.parse(body.decode("utf-8", errors="replace").splitlines())
+    robots = Protego.parse(body.decode("utf-8", errors="replace"))
     client.slow_down(float(robots.crawl_delay(USER_AGENT) or 0))
     return robots
 
 
-def _page_url(base: str, page: int) -> str:
-    return f"{base}{'&' if '?' in base else '?'}page={page}"
+@dataclass(frozen=True)
+class _Feed:
+    """The pages to walk: the HTML listing or the RSS feed, and the param that names their URL (for messages)."""
+
+    kind: str  # "listing" or "feed", as messages call a page
+    param: str
+    base: str
+
+    @classmethod
+    def of(cls, settings: dict[str, Any]) -> "_Feed":
+        feed = settings["feed"]
+        if feed not in ("listing", "rss"):
+            raise UserError(f"data.pressclub.feed must be 'listing' or 'rss', not {feed!r}")
+        param = "listing_url" if feed == "listing" else "rss_url"
+        return cls("listing" if feed == "listing" else "feed", param, settings[param])
+
+    def page_url(self, page: int) -> str:
+        return f"{self.base}{'&' if '?' in self.base else '?'}page={page}"
+
+    def read(self, client: _Client, url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(entries, failures) of one page; FetchError or ValueError when the page as a whole fails."""
+        body, content_type = client.get(url)
+        if self.kind == "listing":
+            return parse_listing(_html_text(body, content_type), url)
+        return parse_rss(body)
+
+
+@dataclass
+class _Walk:
+    """What a run has collected so far."""
+
+    max_articles: int
+    records: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    pages: int = 0
+    new: int = 0
+    from_cache: int = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.records) >= self.max_articles
+
+
+def _fetch_article(client: _Client, entry: dict[str, Any]) -> dict[str, Any]:
+    """The record of a listing entry with its detail page's content; FetchError or ValueError when that fails."""
+    body, content_type = client.get(entry["url"])
+    detail = parse_detail(_html_text(body, content_type))
+    return {
+        **entry,
+        "type": entry["type"] or detail["type"],
+        "tags": entry["tags"] or detail["tags"],
+        "content": detail["content"],
+        "fetched_at": _now(),
+    }
+
+
+def _collect(
+    client: _Client, robots: Protego, entries: list[dict[str, Any]], cache: _Cache, walk: _Walk
+) -> tuple[int, int, int]:
+    """Each entry of a page not seen yet: from the cache, or its detail page fetched and cached.
+    Returns the page's (new, cached, failed) counts."""
+    new = from_cache = failed = 0
+    for entry in entries:
+        if walk.full:
+            break
+        # Pages shift while we walk (a new article pushes one down to the next page): skip repeats.
+        if entry["url"] in walk.seen:
+            continue
+        walk.seen.add(entry["url"])
+        if entry["url"] in cache.records:
+            walk.records.append(cache.records[entry["url"]])
+            from_cache += 1
+            continue
+        if not robots.can_fetch(entry["url"], USER_AGENT):
+            walk.failures.append(_failure("disallowed by robots.txt", entry["title"], entry["url"]))
+            failed += 1
+            continue
+        try:
+            record = _fetch_article(client, entry)
+        except (FetchError, ValueError) as error:
+            # Not cached, so the next run tries this article again.
+            walk.failures.append(_failure(str(error), entry["title"], entry["url"]))
+            failed += 1
+            continue
+        cache.append(record)
+        walk.records.append(record)
+        new += 1
+    walk.new += new
+    walk.from_cache += from_cache
+    return new, from_cache, failed
+
+
+def _walk_pages(
+    client: _Client,
+    robots: Protego,
+    feed: _Feed,
+    cache: _Cache,
+    walk: _Walk,
+    max_pages: int,
+    log: Callable[[str], None],
+) -> str:
+    """Walk the pages newest first until enough articles, the last page or a failing one; returns why it stopped.
+    A first page that fails is a UserError: a wrong URL or a changed site, not a short feed."""
+    for page in range(1, max_pages + 1):
+        url = feed.page_url(page)
+        if not robots.can_fetch(url, USER_AGENT):
+            if page == 1:
+                raise UserError(f"robots.txt of the site disallows {url} for {USER_AGENT.split('/')[0]}")
+            return f"{feed.kind} page {page} disallowed by robots.txt"
+        walk.pages += 1
+        try:
+            entries, bad = feed.read(client, url)
+        except (FetchError, ValueError) as error:
+            if isinstance(error, FetchError) and error.status == 404 and page > 1:
+                return "end of feed"
+            if page == 1:
+                if isinstance(error, FetchError):
+                    hint = f"check data.pressclub.{feed.param} or your network"
+                    raise UserError(f"cannot fetch {url}: {error}; {hint}") from None
+                raise UserError(f"cannot read {url}: {error}; check data.pressclub.{feed.param}") from None
+            stopped = f"{feed.kind} page {page} failed: {error}"
+            log(f"pressclub: {stopped}; keeping the {len(walk.records)} articles collected so far")
+            return stopped
+        if not entries and not bad:
+            if page == 1:
+                # An empty first page means a wrong URL or a changed layout, not an empty site.
+                what = "article.newsfeed entries" if feed.kind == "listing" else "<item> entries"
+                raise UserError(f"{url} has no {what}; check data.pressclub.{feed.param} (or the site changed)")
+            return "end of feed"
+        walk.failures.extend(bad)
+        new, from_cache, failed = _collect(client, robots, entries, cache, walk)
+        log(
+            f"pressclub: page {page}: {len(entries) + len(bad)} entries ({new} new, {from_cache} cached,"
+            f" {failed + len(bad)} failed); {len(walk.records)}/{walk.max_articles} articles"
+        )
+        if walk.full:
+            return "max_articles"
+    return "max_pages"
 
 
 def scrape(
     settings: dict[str, Any], cache_dir: Path, log: Callable[[str], None] = print
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """(records, failures, info): walk the listing or RSS pages newest first, fetching uncached articles."""
-    feed = settings["feed"]
-    if feed not in ("listing", "rss"):
-        raise UserError(f"data.pressclub.feed must be 'listing' or 'rss', not {feed!r}")
-    param = "listing_url" if feed == "listing" else "rss_url"
-    base = settings[param]
-    kind = "listing" if feed == "listing" else "feed"
-    max_articles, max_pages = int(settings["max_articles"]), int(settings["max_pages"])
-    info: dict[str, Any] = {"source": "pressclub", "feed": feed, "url": base, "fetched_at": _now()}
-    cache_path = Path(cache_dir) / "articles.jsonl"
-    cached = _open_cache(cache_path)
-    records: list[dict[str, Any]] = []
-    failures: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    pages = new = from_cache = 0
-    stopped = "max_pages"
+    feed = _Feed.of(settings)
+    info: dict[str, Any] = {"source": "pressclub", "feed": settings["feed"], "url": feed.base, "fetched_at": _now()}
+    cache = _Cache(Path(cache_dir) / "articles.jsonl")
+    walk = _Walk(max_articles=int(settings["max_articles"]))
     client = _Client(settings)
     try:
-        robots = _robots(client, base, param)
-        with cache_path.open("a", encoding="utf-8") as cache:
-            for page in range(1, max_pages + 1):
-                url = _page_url(base, page)
-                if not robots.can_fetch(USER_AGENT, url):
-                    if page == 1:
-                        raise UserError(f"robots.txt of the site disallows {url} for {USER_AGENT.split('/')[0]}")
-                    stopped = f"{kind} page {page} disallowed by robots.txt"
-                    break
-                pages += 1
-                try:
-                    body, content_type = client.get(url)
-                    if feed == "listing":
-                        entries, bad = parse_listing(_html_text(body, content_type), url)
-                    else:
-                        entries, bad = parse_rss(body)
-                except (FetchError, ValueError) as error:
-                    if isinstance(error, FetchError) and error.status == 404 and page > 1:
-                        stopped = "end of feed"
-                        break
-                    if page == 1:
-                        if isinstance(error, FetchError):
-                            hint = f"check data.pressclub.{param} or your network"
-                            raise UserError(f"cannot fetch {url}: {error}; {hint}") from None
-                        raise UserError(f"cannot read {url}: {error}; check data.pressclub.{param}") from None
-                    stopped = f"{kind} page {page} failed: {error}"
-                    log(f"pressclub: {stopped}; keeping the {len(records)} articles collected so far")
-                    break
-                if not entries and not bad:
-                    if page == 1:
-                        # An empty first page means a wrong URL or a changed layout, not an empty site.
-                        what = "article.newsfeed entries" if feed == "listing" else "<item> entries"
-                        raise UserError(f"{url} has no {what}; check data.pressclub.{param} (or the site changed)")
-                    stopped = "end of feed"
-                    break
-                failures.extend(bad)
-                page_new = page_cached = 0
-                page_failed = len(bad)
-                for entry in entries:
-                    if len(records) >= max_articles:
-                        break
-                    # Pages shift while we walk (a new article pushes one down to the next page): skip repeats.
-                    if entry["url"] in seen:
-                        continue
-                    seen.add(entry["url"])
-                    if entry["url"] in cached:
-                        records.append(cached[entry["url"]])
-                        page_cached += 1
-                        continue
-                    if not robots.can_fetch(USER_AGENT, entry["url"]):
-                        failures.append(_failure("disallowed by robots.txt", entry["title"], entry["url"]))
-                        page_failed += 1
-                        continue
-                    try:
-                        detail_body, detail_type = client.get(entry["url"])
-                        detail = parse_detail(_html_text(detail_body, detail_type))
-                    except (FetchError, ValueError) as error:
-                        # Not cached, so the next run tries this article again.
-                        failures.append(_failure(str(error), entry["title"], entry["url"]))
-                        page_failed += 1
-                        continue
-                    record = {
-                        **entry,
-                        "type": entry["type"] or detail["type"],
-                        "tags": entry["tags"] or detail["tags"],
-                        "content": detail["content"],
-                        "fetched_at": _now(),
-                    }
-                    _append(cache, record)
-                    cached[record["url"]] = record
-                    records.append(record)
-                    page_new += 1
-                new += page_new
-                from_cache += page_cached
-                log(
-                    f"pressclub: page {page}: {len(entries) + len(bad)} entries ({page_new} new, {page_cached} cached,"
-                    f" {page_failed} failed); {len(records)}/{max_articles} articles"
-                )
-                if len(records) >= max_articles:
-                    stopped = "max_articles"
-                    break
+        robots = _robots(client, feed.base, feed.param)
+        with cache:
+            stopped = _walk_pages(client, robots, feed, cache, walk, int(settings["max_pages"]), log)
     finally:
         client.close()
     info.update(
-        pages=pages, new=new, cached=from_cache, failed=len(failures), requests=client.requests, stopped=stopped
+        pages=walk.pages, new=walk.new, cached=walk.from_cache, failed=len(walk.failures), requests=client.requests,
+        stopped=stopped,
     )
     log(
-        f"pressclub: {len(records)} articles ({new} new, {from_cache} cached), {len(failures)} failed,"
-        f" {pages} pages, {client.requests} requests; stopped: {stopped}"
+        f"pressclub: {len(walk.records)} articles ({walk.new} new, {walk.from_cache} cached),"
+        f" {len(walk.failures)} failed, {walk.pages} pages, {client.requests} requests; stopped: {stopped}"
     )
-    return records, failures, info
+    return walk.records, walk.failures, info
