@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from pressft.evaluation.baselines import COVERS, fit_and_predict, training_examples
+from pressft.evaluation.baselines import covers, fit_and_predict, training_examples
 from pressft.errors import run_stage
 from pressft.params import load_params
 from pressft.data.sources import read_records, write_jsonl
@@ -31,7 +31,7 @@ def main() -> None:
     predictions, choices = fit_and_predict(train, examples(args.val), examples(args.test))
     for name, records in predictions.items():
         write_jsonl(records, Path(args.out) / f"{name}.jsonl")
-        tasks = [task for task in COVERS[name] if task in {record["task"] for record in records}]
+        tasks = [task for task in covers()[name] if task in {record["task"] for record in records}]
         print(f"baselines: {name}: {len(records)} predictions ({', '.join(tasks) or 'no task of tasks.names'}) "
               f"-> {Path(args.out) / f'{name}.jsonl'}")
     Path(args.choices).parent.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 from pressft.errors import run_stage
-from pressft.evaluation.metrics import HEADLINE, add_intervals, compare_models, score_predictions
+from pressft.evaluation.metrics import add_intervals, compare_models, score_predictions
 from pressft.params import load_params
 from pressft.data.sources import read_records
+from pressft.tasks import REGISTRY
 
 
 def write_json(data: dict, path: Path) -> None:
@@ -31,7 +32,8 @@ def main() -> None:
         )
         add_intervals(metrics[path.stem], statistics[path.stem], score["bootstrap_resamples"], score["seed"])
         write_json(metrics[path.stem], Path(args.out) / f"{path.stem}.json")
-        headline = {task: metrics[path.stem][task][key] for task, key in HEADLINE.items() if task in metrics[path.stem]}
+        headline = {task: metrics[path.stem][task][spec.headline] for task, spec in REGISTRY.items()
+                    if task in metrics[path.stem]}
         print(f"score: {path.stem}: {headline}")
     comparison = compare_models(metrics, statistics, score["bootstrap_resamples"], score["seed"])
     write_json(comparison, Path(args.comparison))

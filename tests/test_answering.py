@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pressft import TASKS
+from pressft.tasks import TASKS
 from pressft.model.answering import answer_articles, check_tasks, model_directory, prepare_article, read_articles
 from pressft.errors import UserError
 from pressft.model.generation import generate_predictions
