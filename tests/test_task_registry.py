@@ -48,7 +48,8 @@ def test_a_fifth_task_defined_in_a_test_runs_from_articles_to_the_comparison(wit
                 for i, e in enumerate(test)]
 
     models = {
-        "finetuned": records(lambda i, e: e["reference"] if i % 5 else ("long" if e["reference"] == "short" else "short")),
+        # Every fifth answer wrong.
+        "finetuned": records(lambda i, e: e["reference"] if i % 5 else {"short": "long", "long": "short"}[e["reference"]]),
         "base": records(lambda i, e: "Short." if i % 2 else "I cannot tell."),
         "baseline-majority": records(lambda i, e: "short"),
     }

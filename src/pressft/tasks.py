@@ -162,7 +162,8 @@ def get_task(name: str) -> Task:
         raise UserError(f"unknown task {name!r}; choose from {', '.join(REGISTRY)}") from None
 
 
-def make_examples(article: dict[str, Any], names: list[str], prompts: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+def make_examples(article: dict[str, Any], names: list[str],
+                  prompts: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
     """One example per task whose fields the article has: the prompt parts kept apart so the input can be shortened
     to a token budget later."""
     return [

@@ -1,9 +1,9 @@
 """Cleaning and validation of raw articles: markup and press boilerplate out, canonical labels, ISO dates.
 
 Every record either comes out clean in the project's schema or is rejected with a reason category
-and a detail; nothing is dropped without a trace. A record lacking a field that only some tasks need (title,
-summary, tags: see pressft.tasks) is kept without it, and counted in the data report. Duplicates (same URL, same normalised title and
-date, same content) are rejected as well, the first occurrence wins.
+and a detail; nothing is dropped without a trace. Duplicates (same URL, same normalised title and
+date, same content) are rejected as well, the first occurrence wins. A record lacking a field that only
+some tasks need (title, summary, tags: see pressft.tasks) is kept without it, and counted in the data report.
 """
 
 import hashlib
