@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from pressft.evaluation.baselines import COVERS, fit_and_predict, training_examples
+from pressft.evaluation.baselines import covers, fit_and_predict, training_examples
 from pressft.errors import run_stage
 from pressft.io import read_jsonl, write_json, write_jsonl
 from pressft.params import load_params
@@ -30,7 +30,7 @@ def main() -> None:
     predictions, choices = fit_and_predict(train, examples(args.val), examples(args.test))
     for name, records in predictions.items():
         write_jsonl(records, Path(args.out) / f"{name}.jsonl")
-        tasks = [task for task in COVERS[name] if task in {record["task"] for record in records}]
+        tasks = [task for task in covers()[name] if task in {record["task"] for record in records}]
         print(f"baselines: {name}: {len(records)} predictions ({', '.join(tasks) or 'no task of tasks.names'}) "
               f"-> {Path(args.out) / f'{name}.jsonl'}")
     write_json(choices, args.choices)

@@ -1,7 +1,8 @@
-"""Stage build_tasks: split per article (fixed test/val, seeded train pool, leakage guard) and write the four
-tasks as chat examples."""
+"""Stage build_tasks: split per article (fixed test/val, seeded train pool, leakage guard) and write the tasks as
+chat examples (an article lacking a field feeds only the tasks that do not need it)."""
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 from pressft.errors import run_stage
@@ -36,8 +37,11 @@ def main() -> None:
             for example in make_examples(article, tasks["names"], tasks["prompts"]):
                 examples.append({**example, "rank": rank})
         write_jsonl(examples, Path(args.tasks) / f"{name}.jsonl")
-        report[name] = {"articles": len(members), "examples": len(examples), "types": type_counts(members)}
-        print(f"build_tasks: {name}: {len(members)} articles, {len(examples)} examples, types {report[name]['types']}")
+        per_task = Counter(example["task"] for example in examples)
+        report[name] = {"articles": len(members), "examples": len(examples), "types": type_counts(members),
+                        "examples_per_task": {task: per_task[task] for task in tasks["names"]}}
+        print(f"build_tasks: {name}: {len(members)} articles, {len(examples)} examples "
+              f"{report[name]['examples_per_task']}, types {report[name]['types']}")
     write_json(report, args.report)
 
 

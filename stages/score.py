@@ -5,9 +5,10 @@ import argparse
 from pathlib import Path
 
 from pressft.errors import run_stage
-from pressft.evaluation.metrics import HEADLINE, add_intervals, compare_models, score_predictions
+from pressft.evaluation.metrics import add_intervals, compare_models, score_predictions
 from pressft.io import read_jsonl, write_json
 from pressft.params import load_params
+from pressft.tasks import REGISTRY
 
 
 def main() -> None:
@@ -25,7 +26,8 @@ def main() -> None:
         )
         add_intervals(metrics[path.stem], statistics[path.stem], score["bootstrap_resamples"], score["seed"])
         write_json(metrics[path.stem], Path(args.out) / f"{path.stem}.json", ensure_ascii=False)
-        headline = {task: metrics[path.stem][task][key] for task, key in HEADLINE.items() if task in metrics[path.stem]}
+        headline = {task: metrics[path.stem][task][spec.headline] for task, spec in REGISTRY.items()
+                    if task in metrics[path.stem]}
         print(f"score: {path.stem}: {headline}")
     comparison = compare_models(metrics, statistics, score["bootstrap_resamples"], score["seed"])
     write_json(comparison, args.comparison, ensure_ascii=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from pressft import TASKS
+from pressft.tasks import TASKS
 from benchmarking import compare_methods
 from pressft.tasks import make_examples
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pressft import TASKS
+from pressft.tasks import TASKS
 from pressft.model.chat import EOT, PAD, _render, answer_ids, encode_for_training, eot_id, prompt_ids
 from pressft.errors import UserError
 from pressft.tasks import make_examples

@@ -297,9 +297,16 @@ def test_id_depends_only_on_the_trimmed_url():
     assert clean(OTHER)["id"] != first
 
 
-def test_missing_fields_are_all_named():
+def test_missing_mandatory_fields_are_all_named():
     raw = {key: value for key, value in RAW.items() if key != "date"} | {"summary": "", "tags": [], "content": None}
-    assert rejection(raw) == ("missing field", "date, summary, tags, content")
+    assert rejection(raw) == ("missing field", "date, content")
+    assert rejection(RAW | {"type": None, "url": ""}) == ("missing field", "url, type")
+
+
+def test_an_article_without_the_optional_fields_is_kept_without_them():
+    article = clean({key: value for key, value in RAW.items() if key not in ("title", "summary")} | {"tags": []})
+    assert list(article) == ["type", "url", "content", "date", "id"]
+    assert article == {key: clean(RAW)[key] for key in article}
 
 
 @pytest.mark.parametrize(
@@ -350,13 +357,17 @@ def test_too_short_counts_words_after_cleaning():
 
 
 @pytest.mark.parametrize("tags", [" , ,, ", ["  ", "<br>"]])
-def test_tags_empty_after_cleaning(tags):
-    assert rejection(RAW | {"tags": tags}) == ("missing field", "tags is empty after cleaning")
+def test_tags_empty_after_cleaning_are_left_out(tags):
+    assert "tags" not in clean(RAW | {"tags": tags})
 
 
-@pytest.mark.parametrize("field,value", [("title", "   "), ("content", "<p> </p><p>&nbsp;</p>")])
-def test_text_field_empty_after_cleaning(field, value):
-    assert rejection(RAW | {field: value}) == ("missing field", f"{field} is empty after cleaning")
+@pytest.mark.parametrize("field", ["title", "summary"])
+def test_optional_text_empty_after_cleaning_is_left_out(field):
+    assert field not in clean(RAW | {field: "<p> </p><p>&nbsp;</p>"})
+
+
+def test_content_empty_after_cleaning_is_rejected():
+    assert rejection(RAW | {"content": "<p> </p><p>&nbsp;</p>"}) == ("missing field", "content is empty after cleaning")
 
 
 def test_bad_date_in_an_article():
@@ -439,7 +450,8 @@ def numbered_url(n: int) -> str:
 
 
 def mixed_corpus() -> list[dict]:
-    """Eight records: 3 kept, 3 invalid (records 5 to 7), 2 duplicates (records 4 and 8)."""
+    """Nine records: 4 kept (record 9 without summary and tags), 3 invalid (records 5 to 7), 2 duplicates (records 4
+    and 8)."""
     contact = "\n\nIn case of queries, please contact:\nPress Office MINI\nTelephone: +44 1865 000000"
     kit = OTHER | {"type": "PRESS KIT", "tags": ["Design", "design", "MINI"], "content": OTHER["content"] + contact}
     return [
@@ -447,16 +459,26 @@ def mixed_corpus() -> list[dict]:
         kit,  # 20 words once the contact block is cut
         SPEECH,
         OTHER | {"url": RAW["url"] + "/", "title": "Debrecen update", "content": RAW_CONTENT + " Updated."},
-        RAW | {"url": numbered_url(5), "summary": ""},
+        RAW | {"url": numbered_url(5), "date": ""},
         RAW | {"url": numbered_url(6), "title": "A blog post", "type": "Blog"},
         RAW | {"url": numbered_url(7), "title": "A teaser", "content": "Munich. Short teaser text only."},
         SPEECH | {"url": numbered_url(8), "title": "Another speech", "content": OTHER["content"]},
+        RAW | {"url": numbered_url(9), "title": "Debrecen plant trains its workforce", "summary": "", "tags": [],
+               "content": "Debrecen. Two hundred new employees finished their training at the plant this month. "
+               "They will work in body shop, paint shop and assembly from November onwards."},
     ]
+
+
+def test_articles_without_a_title_are_no_duplicates_of_each_other():
+    first, second = clean(RAW | {"title": ""}), clean(OTHER | {"title": "", "date": RAW["date"]})
+    assert deduplicate([first, second]) == ([first, second], [])
 
 
 def test_clean_corpus_sorts_records_into_kept_and_rejected():
     articles, rejects, stripped = clean_corpus(mixed_corpus(), min_content_words=20, max_chars=200_000)
-    assert [a["title"] for a in articles] == [RAW["title"], OTHER["title"], SPEECH["title"]]
+    assert [a["title"] for a in articles] == [RAW["title"], OTHER["title"], SPEECH["title"],
+                                              "Debrecen plant trains its workforce"]
+    assert "summary" not in articles[3] and "tags" not in articles[3]
     assert [(r["reason"], r["record"].get("where")) for r in rejects] == [
         ("missing field", "record 5"),
         ("unknown type", "record 6"),
@@ -478,21 +500,23 @@ def test_data_report_counts_by_hand():
     records = mixed_corpus()
     articles, rejects, stripped = clean_corpus(records, min_content_words=20, max_chars=200_000)
     assert data_report(len(records), articles, rejects, stripped) == {
-        "records_read": 8,
-        "kept": 3,
+        "records_read": 9,
+        "kept": 4,
         "rejected": 3,
         "duplicates": 2,
         "rejected_by_reason": {"missing field": 1, "too short": 1, "unknown type": 1},
+        "missing_fields": {"title": 0, "summary": 1, "tags": 1},
         "boilerplate_stripped": {"contact block": 1, "urls and e-mails": 1},
-        "types": {"Press Kit": 1, "Press Release": 1, "Speech": 1},
-        "tags_per_article": {"mean": 1.7, "median": 2.0, "min": 1.0, "max": 2.0},  # 2, 2, 1
+        "types": {"Press Kit": 1, "Press Release": 2, "Speech": 1},
+        # Over the articles that have the field: 2, 2, 1 tags.
+        "tags_per_article": {"mean": 1.7, "median": 2.0, "min": 1.0, "max": 2.0},
         "distinct_tags": 5,  # Production, Electromobility, Design, MINI, Corporate
         "words": {
-            "title": {"mean": 7.0, "median": 7.0, "min": 7.0, "max": 7.0},
+            "title": {"mean": 6.5, "median": 7.0, "min": 5.0, "max": 7.0},  # 7, 7, 7, 5
             "summary": {"mean": 9.0, "median": 9.0, "min": 7.0, "max": 11.0},  # 9, 11, 7
-            "content": {"mean": 24.0, "median": 26.0, "min": 20.0, "max": 26.0},  # 26, 20, 26
+            "content": {"mean": 24.5, "median": 26.0, "min": 20.0, "max": 26.0},  # 26, 20, 26, 26
         },
-        "summary_in_content": 0.333,  # only the kit's summary is its first sentence
+        "summary_in_content": 0.333,  # only the kit's summary is its first sentence, of three summaries
         "dates": {"first": "2025-03-02", "last": "2025-10-15"},
     }
 

@@ -5,13 +5,16 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model is local; never touch the hub
 
+import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
 from pressft.evaluation.metrics import (
     BUNDLED_BERTSCORE,
     add_intervals,
     bootstrap_ci,
     compare_models,
+    macro_f1_rows,
     paired_difference,
     majority_macro_f1,
     normalize_label,
@@ -321,6 +324,38 @@ def test_type_interval_recomputes_macro_f1():
     add_intervals(metrics, stats, resamples=100, seed=0)
     assert metrics["type"]["macro_f1"] == 1.0
     assert (metrics["type"]["macro_f1_ci_low"], metrics["type"]["macro_f1_ci_high"]) == (1.0, 1.0)
+
+
+def test_vectorised_macro_f1_equals_scikit_learn_on_every_resample():
+    """Four labels plus code 4 for an answer that is no label; imbalanced references, so many resamples miss a
+    label entirely (its F1 must then not count), and a label absent from the references can still be predicted."""
+    rng = np.random.default_rng(0)
+    references = rng.choice(4, size=30, p=[0.8, 0.1, 0.07, 0.03])
+    predictions = np.where(rng.random(30) < 0.6, references, rng.integers(0, 5, size=30))
+    indices = rng.integers(0, 30, size=(500, 30))
+    vectorised = macro_f1_rows(references[indices], predictions[indices], 4)
+    absent = 0
+    for row, index in enumerate(indices):
+        refs, preds = references[index], predictions[index]
+        present = [label for label in range(4) if label in set(refs)]
+        absent += len(present) < 4
+        assert vectorised[row] == f1_score(refs, preds, labels=present, average="macro", zero_division=0), row
+    assert absent > 100
+
+
+def test_statistics_recompute_the_scored_headline_on_each_resample():
+    labels = ["Press Release"] * 12 + ["Press Kit"] * 3 + ["Speech"] * 2 + ["Fact & Figures"]
+    answers = ["Press Release"] * 14 + ["Speech", "no idea", "Press Kit", "Speech"]
+    records = [{"id": f"t{i:02d}", "task": "type", "reference": ref, "prediction": pred}
+               for i, (ref, pred) in enumerate(zip(labels, answers, strict=True))]
+    records += _tags({f"t{i:02d}": i % 3 == 0 for i in range(len(labels))})
+    metrics, stats = score_predictions(records, **BS, with_statistics=True)
+    assert round(stats["type"].value, 4) == metrics["type"]["macro_f1"]
+    index = np.random.default_rng(1).integers(0, len(labels), size=(50, len(labels)))
+    for row, value in zip(index, stats["type"](index), strict=True):
+        assert round(value, 4) == type_scores([answers[i] for i in row], [labels[i] for i in row])["macro_f1"]
+    f1 = np.array([float(i % 3 == 0) for i in range(len(labels))])
+    assert list(stats["tags"](index)) == [float(f1[row].mean()) for row in index]  # all resamples at once, same values
 
 
 def test_compare_models_against_base_and_the_best_baseline():

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from pressft import TASKS
+from pressft.tasks import TASKS
 from pressft.model.chat import CHAT_TEMPLATE, EOT, PAD, eot_id, prompt_ids
 from pressft.errors import UserError
 from pressft.model.generation import generate_predictions, shared_prefix_length

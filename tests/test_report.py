@@ -2,7 +2,13 @@
 
 import pytest
 
-from pressft.presentation.report import _base_description, examples_section, render_report, summary_section
+from pressft.presentation.report import (
+    _base_description,
+    data_section,
+    examples_section,
+    render_report,
+    summary_section,
+)
 
 DATA = {
     "source": "file", "synthetic": False, "records_read": 12, "kept": 9, "rejected": 2, "duplicates": 1,
@@ -133,6 +139,19 @@ def test_model_and_data_tables(report):
     assert "| tags per article | 2.5 (median 2, 1–6) |" in report
     assert "| val | 1 | 4 | Press Kit 1 |" in report
     assert "Excluded types: Speech 2. Leakage guard: 1 training-pool articles removed" in report
+
+
+def test_articles_lacking_a_field_are_counted_where_there_are_any(report):
+    assert "kept without a field" not in report
+    data = DATA | {"missing_fields": {"title": 0, "summary": 1, "tags": 2}}
+    splits = SPLITS | {"test": SPLITS["test"] | {"examples_per_task": {"summarization": 2, "title": 2, "tags": 1,
+                                                                          "type": 2}, "examples": 7},
+                       "val": SPLITS["val"] | {"examples_per_task": {"summarization": 1, "title": 1, "tags": 1,
+                                                                        "type": 1}}}
+    section = data_section(data, splits)
+    assert "| kept without a field (they feed the tasks that do not need it) | summary 1, tags 2 |" in section
+    assert "| test | 2 | 7 (summarization 2, title 2, tags 1, type 2) | Press Release 2 |" in section
+    assert "| val | 1 | 4 | Press Kit 1 |" in section
 
 
 def test_per_task_tables_with_intervals_and_differences(report):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pressft import TASKS
+from pressft.tasks import TASKS
 from pressft.evaluation.reproduction import MACHINE_DEPENDENT, WITHOUT_AMX, largest_differences
 from pressft.tasks import make_examples
 

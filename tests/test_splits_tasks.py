@@ -5,11 +5,10 @@ from collections import Counter
 
 import pytest
 
-from pressft import TASKS
 from pressft.errors import UserError
 from pressft.data.cleaning import fingerprints
 from pressft.data.splits import exclude_types, guard_leakage, split_articles, type_counts
-from pressft.tasks import make_examples, task_answer, task_input
+from pressft.tasks import TASKS, get_task, make_examples
 from pressft.model.training import select_training
 
 
@@ -59,6 +58,14 @@ def test_leakage_guard_removes_pool_copies_of_held_out_articles(hundred):
     for article in guarded["pool"]:
         for kind, key in fingerprints(article).items():
             assert key not in held_out[kind], (kind, article["id"])
+
+
+def test_leakage_guard_does_not_match_articles_by_a_missing_title(hundred):
+    split = split_articles(hundred, test=20, val=10, seed=42)
+    for article in (split["test"][0], split["pool"][0]):
+        del article["title"]
+    guarded, removed = guard_leakage(split)
+    assert removed == {"url": 0, "title": 0, "content": 0} and guarded["pool"] == split["pool"]
 
 
 def test_leakage_guard_keeps_a_clean_split_unchanged(hundred):
@@ -219,10 +226,25 @@ def test_make_examples_follows_names_and_their_order(normalised_articles, params
     assert [e["task"] for e in examples] == ["type", "title"]
 
 
-def test_unknown_task_is_a_user_error(normalised_articles):
+def test_unknown_task_is_a_user_error(normalised_articles, params):
+    with pytest.raises(UserError, match="unknown task 'translation'; choose from summarization, title, tags, type"):
+        make_examples(normalised_articles(1)[0], ["translation"], params["tasks"]["prompts"])
     with pytest.raises(UserError, match="unknown task 'translation'"):
-        task_answer(normalised_articles(1)[0], "translation")
-    assert task_input(normalised_articles(1)[0], "title").count("\n\n") >= 1
+        get_task("translation")
+
+
+def test_an_article_lacking_a_field_feeds_only_the_tasks_that_do_not_need_it(normalised_articles, params):
+    article = normalised_articles(1)[0]
+    prompts = params["tasks"]["prompts"]
+    without_summary = {key: value for key, value in article.items() if key != "summary"}
+    examples = {e["task"]: e for e in make_examples(without_summary, list(TASKS), prompts)}
+    assert list(examples) == ["title", "tags", "type"]
+    # The summary is optional context: without it the input is the content alone.
+    assert all(example["input"] == article["content"] for example in examples.values())
+    without_tags = {key: value for key, value in article.items() if key != "tags"}
+    examples = {e["task"]: e for e in make_examples(without_tags, list(TASKS), prompts)}
+    assert list(examples) == ["summarization", "title", "type"]
+    assert examples["type"]["input"] == f"{article['summary']}\n\n{article['content']}"
 
 
 # ------------------------------------------------------------------ training.select_training

@@ -83,8 +83,9 @@ def test_fetch_reports_what_it_kept_and_rejected(tmp_path, articles):
     import json
 
     raw = articles(6)
-    raw[1]["tags"] = []
+    raw[1]["date"] = ""
     raw[2] = dict(raw[0])  # an exact duplicate
+    raw[3]["tags"] = []  # kept, for the tasks other than tags
     lines = [json.dumps(r) for r in raw] + ["{not json"]
     (tmp_path / "input.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     done = run_fetch(tmp_path, data__source="file", data__path="input.jsonl")
@@ -92,6 +93,7 @@ def test_fetch_reports_what_it_kept_and_rejected(tmp_path, articles):
     report = json.loads((tmp_path / "metrics/data.json").read_text())
     assert (report["records_read"], report["kept"], report["rejected"], report["duplicates"]) == (7, 4, 2, 1)
     assert report["rejected_by_reason"] == {"missing field": 1, "not JSON": 1}
+    assert report["missing_fields"] == {"title": 0, "summary": 0, "tags": 1}
     fetched = json.loads((tmp_path / "data/raw/fetch.json").read_text())
     assert fetched["provenance"]["path"] == "input.jsonl" and len(fetched["provenance"]["sha256"]) == 64
     assert "7 records read: 4 kept, 2 rejected" in done.stdout
@@ -112,3 +114,31 @@ def test_build_tasks_with_too_few_valid_articles_is_one_line(tmp_path, normalise
         f"error: params split.test + split.val ({split['test'] + split['val']}) leave no training articles out of "
         "the 50 valid ones; lower them, or bring more data (rejects and their reasons: data/raw/rejects.jsonl)\n"
     )
+
+
+def test_build_tasks_feeds_an_article_lacking_a_field_to_the_other_tasks_and_counts_examples(tmp_path,
+                                                                                            normalised_articles):
+    import json
+
+    params = YAML(typ="safe").load((REPO / "params.yaml").read_text())
+    params["split"] |= {"test": 10, "val": 5}
+    YAML(typ="safe").dump(params, tmp_path / "params.yaml")
+    corpus = normalised_articles(40)
+    for article in corpus[:3]:
+        del article["summary"]
+    for article in corpus[3:5]:
+        del article["tags"]
+    (tmp_path / "articles.jsonl").write_text("".join(json.dumps(a) + "\n" for a in corpus))
+    command = [sys.executable, str(REPO / "stages" / "build_tasks.py"), "--articles", "articles.jsonl",
+               "--splits", "split", "--tasks", "tasks", "--report", "splits.json"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "splits.json").read_text())
+    totals = {task: sum(report[name]["examples_per_task"][task] for name in ("test", "val", "pool"))
+              for task in params["tasks"]["names"]}
+    assert totals == {"summarization": 37, "title": 40, "tags": 38, "type": 40}
+    examples = [json.loads(line) for name in ("test", "val", "pool")
+                for line in (tmp_path / "tasks" / f"{name}.jsonl").read_text().splitlines()]
+    tasks_of = {article["id"]: {e["task"] for e in examples if e["id"] == article["id"]} for article in corpus[:5]}
+    assert [sorted(tasks_of[article["id"]]) for article in corpus[:5]] == (
+        [["tags", "title", "type"]] * 3 + [["summarization", "title", "type"]] * 2)

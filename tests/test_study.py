@@ -29,7 +29,7 @@ def result(size: int, rouge: float, test_articles: int = 160) -> dict:
 
 def constant(value: float) -> Statistic:
     """A statistic that scores every article `value`: its bootstrap varies only with the seeds."""
-    return Statistic(IDS, lambda index: value)
+    return Statistic(IDS, lambda indices: np.full(len(indices), value))
 
 
 def stats(rouge: float) -> dict:
@@ -72,7 +72,7 @@ def test_a_verdict_must_hold_across_seeds():
 def test_with_one_seed_the_interval_is_the_paired_article_bootstrap():
     rng = np.random.default_rng(1)
     a, b = rng.random(20), rng.random(20)
-    run, other = (Statistic(IDS, lambda index, v=v: float(v[index].mean())) for v in (a, b))
+    run, other = (Statistic(IDS, lambda indices, v=v: v[indices].mean(axis=1)) for v in (a, b))
     one = across_seeds_difference([run], other, resamples=500, seed=3)
     paired = paired_difference(run, other, resamples=500, seed=3)
     assert one["diff"] == paired["diff"]
@@ -83,7 +83,8 @@ def test_with_one_seed_the_interval_is_the_paired_article_bootstrap():
 
 def test_runs_on_different_test_examples_are_refused():
     with pytest.raises(ValueError, match="different test examples"):
-        across_seeds_difference([Statistic(IDS[:5], lambda index: 0.0)], constant(0.1), resamples=10, seed=0)
+        across_seeds_difference([Statistic(IDS[:5], lambda indices: np.zeros(len(indices)))], constant(0.1),
+                                resamples=10, seed=0)
 
 
 def test_different_test_sets_are_refused():

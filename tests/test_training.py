@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from pressft import TASKS
+from pressft.tasks import TASKS
 from pressft.model.chat import encode_for_training
 from pressft.tasks import make_examples
 from pressft.model import modeling, training

@@ -7,7 +7,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from pressft import ARTICLE_TYPES, TASKS
+from pressft.tasks import ARTICLE_TYPES, TASKS
 from pressft.errors import UserError
 
 SOURCES = ("embedded", "file", "huggingface", "pressclub")

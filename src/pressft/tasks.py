@@ -1,42 +1,182 @@
-"""The four tasks built from one article, with the reference study's prompts."""
+"""The tasks built from one article, each defined once: the article fields it needs, its input and answer, how a
+model's output is parsed, its metrics and headline metric, and the baselines that answer it.
 
+Scoring, baselines, plotting, the report, the study and answering read this registry. It stays light to import
+(build_tasks needs no torch and no scorer): the metrics themselves live in evaluation.metrics, chosen by a task's
+metric `kind`.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pressft.errors import UserError
 
+ARTICLE_TYPES = ("Press Release", "Press Kit", "Speech", "Fact & Figures")
 
-def task_input(article: dict[str, Any], task: str) -> str:
-    """What the model reads: the content for summaries (the summary is the answer), summary + content otherwise."""
-    if task == "summarization":
-        return article["content"]
-    return f"{article['summary']}\n\n{article['content']}"
-
-
-def task_answer(article: dict[str, Any], task: str) -> str:
-    if task == "summarization":
-        return article["summary"]
-    if task == "title":
-        return article["title"]
-    if task == "tags":
-        return ", ".join(article["tags"])
-    if task == "type":
-        return article["type"]
-    raise UserError(f"unknown task {task!r}")
+# One spelling of each metric for the plots, the report and the study.
+METRIC_NAMES = {
+    "rouge1": "ROUGE-1 F1", "rouge2": "ROUGE-2 F1", "rougeL": "ROUGE-L F1", "bertscore_f1": "BERTScore F1",
+    "avg_words": "avg words", "length_ratio": "length ratio (± std)", "well_formed": "well-formed",
+    "perplexity": "perplexity of the reference", "exact_match": "exact match", "jaccard": "Jaccard",
+    "precision": "precision", "recall": "recall", "f1": "F1 (per article)", "micro_f1": "micro-F1",
+    "macro_f1": "macro-F1", "accuracy": "accuracy",
+}
+# What each metric kind of evaluation.metrics reports, in the order plots and the report show them.
+_TEXT_METRICS = ("rouge1", "rouge2", "rougeL", "bertscore_f1")
+_TEXT_ROWS = ("avg_words", "length_ratio", "well_formed", "perplexity")
 
 
-def make_examples(article: dict[str, Any], names: list[str], prompts: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
-    """One example per task: the prompt parts kept apart so the input can be shortened to a token budget later."""
+# ------------------------------------------------------------------ parsing a model's output
+
+_TAG_SPLIT = re.compile(r"[,;\n]")
+_BULLET = re.compile(r"^[-*•\s]+")
+_EDGE_PUNCT = " \t.,:;!?\"'*`_()[]"  # markdown emphasis, quotes and a trailing full stop
+
+
+def parse_tags(text: str) -> list[str]:
+    """Split on commas, semicolons or newlines, drop '-'/'*'/'•' bullets, de-duplicate case-insensitively
+    (first spelling kept)."""
+    seen, tags = set(), []
+    for part in _TAG_SPLIT.split(text):
+        tag = _BULLET.sub("", part).strip()
+        if tag and tag.casefold() not in seen:
+            seen.add(tag.casefold())
+            tags.append(tag)
+    return tags
+
+
+def normalize_label(text: str, labels=ARTICLE_TYPES) -> str | None:
+    """Map a generated answer to one of `labels`, or None if it is not well-formed.
+
+    Tried in order, case-insensitively: the whole stripped text; its first non-empty line with
+    surrounding punctuation removed ("Press Release.", "**Speech**"); a label the text starts with
+    as a whole word ("Speech because ...", but not "Press Kitchen").
+    """
+    by_fold = {label.casefold(): label for label in labels}
+    text = text.strip()
+    if text.casefold() in by_fold:
+        return by_fold[text.casefold()]
+    first = text.splitlines()[0].strip(_EDGE_PUNCT) if text else ""
+    if first.casefold() in by_fold:
+        return by_fold[first.casefold()]
+    for label in sorted(labels, key=len, reverse=True):  # longest first, in case labels share a prefix
+        if re.match(re.escape(label) + r"\b", text, re.IGNORECASE):
+            return label
+    return None
+
+
+def _non_blank(text: str) -> bool:
+    return bool(text.strip())
+
+
+def _one_line(text: str) -> bool:
+    return bool(text.strip()) and "\n" not in text.strip() and len(text.split()) <= 30
+
+
+# ------------------------------------------------------------------ the registry
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task. `kind` picks its metrics in evaluation.metrics: "text" (ROUGE and BERTScore), "set" (set F1 over a
+    list answer) or "label" (classification into `labels`, macro-F1)."""
+
+    name: str
+    title: str  # display name in figures and the study
+    needs: tuple[str, ...]  # article fields the answer is made of: an article lacking one gets no example of the task
+    answer: Callable[[dict[str, Any]], str]
+    kind: str
+    headline: str  # the metric that decides "better"
+    # Optional article fields put before the content in the input, each only where the article has it.
+    context: tuple[str, ...] = ()
+    # What is scored; the answer when None. A set task keeps the list, so it is scored as a set.
+    reference: Callable[[dict[str, Any]], Any] | None = None
+    labels: tuple[str, ...] = ()  # a label task's classes
+    well_formed: Callable[[str], bool] = _non_blank  # a text task's check of an output's shape
+    baselines: tuple[str, ...] = ()  # the baseline models (evaluation.baselines) that answer this task
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The kind's main metrics, as the comparison figure draws them."""
+        return {"text": _TEXT_METRICS, "set": ("exact_match", "jaccard", "precision", "recall", "f1"),
+                "label": ("accuracy", "macro_f1")}[self.kind]
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """The report's rows for this task: headline first."""
+        rest = {"text": (*_TEXT_METRICS, *_TEXT_ROWS),
+                "set": ("exact_match", "jaccard", "precision", "recall", "micro_f1", "macro_f1", "well_formed",
+                        "perplexity"),
+                "label": ("accuracy", "well_formed", "perplexity")}[self.kind]
+        return (self.headline, *(key for key in rest if key != self.headline))
+
+    @property
+    def headline_name(self) -> str:
+        return f"{self.title}: {METRIC_NAMES.get(self.headline, self.headline)}"
+
+    def has_fields(self, article: dict[str, Any]) -> bool:
+        return all(article.get(field) for field in self.needs)
+
+    def input(self, article: dict[str, Any]) -> str:
+        return "\n\n".join([*(article[field] for field in self.context if article.get(field)), article["content"]])
+
+    def scored(self, article: dict[str, Any]) -> Any:
+        return self.reference(article) if self.reference else self.answer(article)
+
+    def parse(self, text: str) -> Any:
+        """A model's output for use: the tag list of a set task, the label (or None) of a label task, else the text."""
+        if self.kind == "set":
+            return parse_tags(text)
+        if self.kind == "label":
+            return normalize_label(text, self.labels)
+        return text
+
+
+# The reference study's four tasks. The tasks other than summarization read the summary before the content; the
+# summary is the summarization answer, so it never enters that input.
+REGISTRY: dict[str, Task] = {task.name: task for task in (
+    Task("summarization", "Summarization", ("summary",), lambda article: article["summary"], "text", "rougeL",
+         baselines=("baseline-lead",)),
+    Task("title", "Title generation", ("title",), lambda article: article["title"], "text", "rouge1",
+         context=("summary",), well_formed=_one_line, baselines=("baseline-lead",)),
+    Task("tags", "Tag extraction", ("tags",), lambda article: ", ".join(article["tags"]), "set", "f1",
+         context=("summary",), reference=lambda article: article["tags"],
+         baselines=("baseline-tfidf", "baseline-nearest")),
+    Task("type", "Type classification", ("type",), lambda article: article["type"], "label", "macro_f1",
+         context=("summary",), labels=ARTICLE_TYPES, baselines=("baseline-majority", "baseline-tfidf")),
+)}
+TASKS = tuple(REGISTRY)  # the built-in task names (params validate tasks.names against them)
+# Every article has these: the id comes from the URL, the content is every task's input, the type stratifies the
+# splits, and the date tells apart same-titled articles (monthly reports) when duplicates are removed.
+MANDATORY = ("url", "date", "type", "content")
+# Fields only some tasks need: an article without one is kept for the tasks that do not need it.
+OPTIONAL = ("title", "summary", "tags")
+
+
+def get_task(name: str) -> Task:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UserError(f"unknown task {name!r}; choose from {', '.join(REGISTRY)}") from None
+
+
+def make_examples(article: dict[str, Any], names: list[str],
+                  prompts: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """One example per task whose fields the article has: the prompt parts kept apart so the input can be shortened
+    to a token budget later."""
     return [
         {
             "id": article["id"],
-            "task": task,
-            "system": prompts[task]["system"],
-            "instruction": prompts[task]["instruction"],
-            "input": task_input(article, task),
-            "answer": task_answer(article, task),
-            # Tags are scored as a set, so the reference keeps the list.
-            "reference": article["tags"] if task == "tags" else task_answer(article, task),
+            "task": task.name,
+            "system": prompts[task.name]["system"],
+            "instruction": prompts[task.name]["instruction"],
+            "input": task.input(article),
+            "answer": task.answer(article),
+            "reference": task.scored(article),
             "article_type": article["type"],
         }
-        for task in names
+        for task in map(get_task, names)
+        if task.has_fields(article)
     ]

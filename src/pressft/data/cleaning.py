@@ -2,7 +2,8 @@
 
 Every record either comes out clean in the project's schema or is rejected with a reason category
 and a detail; nothing is dropped without a trace. Duplicates (same URL, same normalised title and
-date, same content) are rejected as well, the first occurrence wins.
+date, same content) are rejected as well, the first occurrence wins. A record lacking a field that only
+some tasks need (title, summary, tags: see pressft.tasks) is kept without it, and counted in the data report.
 """
 
 import hashlib
@@ -17,10 +18,10 @@ from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup
 
-from pressft import ARTICLE_TYPES
+from pressft.tasks import ARTICLE_TYPES, MANDATORY, OPTIONAL
 
-REQUIRED = ("title", "date", "type", "summary", "tags", "url", "content")
 TEXT_FIELDS = ("title", "summary", "content")
+_ORDER = ("title", "type", "summary", "url", "content", "date", "tags", "id")  # the key order of a clean article
 
 
 class Rejected(ValueError):
@@ -195,11 +196,15 @@ def iso_date(value: str) -> str:
 # ------------------------------------------------------------------ one record
 
 
+def _empty(value: Any) -> bool:
+    return value in (None, "", [])
+
+
 def _check_fields(raw: dict[str, Any], max_chars: int) -> None:
-    missing = [key for key in REQUIRED if raw.get(key) in (None, "", [])]
+    missing = [key for key in MANDATORY if _empty(raw.get(key))]
     if missing:
         raise Rejected("missing field", ", ".join(missing))
-    for key in REQUIRED:
+    for key in (key for key in (*MANDATORY, *OPTIONAL) if not _empty(raw.get(key))):
         value = raw[key]
         allowed = (list, str) if key == "tags" else (str,)
         if not isinstance(value, allowed) or (key == "tags" and isinstance(value, list)
@@ -210,7 +215,7 @@ def _check_fields(raw: dict[str, Any], max_chars: int) -> None:
                 got = f"a list holding a {next(type(tag).__name__ for tag in value if not isinstance(tag, str))}"
             raise Rejected("wrong type", f"{key} must be {expected}, got {got}")
     # Checked on the raw text, before any parsing, so a multi-MB record costs nothing more.
-    for key in TEXT_FIELDS:
+    for key in (key for key in TEXT_FIELDS if not _empty(raw.get(key))):
         if len(raw[key]) > max_chars:
             raise Rejected("too long", f"{key} has {len(raw[key]):,} characters (limit data.max_chars={max_chars:,})")
 
@@ -218,6 +223,7 @@ def _check_fields(raw: dict[str, Any], max_chars: int) -> None:
 def clean_article(raw: dict[str, Any], min_content_words: int, max_chars: int) -> tuple[dict[str, Any], set[str]]:
     """One raw record as a clean article in the project's schema, and the boilerplate kinds stripped.
 
+    An optional field (pressft.tasks.OPTIONAL) that is absent, or empty after cleaning, is left out of the article.
     Raises Rejected with the reason when the record cannot be used.
     """
     _check_fields(raw, max_chars)
@@ -225,32 +231,29 @@ def clean_article(raw: dict[str, Any], min_content_words: int, max_chars: int) -
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise Rejected("bad url", f"{url[:80]!r} is not an absolute http(s) URL")
-    article = {key: clean_text(raw[key]) for key in TEXT_FIELDS}
-    article["title"] = " ".join(article["title"].split())
-    article["summary"], summary_found = strip_boilerplate(article["summary"])
-    article["content"], found = strip_boilerplate(article["content"])
-    for key in TEXT_FIELDS:
-        if not article[key]:
-            raise Rejected("missing field", f"{key} is empty after cleaning")
+    article = {key: clean_text(raw[key]) for key in TEXT_FIELDS if not _empty(raw.get(key))}
+    found: set[str] = set()
+    if "title" in article:
+        article["title"] = " ".join(article["title"].split())
+    if "summary" in article:
+        article["summary"], found = strip_boilerplate(article["summary"])
+    article["content"], in_content = strip_boilerplate(article["content"])
+    if not article["content"]:
+        raise Rejected("missing field", "content is empty after cleaning")
+    for key in list(article):
         leftover = _TAG.search(article[key]) or _ENTITY.search(article[key])
         if leftover:
             raise Rejected("markup left", f"{key} still contains {leftover.group(0)[:40]!r} after cleaning")
+        if not article[key]:
+            del article[key]
     words = len(article["content"].split())
     if words < min_content_words:
         raise Rejected("too short", f"content has {words} words (minimum data.min_content_words={min_content_words})")
-    tags = normalise_tags(raw["tags"])
-    if not tags:
-        raise Rejected("missing field", "tags is empty after cleaning")
-    article.update(
-        id=article_id(url),
-        url=url,
-        date=iso_date(raw["date"]),
-        type=canonical_type(raw["type"]),
-        tags=tags,
-    )
-    return {key: article[key] for key in ("title", "type", "summary", "url", "content", "date", "tags", "id")}, (
-        found | summary_found
-    )
+    tags = normalise_tags(raw["tags"]) if not _empty(raw.get("tags")) else []
+    article.update(id=article_id(url), url=url, date=iso_date(raw["date"]), type=canonical_type(raw["type"]))
+    if tags:
+        article["tags"] = tags
+    return {key: article[key] for key in _ORDER if key in article}, found | in_content
 
 
 # ------------------------------------------------------------------ duplicates
@@ -265,7 +268,7 @@ def fingerprints(article: dict[str, Any]) -> dict[str, str]:
     parts = urlsplit(article["url"])
     return {
         "url": f"{parts.netloc.lower()}{parts.path.rstrip('/')}" + (f"?{parts.query}" if parts.query else ""),
-        "title": _words(article["title"]),
+        "title": _words(article.get("title", "")),
         "content": hashlib.sha1(_words(article["content"]).encode("utf-8")).hexdigest(),
     }
 
@@ -282,8 +285,8 @@ def deduplicate(
     kept, rejects = [], []
     for index, article in enumerate(articles):
         keys = fingerprints(article)
-        keys["title"] += f"|{article['date']}"
-        clash = next((kind for kind, key in keys.items() if key in seen[kind]), None)
+        keys["title"] += f"|{article['date']}" if keys["title"] else ""
+        clash = next((kind for kind, key in keys.items() if key and key in seen[kind]), None)
         if clash:
             what = {"url": "same URL", "title": "same title and date", "content": "same content"}[clash]
             error = Rejected("duplicate", f"{what} as {seen[clash][keys[clash]]}")
@@ -344,20 +347,23 @@ def data_report(
     """Counts a user checks before trusting a corpus: what was kept, rejected and why, and its shape."""
     by_reason = Counter(reject["reason"] for reject in rejects)
     dates = sorted(article["date"] for article in articles)
+    with_summary = [article for article in articles if "summary" in article]
     return {
         "records_read": read,
         "kept": len(articles),
         "rejected": len(rejects) - by_reason["duplicate"],
         "duplicates": by_reason.pop("duplicate", 0),
         "rejected_by_reason": dict(sorted(by_reason.items())),
+        # Kept articles without a field that some tasks need: they feed only the other tasks.
+        "missing_fields": {key: sum(key not in article for article in articles) for key in OPTIONAL},
         "boilerplate_stripped": stripped,
         "types": dict(sorted(Counter(article["type"] for article in articles).items())),
-        "tags_per_article": _spread([len(article["tags"]) for article in articles]),
-        "distinct_tags": len({tag.casefold() for article in articles for tag in article["tags"]}),
-        "words": {key: _spread([len(article[key].split()) for article in articles]) for key in TEXT_FIELDS},
+        "tags_per_article": _spread([len(article["tags"]) for article in articles if "tags" in article]),
+        "distinct_tags": len({tag.casefold() for article in articles for tag in article.get("tags", [])}),
+        "words": {key: _spread([len(article[key].split()) for article in articles if key in article])
+                  for key in TEXT_FIELDS},
         "summary_in_content": round(
-            sum(article["summary"] in article["content"] for article in articles) / max(len(articles), 1), 3
+            sum(article["summary"] in article["content"] for article in with_summary) / max(len(with_summary), 1), 3
         ),
         "dates": {"first": dates[0], "last": dates[-1]} if dates else {},
     }
-

@@ -62,7 +62,8 @@ def guard_leakage(splits: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, li
             held_out[kind].add(key)
     pool, removed = [], {kind: 0 for kind in held_out}
     for article in splits["pool"]:
-        clash = next((kind for kind, key in fingerprints(article).items() if key in held_out[kind]), None)
+        # An empty key (an article without a title) matches nothing.
+        clash = next((kind for kind, key in fingerprints(article).items() if key and key in held_out[kind]), None)
         if clash:
             removed[clash] += 1
         else:

@@ -18,7 +18,7 @@ import random
 import re
 import unicodedata
 
-from pressft import ARTICLE_TYPES
+from pressft.tasks import ARTICLE_TYPES
 
 TYPE_WEIGHTS = (0.80, 0.08, 0.06, 0.06)  # shares on the real site, in ARTICLE_TYPES order
 WORD_RANGE = {"Press Release": (120, 260), "Press Kit": (220, 380), "Speech": (120, 260),

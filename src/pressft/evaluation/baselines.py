@@ -28,16 +28,10 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from pressft.errors import UserError
 from pressft.evaluation.metrics import tag_scores, type_scores
 from pressft.params import check_train_size
+from pressft.tasks import REGISTRY
 
 Examples = list[dict[str, Any]]
 
-# Which tasks each baseline answers; a baseline has records only for the tasks that are in the test examples.
-COVERS: dict[str, tuple[str, ...]] = {
-    "baseline-lead": ("summarization", "title"),
-    "baseline-majority": ("type",),
-    "baseline-tfidf": ("type", "tags"),
-    "baseline-nearest": ("tags",),
-}
 SUMMARY_K = tuple(range(10, 81, 5))
 TITLE_K = tuple(range(4, 21))
 TAG_THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 11))
@@ -45,6 +39,13 @@ SEED = 0
 # Sentence end: . ! or ? (and any closing quote or bracket) before whitespace. Abbreviations
 # ("Dr. Smith", "approx. 40") end a "sentence" too: good enough for a baseline, and no tokenizer data to fetch.
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s)")
+
+
+def covers() -> dict[str, tuple[str, ...]]:
+    """{baseline: the tasks it answers}, from the tasks' baseline families; a baseline has records only for the tasks
+    that are in the test examples."""
+    names = dict.fromkeys(name for task in REGISTRY.values() for name in task.baselines)
+    return {name: tuple(task.name for task in REGISTRY.values() if name in task.baselines) for name in names}
 
 
 def training_examples(pool: Examples, size: int) -> Examples:
@@ -252,7 +253,7 @@ def fit_and_predict(train: Examples, val: Examples, test: Examples) -> tuple[dic
     `train` are the training examples (see training_examples). A task absent from `test` gets no
     records; a baseline covering no test task gets an empty list, so every baseline has its file.
     """
-    predictions: dict[str, Examples] = {name: [] for name in COVERS}
+    predictions: dict[str, Examples] = {name: [] for name in covers()}
     tasks = {e["task"] for e in test}
     for task in sorted(tasks):
         for split, examples in (("training", train), ("validation", val)):

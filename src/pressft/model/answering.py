@@ -9,13 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pressft import TASKS
 from pressft.data.cleaning import article_id, clean_text, strip_boilerplate
 from pressft.errors import UserError
 from pressft.model.generation import generate_predictions
-from pressft.evaluation.metrics import normalize_label, parse_tags
 from pressft.model.modeling import ADAPTER_FILE
-from pressft.tasks import task_input
+from pressft.tasks import REGISTRY, get_task
 
 
 def _parse_text(text: str, origin: str) -> list[dict[str, Any]]:
@@ -79,15 +77,15 @@ def prepare_article(raw: dict[str, Any], number: int, max_chars: int) -> dict[st
 
 
 def check_tasks(names: list[str]) -> list[str]:
-    unknown = [name for name in names if name not in TASKS]
+    unknown = [name for name in names if name not in REGISTRY]
     if unknown or not names:
-        raise UserError(f"unknown task {', '.join(unknown) or '(none given)'}; choose from {', '.join(TASKS)}")
+        raise UserError(f"unknown task {', '.join(unknown) or '(none given)'}; choose from {', '.join(REGISTRY)}")
     return list(dict.fromkeys(names))
 
 
 def _example(article: dict[str, Any], task: str, prompts: dict[str, dict[str, str]]) -> dict[str, Any]:
     return {"id": article["id"], "task": task, "system": prompts[task]["system"],
-            "instruction": prompts[task]["instruction"], "input": task_input(article, task), "reference": None}
+            "instruction": prompts[task]["instruction"], "input": get_task(task).input(article), "reference": None}
 
 
 def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: list[str], *,
@@ -103,8 +101,8 @@ def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: lis
                for article in articles}
     if len(results) < len(articles):
         raise UserError("two input articles share an id; give each its own \"id\"")
-    other_tasks = any(task != "summarization" for task in tasks)
-    need_summary = {a["id"] for a in articles if not a["summary"] and other_tasks}
+    reads_summary = any("summary" in get_task(task).context for task in tasks)
+    need_summary = {a["id"] for a in articles if not a["summary"] and reads_summary}
     first = [_example(a, "summarization", prompts) for a in articles
              if a["id"] in need_summary or "summarization" in tasks]
     done = generate_predictions(model, tokenizer, first, log=log, **settings) if first else []
@@ -123,14 +121,12 @@ def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: lis
     for article in articles:
         found = results[article["id"]]
         raw, result = found["raw"], {"id": article["id"]}
-        for task in tasks:
-            if task == "tags":
-                result["tags"] = parse_tags(raw["tags"])
-            elif task == "type":
-                label = normalize_label(raw["type"])
-                result["type"], result["type_is_label"] = label or raw["type"], label is not None
+        for task in map(get_task, tasks):
+            parsed = task.parse(raw[task.name])
+            if task.kind == "label":
+                result[task.name], result[f"{task.name}_is_label"] = parsed or raw[task.name], parsed is not None
             else:
-                result[task] = raw[task]
+                result[task.name] = parsed
         if article.get("summary_generated"):
             result["summary_generated"] = True
         ordered.append(result | {key: found[key] for key in ("hit_limit", "input_tokens_cut", "raw")})

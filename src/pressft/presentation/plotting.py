@@ -20,8 +20,8 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from pressft import ARTICLE_TYPES, TASKS  # noqa: E402
-from pressft.evaluation.metrics import HEADLINE, INVALID_LABEL, parse_tags, tag_rows  # noqa: E402
+from pressft.evaluation.metrics import INVALID_LABEL, tag_rows  # noqa: E402
+from pressft.tasks import ARTICLE_TYPES, METRIC_NAMES, REGISTRY, parse_tags  # noqa: E402
 
 # One colour per model role in every figure. "Best baseline" is a role, not a model: whichever baseline won
 # a task gets the same orange, and its name goes into the labels.
@@ -33,18 +33,6 @@ LABELS = {"base": "Base", "finetuned": "Fine-tuned"}
 # README width: 11 in at 120 dpi is 1320 px. Figures keep this size exactly (no bbox_inches="tight").
 WIDTH, DPI = 11.0, 120
 VALUE_FONT = 6.5  # value labels on bars: small enough that neighbouring bars' labels do not collide
-
-PANELS = {
-    "summarization": ("Summarization", ["rouge1", "rouge2", "rougeL", "bertscore_f1"]),
-    "title": ("Title generation", ["rouge1", "rouge2", "rougeL", "bertscore_f1"]),
-    "tags": ("Tag extraction", ["exact_match", "jaccard", "precision", "recall", "f1"]),
-    "type": ("Type classification", ["accuracy", "macro_f1"]),
-}
-NAMES = {
-    "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "bertscore_f1": "BERTScore F1",
-    "exact_match": "Exact match", "jaccard": "Jaccard", "precision": "Precision", "recall": "Recall", "f1": "F1",
-    "accuracy": "Accuracy", "macro_f1": "Macro-F1",
-}
 
 
 # --------------------------------------------------------------------------- models and labels
@@ -100,7 +88,7 @@ def _empty(ax, text: str) -> None:
 
 
 def _test_size(metrics: dict[str, dict]) -> int | None:
-    sizes = {result[task]["n"] for result in metrics.values() for task in TASKS
+    sizes = {result[task]["n"] for result in metrics.values() for task in REGISTRY
              if isinstance(result.get(task), dict) and "n" in result[task]}
     return sizes.pop() if len(sizes) == 1 else None
 
@@ -119,27 +107,31 @@ def _metric_bars(ax, metrics: dict[str, dict], models: list[str], task: str, key
             ax.bar(i + x0, value, width, color=COLOURS[role(model)], edgecolor="white", linewidth=0.5)
             top = value
             low, high = result.get(f"{key}_ci_low"), result.get(f"{key}_ci_high")
-            if key == HEADLINE[task] and low is not None and high is not None:
+            if key == REGISTRY[task].headline and low is not None and high is not None:
                 # Clipped at 0 so a rounded interval that ends a hair above the value never gives a negative length.
                 whisker = ax.errorbar(i + x0, value, yerr=[[max(value - low, 0)], [max(high - value, 0)]],
                                       fmt="none", ecolor="black", elinewidth=1, capsize=2.5)
                 top = max(value, high)
             # Above the whisker, not the bar, so the label never sits on the interval line.
             ax.text(i + x0, top + 0.012, f"{value:.2f}", ha="center", va="bottom", fontsize=VALUE_FONT)
-    ax.set_xticks(range(len(keys)), [NAMES.get(key, key) for key in keys], fontsize=9)
+    ax.set_xticks(range(len(keys)), [METRIC_NAMES.get(key, key) for key in keys], fontsize=9)
     for tick, key in zip(ax.get_xticklabels(), keys, strict=True):
-        if key == HEADLINE[task]:
+        if key == REGISTRY[task].headline:
             tick.set_fontweight("bold")
     return whisker
 
 
 def comparison_figure(metrics: dict[str, dict], comparison: dict, out: Path, subtitle: str = "") -> None:
-    """2x2 overview, one panel per task: grouped bars per metric for base, fine-tuned and the task's best
+    """Overview, one panel per task, two a row: grouped bars per metric for base, fine-tuned and the task's best
     baseline; 95% interval whiskers on the headline metric; the majority-class macro-F1 on the type panel."""
-    fig, axes = plt.subplots(2, 2, figsize=(WIDTH, 8.6), layout="constrained")
+    grid = (len(REGISTRY) + 1) // 2
+    fig, axes = plt.subplots(grid, 2, figsize=(WIDTH, 4.3 * grid), layout="constrained", squeeze=False)
     whisker = majority = None
     drawn = set()  # colour roles that appear, so the legend never explains a colour that is not there
-    for ax, (task, (name, keys)) in zip(axes.flat, PANELS.items(), strict=True):
+    for ax in axes.flat[len(REGISTRY):]:
+        ax.axis("off")
+    for ax, spec in zip(axes.flat, REGISTRY.values()):
+        task, name, keys = spec.name, spec.title, list(spec.metrics)
         models = task_models(task, [m for m in metrics if task in metrics[m]], comparison)
         if not models:
             _empty(ax, "task not evaluated in this run")
@@ -151,9 +143,9 @@ def comparison_figure(metrics: dict[str, dict], comparison: dict, out: Path, sub
         whisker = _metric_bars(ax, metrics, models, task, keys) or whisker
         best = next((m for m in models if m.startswith("baseline-")), None)
         ax.set_title(f"{name}  (best baseline: {best.removeprefix('baseline-')})" if best else name, fontsize=10.5)
-        if task == "type":
-            majority = next((metrics[m]["type"]["majority_macro_f1"] for m in models
-                             if "majority_macro_f1" in metrics[m]["type"]), None)
+        if spec.kind == "label":
+            majority = next((metrics[m][task]["majority_macro_f1"] for m in models
+                             if "majority_macro_f1" in metrics[m][task]), None)
             if majority is not None:
                 # Only across the macro-F1 group: majority-class *accuracy* is a different (higher) number.
                 i = keys.index("macro_f1")
