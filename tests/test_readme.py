@@ -1,70 +1,215 @@
-"""The README's numbers come from the committed metrics: its headline table is checked against them, so a new
-`dvc repro` that changes a metric fails here until the README says the same."""
+"""The README and docs/ cannot drift silently: the README stays short, every relative link resolves, the stage graph,
+the stage table and the layout are the ones dvc.yaml and the source tree have, and the claims about results are the
+committed metrics'. Result numbers themselves are not copied into the docs: they link the generated
+reports/results.md and study/study.md."""
 
 import json
+import re
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+from ruamel.yaml import YAML
+
 REPO = Path(__file__).resolve().parents[1]
-HEADLINE = {"summarization": "summarization (ROUGE-L F1)", "title": "title (ROUGE-1 F1)", "tags": "tags (F1 per article)",
-            "type": "type (macro-F1)"}
+README = REPO / "README.md"
+DOCS = [README, *sorted((REPO / "docs").glob("*.md"))]
+TASKS = ("summarization", "title", "tags", "type")
+
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+FENCE = re.compile(r"^```[^\n]*\n.*?^```", re.MULTILINE | re.DOTALL)
 
 
-def _signed(entry: dict) -> str:
-    return f"{entry['diff']:+.3f} [{entry['ci_low']:+.3f}, {entry['ci_high']:+.3f}] {entry['verdict']}"
+def prose(text: str) -> str:
+    """The text without fenced code blocks and inline code, where brackets and parentheses are not links."""
+    return re.sub(r"`[^`\n]*`", "", FENCE.sub("", text))
 
 
-def headline_rows(metrics_dir: Path) -> list[str]:
-    """The README's headline table rows, as the committed metrics files give them."""
-    comparison = json.loads((metrics_dir / "comparison.json").read_text())
-    finetuned = json.loads((metrics_dir / "finetuned.json").read_text())
-    rows = []
-    for task, label in HEADLINE.items():
-        entry, key = comparison[task], comparison[task]["metric"]
-        low, high = finetuned[task][f"{key}_ci_low"], finetuned[task][f"{key}_ci_high"]
-        rows.append(f"| {label} | {entry['finetuned']:.3f} [{low:.3f}, {high:.3f}] | {entry['base']:.3f} | "
-                    f"{entry['best_baseline'].removeprefix('baseline-')} {entry['best_baseline_value']:.3f} | "
-                    f"{_signed(entry['finetuned_minus_base'])} | {_signed(entry['finetuned_minus_best_baseline'])} |")
+def anchors(markdown: str) -> Iterator[str]:
+    """The heading anchors GitHub gives a page: lower case, punctuation dropped, spaces as hyphens, repeats numbered."""
+    seen: dict[str, int] = {}
+    for heading in re.findall(r"^#{1,6} +(.+?) *$", FENCE.sub("", markdown), re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        seen[slug] = seen.get(slug, -1) + 1
+        yield slug if seen[slug] == 0 else f"{slug}-{seen[slug]}"
+
+
+def broken_links(page: Path) -> list[str]:
+    """Relative links of a page whose file (or heading anchor in a markdown file) does not exist in the repository."""
+    broken = []
+    for target in LINK.findall(prose(page.read_text(encoding="utf-8"))):
+        if SCHEME.match(target):
+            continue
+        path, _, anchor = target.partition("#")
+        resolved = (page.parent / path).resolve() if path else page
+        if not resolved.is_relative_to(REPO) or not resolved.exists():
+            broken.append(f"{page.relative_to(REPO)}: {target} (no such file in the repository)")
+        elif anchor and resolved.suffix == ".md" and anchor not in set(anchors(resolved.read_text(encoding="utf-8"))):
+            broken.append(f"{page.relative_to(REPO)}: {target} (no heading with that anchor)")
+    return broken
+
+
+def test_readme_is_at_most_200_lines():
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; details belong in docs/"
+
+
+def test_every_relative_link_in_readme_and_docs_points_to_an_existing_file():
+    assert len(DOCS) > 1, "docs/ has no pages"
+    broken = [link for page in DOCS for link in broken_links(page)]
+    assert not broken, "\n".join(broken)
+
+
+def test_the_link_check_finds_missing_files_and_anchors(tmp_path, monkeypatch):
+    """The check above would pass on a page without links, so it is shown to fail on broken ones."""
+    monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/a.md").write_text("# A title, with `code`\n\n## Twice\n\n## Twice\n", encoding="utf-8")
+    page = tmp_path / "README.md"
+    page.write_text("[ok](docs/a.md#a-title-with-code) [ok](docs/a.md#twice-1) [ok](https://example.com/x.md) "
+                    "`[not a link](nowhere.md)` [gone](docs/b.md) [bad anchor](docs/a.md#b) [outside](../x.md)\n"
+                    "```\n[in code](nowhere.md)\n```\n", encoding="utf-8")
+    assert [link.split(": ", 1)[1] for link in broken_links(page)] == [
+        "docs/b.md (no such file in the repository)", "docs/a.md#b (no heading with that anchor)",
+        "../x.md (no such file in the repository)"]
+
+
+def test_code_files_the_docs_name_exist():
+    """Paths like scripts/size_study.py, stages/train.py, tests/test_x.py or pressft/model/training.py."""
+    pattern = re.compile(r"(?<![\w/])((?:src/)?(?:pressft|scripts|stages|tests)/[\w/.-]+\.(?:py|sh))\b")
+    named = {re.sub(r"^pressft/", "src/pressft/", name) for page in DOCS
+             for name in pattern.findall(page.read_text(encoding="utf-8"))}
+    assert "scripts/size_study.py" in named
+    assert sorted(name for name in named if not (REPO / name).is_file()) == []
+
+
+def _stage_graph() -> tuple[set[tuple[str, str]], dict]:
+    """dvc.yaml's stage graph without the edges implied by others (what the README draws), and its stages."""
+    import networkx
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        graph = repo.index.graph  # an edge runs from a stage to a stage it depends on
+        stages = {stage.addressing: [out.def_path for out in stage.outs] for stage in repo.index.stages}
+        reduced = networkx.transitive_reduction(graph)
+        return {(needed.addressing, stage.addressing) for stage, needed in reduced.edges}, stages
+
+
+def _mermaid_edges(text: str) -> set[tuple[str, str]]:
+    block = re.search(r"```mermaid\n(.*?)```", text, re.DOTALL).group(1)
+    labels = dict(re.findall(r"(\w+)\[\"([^\"]+)\"\]", block))
+    edges = re.findall(r"^\s*(\w+)(?:\[\"[^\"]+\"\])? --> (\w+)", block, re.MULTILINE)
+    return {(labels.get(a, a), labels.get(b, b)) for a, b in edges}
+
+
+def test_readme_stage_graph_is_dvc_yaml_s():
+    edges, _ = _stage_graph()
+    assert _mermaid_edges(README.read_text(encoding="utf-8")) == edges
+
+
+def _expand(pattern: str) -> list[str]:
+    """`a/{b,c}.json` as the paths it stands for."""
+    match = re.search(r"\{([^{}]*)\}", pattern)
+    if not match:
+        return [pattern]
+    return [path for choice in match.group(1).split(",")
+            for path in _expand(pattern[:match.start()] + choice + pattern[match.end():])]
+
+
+def test_pipeline_doc_names_every_output_of_each_stage():
+    """docs/pipeline.md's stage table: a stage's row names every output dvc.yaml declares for it."""
+    _, stages = _stage_graph()
+    rows = [line for line in (REPO / "docs/pipeline.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `")]
+    for stage, outs in stages.items():
+        row = next((row for row in rows if f"`{stage}`" in row.split(" | ")[0]), None)
+        assert row is not None, f"docs/pipeline.md has no row for stage {stage}"
+        named = {path.rstrip("/") for code in re.findall(r"`([^`]+)`", row.split(" | ")[2]) for path in _expand(code)}
+        assert not set(outs) - named, f"{stage}: docs/pipeline.md does not name {sorted(set(outs) - named)}"
+
+
+def _layout() -> list[tuple[str, str]]:
+    """(name, description) rows of the README's layout block; continuation lines joined to their row."""
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"## Layout\n\n```\n(.*?)```", text, re.DOTALL).group(1)
+    rows: list[tuple[str, str]] = []
+    for line in block.splitlines():
+        name, description = line[:24].rstrip(), line[24:].strip()
+        if name:
+            rows.append((name, description))
+        else:
+            rows[-1] = (rows[-1][0], f"{rows[-1][1]} {description}")
     return rows
 
 
-def test_readme_headline_table_matches_the_committed_metrics():
-    readme = (REPO / "README.md").read_text()
-    for row in headline_rows(REPO / "metrics"):
-        assert row in readme, f"README lacks the row the committed metrics give:\n{row}"
+def _modules(description: str) -> set[str]:
+    """Module names of a layout description: "chat, packaged (registry wheels), modeling" -> chat, packaged, ..."""
+    return {item.strip().split()[0] for item in re.sub(r"\([^)]*\)", "", description).split(",") if item.strip()}
+
+
+def test_readme_layout_is_the_source_tree():
+    """Every top-level path the layout names exists, and the library and scripts are listed module by module."""
+    library = REPO / "src/pressft"
+    listed_top, listed_packages = set(), {}
+    for name, description in _layout():
+        if name.startswith("  "):
+            name = name.strip()
+            if name.endswith("/"):
+                listed_packages[name.rstrip("/")] = _modules(description)
+            else:
+                listed_top.add(name)
+        else:
+            for path in re.split(r",? ", name):
+                assert (REPO / path).exists(), f"README layout names {path}, which does not exist"
+            if name == "scripts/":
+                scripts = set(re.findall(r"[\w.]+\.(?:py|sh)", description))
+                held = {p.name for p in (REPO / "scripts").iterdir() if p.suffix in (".py", ".sh")}
+                assert scripts == held, f"README layout lists scripts {sorted(scripts)}; scripts/ holds {sorted(held)}"
+    held = {p.name for p in library.glob("*.py") if p.name != "__init__.py"}
+    assert listed_top == held, f"README layout lists {sorted(listed_top)}; src/pressft/ holds {sorted(held)}"
+    packages = {p.name for p in library.iterdir() if (p / "__init__.py").exists()}
+    assert set(listed_packages) == packages, f"README layout lists {sorted(listed_packages)}; found {sorted(packages)}"
+    for package, modules in listed_packages.items():
+        held = {p.stem for p in (library / package).glob("*.py") if p.name != "__init__.py"}
+        assert modules == held, f"README layout lists {package}/ as {sorted(modules)}; it holds {sorted(held)}"
 
 
 def test_readme_names_the_committed_base_model():
     """The README's opening says which model the committed numbers come from; params.yaml must agree."""
     assert "\n  base: smollm2-135m-instruct " in (REPO / "params.yaml").read_text()
-    assert "SmolLM2-135M-Instruct" in (REPO / "README.md").read_text().split("## Set up")[0]
+    assert "SmolLM2-135M-Instruct" in README.read_text(encoding="utf-8").split("## Set up")[0]
 
 
-def seed_rows(study_file: Path, params_file: Path) -> list[str]:
-    """The README's seed table rows, as the committed study gives them for the committed training size."""
-    from ruamel.yaml import YAML
-
-    train = YAML(typ="safe").load(params_file.read_text())["train"]
-    row = next(row for row in json.loads(study_file.read_text()) if row["size"] == train["size"])
-    rows = []
-    for task, label in HEADLINE.items():
-        cell = row[task]
-        rows.append(f"| {label} | {cell['seed_values'][str(train['seed'])]:.3f} [{cell['ci_low']:.3f}, "
-                    f"{cell['ci_high']:.3f}] | {cell['value']:.3f} | {cell['seed_min']:.3f}–{cell['seed_max']:.3f} "
-                    f"(sd {cell['seed_sd']:.3f}) | {_signed(cell['vs_base'])} | {_signed(cell['vs_baseline'])} |")
-    return rows
+def test_readme_set_up_commands_are_the_ones_ci_runs():
+    """.ci/run installs and tests as the README's two set-up commands do."""
+    setup = README.read_text(encoding="utf-8").split("## Set up")[1].split("\n## ")[0]
+    assert 'pip install -e ".[test]" && dvc repro' in setup and ". .venv/bin/activate && python -m pytest -q" in setup
+    ci = (REPO / ".ci/run").read_text()
+    assert '-e ".[test]"' in ci and "\npython -m pytest -q\n" in ci
 
 
-def test_readme_seed_table_matches_the_committed_study_of_the_committed_run():
-    """The study's run with the committed seed is the committed run (same scores), and the README's spread across
-    seeds is the study's."""
-    from ruamel.yaml import YAML
-
-    train = YAML(typ="safe").load((REPO / "params.yaml").read_text())["train"]
-    row = next(row for row in json.loads((REPO / "study/study.json").read_text()) if row["size"] == train["size"])
-    assert len(row["seeds"]) >= 3 and train["seed"] in row["seeds"]
+def test_readme_result_claims_are_the_committed_metrics():
+    """The README says, without numbers: fine-tuning beats the base model on every task and no best baseline; the
+    best baselines are the lead (summaries, titles), the nearest article's tags and TF-IDF (type)."""
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    assert "fine-tuning beats the zero-shot base model on every task, and beats none of the best simple baselines" \
+        in readme
     comparison = json.loads((REPO / "metrics/comparison.json").read_text())
-    for task in HEADLINE:
+    assert {comparison[task]["finetuned_minus_base"]["verdict"] for task in TASKS} == {"better"}
+    assert "better" not in {comparison[task]["finetuned_minus_best_baseline"]["verdict"] for task in TASKS}
+    best = {"summarization": "baseline-lead", "title": "baseline-lead", "tags": "baseline-nearest",
+            "type": "baseline-tfidf"}
+    assert {task: comparison[task]["best_baseline"] for task in TASKS} == best
+
+
+def test_committed_study_holds_the_committed_run():
+    """The linked study's run at the committed size and seed is the committed run (same scores), and that size ran
+    with every seed of the study."""
+    params = YAML(typ="safe").load((REPO / "params.yaml").read_text())
+    train = params["train"]
+    row = next(row for row in json.loads((REPO / "study/study.json").read_text()) if row["size"] == train["size"])
+    assert sorted(row["seeds"]) == sorted(params["study"]["seeds"])
+    comparison = json.loads((REPO / "metrics/comparison.json").read_text())
+    for task in TASKS:
         assert row[task]["seed_values"][str(train["seed"])] == comparison[task]["finetuned"], task
-    readme = (REPO / "README.md").read_text()
-    for line in seed_rows(REPO / "study/study.json", REPO / "params.yaml"):
-        assert line in readme, f"README lacks the row the committed study gives:\n{line}"
