@@ -5,8 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from pressft.config import load_config
 from pressft.errors import run_stage
-from pressft.params import load_params
 from pressft.presentation.report import render_report
 from pressft.data.sources import read_records
 
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     text = render_report(
-        params=load_params(),
+        config=load_config("model", "train", "infer"),
         base=read_json(Path(args.base) / "pressft_base.json"),
         data=read_json(args.data),
         splits=read_json(args.splits),

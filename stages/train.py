@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
+from pressft.config import load_config
 from pressft.errors import run_stage
 from pressft.model.modeling import EMULATED_BF16, bf16_emulated
-from pressft.params import load_params
 from pressft.data.sources import read_records
 from pressft.model.training import loss_curves, select_training, train_lora
 
@@ -30,21 +30,21 @@ def main() -> None:
     parser.add_argument("--metrics", required=True, help="training metrics JSON")
     parser.add_argument("--curves", required=True, help="folder for train.csv and eval.csv")
     args = parser.parse_args()
-    params = load_params()
-    train = params["train"]
-    examples = select_training(read_records(args.pool), train["size"], train["type_oversample_cap"])
+    config = load_config("train", "model")
+    train = config.train
+    examples = select_training(read_records(args.pool), train.size, train.type_oversample_cap)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"train: {train['size']} articles -> {len(examples)} examples (minority types oversampled)")
-        if train["precision"] == "bf16" and bf16_emulated():
+        print(f"train: {train.size} articles -> {len(examples)} examples (minority types oversampled)")
+        if train.precision == "bf16" and bf16_emulated():
             print(f"train: warning: {EMULATED_BF16}; set train.precision to auto or fp32 (the adapter then differs)")
-    metrics, history = train_lora(
-        args.base, examples, read_records(args.val), params, args.out, work_dir=Path(args.out).with_name("checkpoints")
-    )
-    if not metrics:  # another process of a multi-process (accelerate) run: the main process writes the outputs
+    result = train_lora(args.base, examples, read_records(args.val), train, config.model, args.out,
+                        work_dir=Path(args.out).with_name("checkpoints"))
+    if result is None:  # another process of a multi-process (accelerate) run: the main process writes the outputs
         return
+    metrics = result.metrics
     Path(args.metrics).parent.mkdir(parents=True, exist_ok=True)
     Path(args.metrics).write_text(json.dumps(metrics, indent=2) + "\n")
-    train_rows, eval_rows = loss_curves(history)
+    train_rows, eval_rows = loss_curves(result.history)
     write_csv(train_rows, Path(args.curves) / "train.csv")
     write_csv(eval_rows, Path(args.curves) / "eval.csv")
     print(

@@ -85,15 +85,25 @@ def normalised_articles(articles):
 
 @pytest.fixture(scope="session")
 def _params_original():
-    from pressft.params import load_params
+    from pressft.config import parse_config, read_params
 
-    return load_params(PARAMS_FILE)
+    params = read_params(PARAMS_FILE)
+    parse_config(params)
+    return params
 
 
 @pytest.fixture
 def params(_params_original):
     """The repository's params.yaml, checked; a fresh deep copy per test."""
     return copy.deepcopy(_params_original)
+
+
+@pytest.fixture(scope="session")
+def config(_params_original):
+    """The repository's params.yaml as the typed config (frozen: tests change it with dataclasses.replace)."""
+    from pressft.config import parse_config
+
+    return parse_config(_params_original)
 
 
 # ------------------------------------------------------------------ tiny tokenizer and model

@@ -1,7 +1,9 @@
 """The four tasks built from one article, with the reference study's prompts."""
 
+from collections.abc import Sequence
 from typing import Any
 
+from pressft.config import PromptConfig
 from pressft.errors import UserError
 
 
@@ -24,14 +26,14 @@ def task_answer(article: dict[str, Any], task: str) -> str:
     raise UserError(f"unknown task {task!r}")
 
 
-def make_examples(article: dict[str, Any], names: list[str], prompts: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+def make_examples(article: dict[str, Any], names: Sequence[str], prompts: dict[str, PromptConfig]) -> list[dict[str, Any]]:
     """One example per task: the prompt parts kept apart so the input can be shortened to a token budget later."""
     return [
         {
             "id": article["id"],
             "task": task,
-            "system": prompts[task]["system"],
-            "instruction": prompts[task]["instruction"],
+            "system": prompts[task].system,
+            "instruction": prompts[task].instruction,
             "input": task_input(article, task),
             "answer": task_answer(article, task),
             # Tags are scored as a set, so the reference keeps the list.

@@ -24,6 +24,7 @@ from urllib3.exceptions import NameResolutionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import Retry
 
+from pressft.config import PressclubConfig
 from pressft.errors import UserError
 
 USER_AGENT = "pressft/0.1 (research fine-tuning pipeline; +https://github.com/pressft/pressft)"
@@ -105,15 +106,15 @@ def _describe(error: BaseException, timeout: float) -> str:
 class _Client:
     """One session for the whole run: User-Agent, retries with backoff, timeouts and a minimum gap between requests."""
 
-    def __init__(self, settings: dict[str, Any]):
-        self.delay = float(settings["delay_seconds"])
-        self.timeout = float(settings["timeout_seconds"])
-        self.retries = int(settings["retries"])
+    def __init__(self, settings: PressclubConfig):
+        self.delay = float(settings.delay_seconds)
+        self.timeout = float(settings.timeout_seconds)
+        self.retries = settings.retries
         self.requests = 0
         self._last: float | None = None
         retry = _PoliteRetry(
             total=self.retries,
-            backoff_factor=float(settings["backoff_seconds"]),
+            backoff_factor=float(settings.backoff_seconds),
             status_forcelist=RETRY_STATUSES,
             allowed_methods=["GET"],
             respect_retry_after_header=True,
@@ -345,16 +346,16 @@ def _page_url(base: str, page: int) -> str:
 
 
 def scrape(
-    settings: dict[str, Any], cache_dir: Path, log: Callable[[str], None] = print
+    settings: PressclubConfig, cache_dir: Path, log: Callable[[str], None] = print
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """(records, failures, info): walk the listing or RSS pages newest first, fetching uncached articles."""
-    feed = settings["feed"]
+    feed = settings.feed
     if feed not in ("listing", "rss"):
         raise UserError(f"data.pressclub.feed must be 'listing' or 'rss', not {feed!r}")
     param = "listing_url" if feed == "listing" else "rss_url"
-    base = settings[param]
+    base = getattr(settings, param)
     kind = "listing" if feed == "listing" else "feed"
-    max_articles, max_pages = int(settings["max_articles"]), int(settings["max_pages"])
+    max_articles, max_pages = settings.max_articles, settings.max_pages
     info: dict[str, Any] = {"source": "pressclub", "feed": feed, "url": base, "fetched_at": _now()}
     cache_path = Path(cache_dir) / "articles.jsonl"
     cached = _open_cache(cache_path)

@@ -27,7 +27,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from pressft.errors import UserError
 from pressft.evaluation.metrics import tag_scores, type_scores
-from pressft.params import check_train_size
+from pressft.config import check_train_size
 
 Examples = list[dict[str, Any]]
 

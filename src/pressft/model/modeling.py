@@ -10,6 +10,7 @@ import torch
 
 from pressft.model.allocator import keep_freed_memory
 from pressft.model.chat import CHAT_TEMPLATE, EOT, PAD, eot_id
+from pressft.config import EmbeddedConfig
 from pressft.errors import UserError
 
 BOS, EOS_TEXT = "<|begin_of_text|>", "<|end_of_text|>"
@@ -61,7 +62,7 @@ def pretrain_blocks(tokenizer, texts: list[str], block: int) -> torch.Tensor:
     return torch.tensor(stream[: n_blocks * block]).view(n_blocks, block)
 
 
-def build_embedded_model(articles: list[dict[str, Any]], cfg: dict[str, Any], out_dir: str | Path, log=print) -> dict:
+def build_embedded_model(articles: list[dict[str, Any]], cfg: EmbeddedConfig, out_dir: str | Path, log=print) -> dict:
     """Tokenizer + tiny Llama pretrained on the articles' text (causal LM), saved as safetensors.
 
     LoRA on a randomly initialised model barely learns; after a short pretraining it does,
@@ -71,16 +72,16 @@ def build_embedded_model(articles: list[dict[str, Any]], cfg: dict[str, Any], ou
 
     start = time.time()
     keep_freed_memory()
-    torch.manual_seed(cfg["seed"])
+    torch.manual_seed(cfg.seed)
     texts = [article_text(article) for article in articles]
-    tokenizer = train_tokenizer(texts, cfg["vocab_size"])
+    tokenizer = train_tokenizer(texts, cfg.vocab_size)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=cfg["hidden_size"],
-        intermediate_size=cfg["intermediate_size"],
-        num_hidden_layers=cfg["layers"],
-        num_attention_heads=cfg["heads"],
-        num_key_value_heads=cfg["kv_heads"],
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.kv_heads,
         max_position_embeddings=4096,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
@@ -88,11 +89,11 @@ def build_embedded_model(articles: list[dict[str, Any]], cfg: dict[str, Any], ou
         pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config)
-    blocks = pretrain_blocks(tokenizer, texts, cfg["pretrain_block"])
-    steps, batch = cfg["pretrain_steps"], cfg["pretrain_batch"]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["pretrain_lr"], weight_decay=0.01)
+    blocks = pretrain_blocks(tokenizer, texts, cfg.pretrain_block)
+    steps, batch = cfg.pretrain_steps, cfg.pretrain_batch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.01)
     schedule = get_cosine_schedule_with_warmup(optimizer, min(20, steps // 10), steps)
-    order = torch.Generator().manual_seed(cfg["seed"])
+    order = torch.Generator().manual_seed(cfg.seed)
     model.train()
     losses = []
     for step in range(1, steps + 1):
@@ -118,7 +119,7 @@ def build_embedded_model(articles: list[dict[str, Any]], cfg: dict[str, Any], ou
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
         "pretrain_blocks": len(blocks),
-        "pretrain_tokens_seen": steps * batch * cfg["pretrain_block"],
+        "pretrain_tokens_seen": steps * batch * cfg.pretrain_block,
         "pretrain_loss_first": round(losses[0], 4),
         "pretrain_loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 4),
     }

@@ -3,6 +3,7 @@ model and over simple baselines, with intervals, per-class results and examples.
 
 from typing import Any
 
+from pressft.config import Config
 from pressft.evaluation.metrics import HEADLINE, INVALID_LABEL, example_scores
 
 _METRIC_NAMES = {
@@ -109,20 +110,21 @@ def _base_description(spec: str, base: dict) -> str:
     return f"{origin}: {base['parameters']:,} parameters, vocabulary {base['vocab_size']:,}{chat}"
 
 
-def model_section(params: dict, base: dict, train: dict) -> str:
-    t, lora, infer = params["train"], params["train"]["lora"], params["infer"]
+def model_section(config: Config, base: dict, train: dict) -> str:
+    """The model, training and inference settings of `config` (groups model, train, infer) and the run's figures."""
+    t, lora, infer = config.train, config.train.lora, config.infer
     rows = [
-        ["base model", _base_description(params["model"]["base"], base)],
-        ["LoRA", f"r {lora['r']}, alpha {lora['alpha']}, dropout {lora['dropout']}, on {', '.join(lora['target_modules'])}"],
-        ["optimisation", f"lr {t['lr']}, {t['scheduler']} schedule, {t['warmup_steps']} warmup steps, weight decay "
-                         f"{t['weight_decay']}, batch {t['batch_size']} × accumulation {t['grad_accum']} × "
-                         f"{train['processes']} process(es), up to {t['epochs']} epochs, seed {t['seed']}"],
-        ["evaluation", f"eval loss every {t['eval_steps']} steps; early stopping after {t['early_stopping_patience']} "
-                       f"evaluations without improvement; best checkpoint kept: {t['keep_best']}"],
-        ["sequence", f"max_length {params['model']['max_length']} tokens (prompt + answer; inputs shortened, answers "
-                     f"never), chat template with the fixed date {params['model']['date_string']!r}"],
+        ["base model", _base_description(config.model.base, base)],
+        ["LoRA", f"r {lora.r}, alpha {lora.alpha}, dropout {lora.dropout}, on {', '.join(lora.target_modules)}"],
+        ["optimisation", f"lr {t.lr}, {t.scheduler} schedule, {t.warmup_steps} warmup steps, weight decay "
+                         f"{t.weight_decay}, batch {t.batch_size} × accumulation {t.grad_accum} × "
+                         f"{train['processes']} process(es), up to {t.epochs} epochs, seed {t.seed}"],
+        ["evaluation", f"eval loss every {t.eval_steps} steps; early stopping after {t.early_stopping_patience} "
+                       f"evaluations without improvement; best checkpoint kept: {t.keep_best}"],
+        ["sequence", f"max_length {config.model.max_length} tokens (prompt + answer; inputs shortened, answers "
+                     f"never), chat template with the fixed date {config.model.date_string!r}"],
         ["training set", f"{train['train_articles']} articles, {train['train_examples']} examples (minority types "
-                         f"oversampled up to ×{t['type_oversample_cap']} in the type task)"],
+                         f"oversampled up to ×{t.type_oversample_cap} in the type task)"],
         ["run", f"{train['steps']} steps ({train['epochs']} epochs), best eval loss {train['best_eval_loss']} "
                 f"(perplexity {train['best_eval_perplexity']}) at step {train['best_step']}; "
                 f"{train['trainable_parameters']:,} trainable parameters ({train['trainable_percent']}%)"],
@@ -130,8 +132,8 @@ def model_section(params: dict, base: dict, train: dict) -> str:
                  f"tokens/s), {train['precision']}, peak memory {train['peak_memory_gib']} GiB ({train['peak_memory_kind']})"],
         ["inputs shortened", f"{train['inputs_shortened']['train']} training and {train['inputs_shortened']['val']} "
                              f"validation examples"],
-        ["inference", f"greedy, {infer['backend']}, infer.dtype {infer['dtype']}, batches of {infer['batch_size']}, at "
-                      "most " + ", ".join(f"{n} ({task})" for task, n in infer["max_new_tokens"].items()) +
+        ["inference", f"greedy, {infer.backend}, infer.dtype {infer.dtype}, batches of {infer.batch_size}, at "
+                      "most " + ", ".join(f"{n} ({task})" for task, n in infer.max_new_tokens.items()) +
                       " new tokens, stop at end-of-turn"],
     ]
     return "## Model and training\n\n" + markdown_table(["", ""], rows)
@@ -275,16 +277,16 @@ def perplexity_section(metrics: dict[str, dict]) -> str:
 
 
 def render_report(
-    *, params: dict, base: dict, data: dict, splits: dict, train: dict, metrics: dict[str, dict], comparison: dict,
+    *, config: Config, base: dict, data: dict, splits: dict, train: dict, metrics: dict[str, dict], comparison: dict,
     tests: list[dict], predictions: dict[str, list[dict]], figures: list[str],
 ) -> str:
     figure_lines = "\n\n".join(f"![{name}](../plots/{name})" for name in figures)
     return "\n\n".join([
-        f"# Results: LoRA fine-tuning of `{params['model']['base']}` on BMW PressClub articles",
+        f"# Results: LoRA fine-tuning of `{config.model.base}` on BMW PressClub articles",
         "Generated by the `report` stage of `dvc repro` from the metrics and predictions; do not edit by hand. "
         f"Test set: {splits['test']['articles']} articles × {len(HEADLINE)} tasks, the same for every training size.",
-        summary_section(comparison, data["synthetic"], params["model"]["base"] == "embedded"),
-        model_section(params, base, train),
+        summary_section(comparison, data["synthetic"], config.model.base == "embedded"),
+        model_section(config, base, train),
         data_section(data, splits),
         results_section(metrics, comparison),
         types_section(metrics, comparison),
