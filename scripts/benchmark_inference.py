@@ -14,8 +14,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarking import compare_methods, reference_dtype  # noqa: E402
 from pressft.model.modeling import ADAPTER_FILE, inference_dtype, load_for_inference, load_model  # noqa: E402
-from pressft.params import load_params  # noqa: E402
 from pressft.io import read_json, read_jsonl, write_json  # noqa: E402
+from pressft.config import load_config  # noqa: E402
 
 
 def main() -> None:
@@ -27,16 +27,16 @@ def main() -> None:
     args = parser.parse_args()
     if not (Path(args.adapter) / ADAPTER_FILE).exists():
         raise SystemExit(f"error: {args.adapter} is not an adapter of this pipeline; run `dvc repro` first")
-    params = load_params()
+    config = load_config("tasks", "model", "infer")
     examples = []
-    for task in params["tasks"]["names"]:
+    for task in config.tasks.names:
         examples += sorted((e for e in read_jsonl(args.test) if e["task"] == task), key=lambda e: e["id"])[: args.per_task]
 
     from peft import PeftModel
 
-    settings = dict(max_new_tokens=params["infer"]["max_new_tokens"], max_length=params["model"]["max_length"],
-                    date_string=params["model"]["date_string"], batch_size=params["infer"]["batch_size"],
-                    low_precision=inference_dtype(params["infer"]["dtype"]))
+    settings = dict(max_new_tokens=config.infer.max_new_tokens, max_length=config.model.max_length,
+                    date_string=config.model.date_string, batch_size=config.infer.batch_size,
+                    low_precision=inference_dtype(config.infer.dtype))
     base_dir = read_json(Path(args.adapter) / ADAPTER_FILE)["base_model"]
     base, tokenizer = load_model(base_dir)
     unmerged = PeftModel.from_pretrained(base, args.adapter).eval()
@@ -60,7 +60,7 @@ def main() -> None:
         return sum(row["seconds"] for rows in results.values() for row in rows if row["role"] == role)
 
     reference, project = seconds("reference"), seconds("project")
-    print(f"\ninfer stage's work (base + fine-tuned), infer.dtype={params['infer']['dtype']}: reference method "
+    print(f"\ninfer stage's work (base + fine-tuned), infer.dtype={config.infer.dtype}: reference method "
           f"{reference:.1f} s, this project {project:.1f} s: {reference / project:.1f}× faster")
     if seconds("control"):
         print(f"against the reference's method in the same dtype ({seconds('control'):.1f} s): "

@@ -20,13 +20,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pressft.errors import UserError, run_stage  # noqa: E402
-from pressft.params import load_params  # noqa: E402
 from pressft.io import read_jsonl  # noqa: E402
+from pressft.config import load_config  # noqa: E402
 
 SETTINGS = {
     "plain": "plain LoRA loop (reference)",
@@ -56,26 +57,26 @@ def one_run(args) -> None:
     from pressft.model import training
     from benchmarking import eval_loss, plain_lora_loop
 
-    params = load_params()
-    train = params["train"]
-    examples = training.select_training(read_jsonl(args.pool), args.articles, train["type_oversample_cap"])
+    config = load_config("train", "model", "infer")
+    train, model = config.train, config.model
+    examples = training.select_training(read_jsonl(args.pool), args.articles, train.type_oversample_cap)
     val = read_jsonl(args.val)[: args.val_examples]
     with tempfile.TemporaryDirectory() as tmp:
         adapter = Path(tmp) / "adapter"
         if args.setting == "plain":
-            metrics = plain_lora_loop(args.base, examples, params, adapter)
+            metrics = plain_lora_loop(args.base, examples, train, model, adapter)
         else:
             if args.setting == "sdpa":
-                params["model"]["attn_implementation"] = "sdpa"
+                model = replace(model, attn_implementation="sdpa")
             if args.setting == "bf16":
-                train["precision"] = "bf16"
+                train = replace(train, precision="bf16")
             if args.setting == "trl-loss":
                 from trl import SFTTrainer
 
                 training._answer_loss_trainer = lambda: SFTTrainer
-            train.update(epochs=1, keep_best=False, eval_steps=10**9)  # no evaluation while training
-            metrics, _ = training.train_lora(args.base, examples, val[:1], params, adapter, Path(tmp) / "work")
-        metrics["eval_loss"] = eval_loss(adapter, val, params)
+            train = replace(train, epochs=1, keep_best=False, eval_steps=10**9)  # no evaluation while training
+            metrics = training.train_lora(args.base, examples, val[:1], train, model, adapter, Path(tmp) / "work").metrics
+        metrics["eval_loss"] = eval_loss(adapter, val, config.infer, model)
     print(RESULT + json.dumps(metrics), flush=True)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from pressft.config import InferConfig, ModelConfig, TrainConfig
 from pressft.model.chat import eot_id
 from pressft.model.generation import Job, generate_predictions, plan_batches, shared_prefix_length
 from pressft.model.modeling import ADAPTER_FILE
@@ -153,7 +154,8 @@ def compare_methods(unmerged, merged, tokenizer, examples: list[dict], *, max_ne
     return rows
 
 
-def plain_lora_loop(base_dir: str, examples: list[dict[str, Any]], params: dict[str, Any], out_dir) -> dict[str, Any]:
+def plain_lora_loop(base_dir: str, examples: list[dict[str, Any]], train: TrainConfig, model_params: ModelConfig,
+                    out_dir) -> dict[str, Any]:
     """The reference study's way to train, as a plain loop: the same examples, LoRA, optimiser and schedule as the
     train stage, but batches in data order padded to their longest row, sdpa attention and the model's own loss
     (full logits at every position). Saves the adapter to out_dir; returns the train stage's metric names."""
@@ -163,19 +165,18 @@ def plain_lora_loop(base_dir: str, examples: list[dict[str, Any]], params: dict[
     from pressft.model.chat import encode_for_training
     from pressft.model.modeling import load_model
 
-    train, model_params = params["train"], params["model"]
-    set_seed(train["seed"])
+    set_seed(train.seed)
     model, tokenizer = load_model(base_dir, attn_implementation="sdpa")
-    lora = train["lora"]
-    model = get_peft_model(model, LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-                                             target_modules=list(lora["target_modules"]), task_type="CAUSAL_LM"))
-    rows = [encode_for_training(tokenizer, example, model_params["max_length"], model_params["date_string"])
+    lora = train.lora
+    model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                             target_modules=list(lora.target_modules), task_type="CAUSAL_LM"))
+    rows = [encode_for_training(tokenizer, example, model_params.max_length, model_params.date_string)
             for example in examples]
-    size = train["batch_size"]
+    size = train.batch_size
     batches = [rows[i : i + size] for i in range(0, len(rows), size)]
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=train["lr"],
-                                  weight_decay=train["weight_decay"])
-    schedule = get_scheduler(train["scheduler"], optimizer, train["warmup_steps"], len(batches))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=train.lr,
+                                  weight_decay=train.weight_decay)
+    schedule = get_scheduler(train.scheduler, optimizer, train.warmup_steps, len(batches))
     model.train()
     losses, tokens = [], 0
     start = time.perf_counter()
@@ -186,7 +187,7 @@ def plain_lora_loop(base_dir: str, examples: list[dict[str, Any]], params: dict[
         for b, row in enumerate(batch):
             answer = torch.tensor(row["completion_mask"]).bool()
             labels[b, : len(answer)][answer] = torch.tensor(row["input_ids"])[answer]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train["precision"] == "bf16"):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train.precision == "bf16"):
             loss = model(**padded, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -205,13 +206,13 @@ def plain_lora_loop(base_dir: str, examples: list[dict[str, Any]], params: dict[
             "parameters": model.get_nb_trainable_parameters()[1] - model.get_nb_trainable_parameters()[0]}
 
 
-def eval_loss(adapter_dir, examples: list[dict[str, Any]], params: dict[str, Any]) -> float:
+def eval_loss(adapter_dir, examples: list[dict[str, Any]], infer: InferConfig, model_params: ModelConfig) -> float:
     """Mean loss per answer token of an adapter on examples, in fp32, as the infer stage scores answers."""
     from pressft.model.generation import answer_nll
     from pressft.model.modeling import load_for_inference
 
     model, tokenizer = load_for_inference(adapter_dir, "fp32")
-    scored = answer_nll(model, tokenizer, examples, max_new_tokens=params["infer"]["max_new_tokens"],
-                        max_length=params["model"]["max_length"], date_string=params["model"]["date_string"],
-                        batch_size=params["infer"]["batch_size"], log=lambda line: None)
+    scored = answer_nll(model, tokenizer, examples, max_new_tokens=infer.max_new_tokens,
+                        max_length=model_params.max_length, date_string=model_params.date_string,
+                        batch_size=infer.batch_size, log=lambda line: None)
     return round(sum(nll for nll, _ in scored) / sum(count for _, count in scored), 4)

@@ -6,7 +6,7 @@
 
 Exits with an error when a difference exceeds the tolerance. Timings, memory and throughput are the machine's,
 not the run's, and are left out. The committed CPU configuration (fp32) is bit-identical on CPUs with AVX-512
-with or without AMX at the same thread count (README, "Reproducibility"); bf16, other thread counts, other
+with or without AMX at the same thread count (docs/gpu-and-machines.md, "Reproducibility"); bf16, other thread counts, other
 library versions and GPUs are not, and need a tolerance.
 """
 

@@ -50,15 +50,15 @@ def main() -> None:
     from pressft.model.answering import model_directory
     from pressft.model.export import model_card, save_merged
     from pressft.model.modeling import ADAPTER_FILE, load_for_inference
-    from pressft.params import load_params
+    from pressft.config import load_config
 
-    params = load_params()
+    config = load_config("data", "tasks", "model", "train", "infer")
     with model_directory(args.model, args.exp) as directory:
         if not (Path(directory) / ADAPTER_FILE).exists():
             raise UserError(f"{args.model} is not an adapter directory (no {ADAPTER_FILE}); export the fine-tuned model")
         model, tokenizer = load_for_inference(directory, "fp32")
     card = model_card(
-        name=args.name or out.name, params=params,
+        name=args.name or out.name, config=config,
         base=read_json("models/base/pressft_base.json", None),
         data=read_json("metrics/data.json", args.exp), splits=read_json("metrics/splits.json", args.exp),
         train=read_json("metrics/train.json", args.exp), comparison=read_json("metrics/comparison.json", args.exp),

@@ -27,7 +27,7 @@ from pressft.model.answering import (  # noqa: E402
 )
 from pressft.errors import UserError, run_stage  # noqa: E402
 from pressft.io import jsonl_line, write_jsonl  # noqa: E402
-from pressft.params import load_params  # noqa: E402
+from pressft.config import load_config  # noqa: E402
 
 
 def main() -> None:
@@ -38,22 +38,22 @@ def main() -> None:
     parser.add_argument("--tasks", default="summarization,title,tags,type", help="comma-separated (default: all)")
     parser.add_argument("--out", help="write JSON lines here instead of stdout")
     args = parser.parse_args()
-    params = load_params()
+    config = load_config("data", "tasks", "model", "infer")
     tasks = check_tasks([name.strip() for name in args.tasks.split(",") if name.strip()])
-    articles = [prepare_article(raw, number, params["data"]["max_chars"])
+    articles = [prepare_article(raw, number, config.data.max_chars)
                 for number, raw in enumerate(read_articles(args.input), start=1)]
     if not articles:
         raise UserError(f"input {args.input} holds no article")
     from pressft.model.modeling import load_for_inference
 
-    infer, model_params = params["infer"], params["model"]
-    settings = dict(max_new_tokens=infer["max_new_tokens"], max_length=model_params["max_length"],
-                    date_string=model_params["date_string"], batch_size=infer["batch_size"])
+    infer = config.infer
+    settings = dict(max_new_tokens=infer.max_new_tokens, max_length=config.model.max_length,
+                    date_string=config.model.date_string, batch_size=infer.batch_size)
     with model_directory(args.model, args.exp) as directory:
-        model, tokenizer = load_for_inference(directory, infer["dtype"])
+        model, tokenizer = load_for_inference(directory, infer.dtype)
     print(f"generate: {len(articles)} article(s), {', '.join(tasks)}, with {args.model}"
           + (f" of {args.exp}" if args.exp else ""), file=sys.stderr)
-    results = answer_articles(model, tokenizer, articles, tasks, prompts=params["tasks"]["prompts"],
+    results = answer_articles(model, tokenizer, articles, tasks, prompts=config.tasks.prompts,
                               settings=settings, log=lambda line: print(line, file=sys.stderr))
     if args.out:
         write_jsonl(results, args.out)

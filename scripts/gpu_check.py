@@ -7,11 +7,11 @@ the synthetic corpus. It runs the project's own code (train_lora, load_for_infer
 """
 
 import argparse
-import copy
 import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -19,7 +19,7 @@ import torch
 from pressft.data.cleaning import clean_corpus
 from pressft.model.generation import generate_predictions
 from pressft.model.modeling import load_for_inference, train_tokenizer
-from pressft.params import load_params
+from pressft.config import LoraConfig, ModelConfig, TrainConfig, load_config
 from pressft.data.splits import split_articles
 from pressft.data.synthetic import generate_corpus
 from pressft.tasks import make_examples
@@ -68,11 +68,12 @@ def peak_tflops() -> float | None:
     return next((value for key, value in PEAK_TFLOPS.items() if key in name), None)
 
 
-def train_run(base: Path, examples: list, params: dict, out: Path, parameters: int, label: str) -> dict:
+def train_run(base: Path, examples: list, train: TrainConfig, model: ModelConfig, out: Path, parameters: int,
+              label: str) -> dict:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    metrics, _ = train_lora(str(base), examples, examples[:8], params, out / "adapter", out / "checkpoints")
+    metrics = train_lora(str(base), examples, examples[:8], train, model, out / "adapter", out / "checkpoints").metrics
     tokens_per_second = metrics["tokens_per_second"]
     peak = peak_tflops()
     # PaLM's convention: 6 FLOPs per parameter per token (forward 2, backward 4). LoRA skips the gradients of
@@ -83,18 +84,18 @@ def train_run(base: Path, examples: list, params: dict, out: Path, parameters: i
             "peak_memory_gib": metrics["peak_memory_gib"], "mfu": round(mfu, 3) if mfu is not None else None}
 
 
-def generation_run(adapter: Path, examples: list, params: dict, batch_size: int) -> dict:
+def generation_run(adapter: Path, examples: list, tasks: list[str], settings: ModelConfig, batch_size: int) -> dict:
     model, tokenizer = load_for_inference(adapter, "auto")
-    limits = {task: 64 for task in params["tasks"]["names"]}
+    limits = {task: 64 for task in tasks}
     generate_predictions(model, tokenizer, examples[:batch_size], max_new_tokens=limits, log=lambda line: None,
-                         max_length=params["model"]["max_length"], date_string=params["model"]["date_string"],
+                         max_length=settings.max_length, date_string=settings.date_string,
                          batch_size=batch_size)  # warm-up: kernels and caches
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     start = time.perf_counter()
     predictions = generate_predictions(model, tokenizer, examples, max_new_tokens=limits, log=lambda line: None,
-                                       max_length=params["model"]["max_length"],
-                                       date_string=params["model"]["date_string"], batch_size=batch_size)
+                                       max_length=settings.max_length,
+                                       date_string=settings.date_string, batch_size=batch_size)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -105,7 +106,8 @@ def generation_run(adapter: Path, examples: list, params: dict, batch_size: int)
             "generated_tokens_per_second": round(generated / seconds, 1)}
 
 
-def speed_comparison(base: Path, adapter: Path, examples: list, params: dict, batch_size: int, per_task: int) -> dict:
+def speed_comparison(base: Path, adapter: Path, examples: list, tasks: list[str], settings: ModelConfig,
+                     batch_size: int, per_task: int) -> dict:
     """benchmarking's side-by-side run (reference loop vs this project's ingredients), same dtype for all:
     bf16 on a GPU, fp32 on a CPU."""
     from peft import PeftModel
@@ -113,14 +115,14 @@ def speed_comparison(base: Path, adapter: Path, examples: list, params: dict, ba
     from benchmarking import compare_methods, reference_dtype
     from pressft.model.modeling import load_model
 
-    chosen = [e for task in params["tasks"]["names"] for e in [x for x in examples if x["task"] == task][:per_task]]
+    chosen = [e for task in tasks for e in [x for x in examples if x["task"] == task][:per_task]]
     model, tokenizer = load_model(base)
     unmerged = PeftModel.from_pretrained(model, adapter).eval()
     merged, _ = load_for_inference(adapter, reference_dtype())
     unmerged = unmerged.to(device=merged.device, dtype=merged.dtype)
-    limits = {task: 64 for task in params["tasks"]["names"]}
+    limits = {task: 64 for task in tasks}
     rows = compare_methods(unmerged, merged, tokenizer, chosen, max_new_tokens=limits,
-                           max_length=params["model"]["max_length"], date_string=params["model"]["date_string"],
+                           max_length=settings.max_length, date_string=settings.date_string,
                            batch_size=batch_size)
     return {"prompts": len(chosen), "rows": rows}
 
@@ -137,19 +139,19 @@ def main() -> None:
     if big and not torch.cuda.is_available():
         sys.exit("error: the 1b shape needs a CUDA GPU; run with --shape tiny on CPU")
     n_articles = args.articles or (64 if big else 8)
-    params = copy.deepcopy(load_params())
-    params["model"]["max_length"] = args.max_length or (1024 if big else 256)
-    params["train"].update(
-        size=n_articles, epochs=1, batch_size=args.batch_size or (8 if big else 4), grad_accum=1, lr=2e-4,
-        warmup_steps=2, eval_steps=10**6, keep_best=False, type_oversample_cap=1, precision="auto",
-        lora={"r": 32, "alpha": 16, "dropout": 0.0,
-              "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]},
+    config = load_config("tasks", "model", "train")
+    model = replace(config.model, max_length=args.max_length or (1024 if big else 256))
+    train = replace(
+        config.train, size=n_articles, epochs=1, batch_size=args.batch_size or (8 if big else 4), grad_accum=1,
+        lr=2e-4, warmup_steps=2, eval_steps=10**6, keep_best=False, type_oversample_cap=1, precision="auto",
+        lora=LoraConfig(r=32, alpha=16, dropout=0.0,
+                        target_modules=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")),
     )
     corpus, _, _ = clean_corpus(generate_corpus(4 * n_articles + 64, seed=1), min_content_words=1, max_chars=10**6)
     split = split_articles(corpus, test=32, val=8, seed=0)
-    prompts = params["tasks"]["prompts"]
-    train_examples = [e for a in split["pool"][:n_articles] for e in make_examples(a, params["tasks"]["names"], prompts)]
-    test_examples = [e for a in split["test"] for e in make_examples(a, params["tasks"]["names"], prompts)]
+    tasks, prompts = config.tasks.names, config.tasks.prompts
+    train_examples = [e for a in split["pool"][:n_articles] for e in make_examples(a, tasks, prompts)]
+    test_examples = [e for a in split["test"] for e in make_examples(a, tasks, prompts)]
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,21 +161,22 @@ def main() -> None:
         print(f"gpu_check: {args.shape} model, {parameters / 1e6:.1f}M parameters, built in "
               f"{time.perf_counter() - start:.0f}s; device {torch.cuda.get_device_name() if big else 'cpu'}",
               flush=True)
-        rows.append(train_run(tmp / "base", train_examples, params, tmp / "lora", parameters,
+        rows.append(train_run(tmp / "base", train_examples, train, model, tmp / "lora", parameters,
                               "LoRA r32, " + ("bf16" if torch.cuda.is_available() else "fp32")))
         try:
             import bitsandbytes  # noqa: F401 - only to know whether QLoRA can run here
         except ImportError:
             bitsandbytes = None
         if torch.cuda.is_available() and bitsandbytes is not None:
-            qlora = copy.deepcopy(params)
-            qlora["model"]["load_in_4bit"] = True
-            rows.append(train_run(tmp / "base", train_examples, qlora, tmp / "qlora", parameters, "QLoRA r32, 4-bit nf4"))
+            qlora = replace(model, load_in_4bit=True)
+            rows.append(train_run(tmp / "base", train_examples, train, qlora, tmp / "qlora", parameters,
+                                  "QLoRA r32, 4-bit nf4"))
         else:
             print("gpu_check: QLoRA skipped (needs a CUDA GPU and `pip install bitsandbytes`)", flush=True)
         batch = 64 if big else 8
-        rows.append(generation_run(tmp / "lora" / "adapter", test_examples, params, batch))
-        speed = speed_comparison(tmp / "base", tmp / "lora" / "adapter", test_examples, params, batch, 32 if big else 8)
+        rows.append(generation_run(tmp / "lora" / "adapter", test_examples, list(tasks), model, batch))
+        speed = speed_comparison(tmp / "base", tmp / "lora" / "adapter", test_examples, list(tasks), model, batch,
+                                 32 if big else 8)
 
     print("\n| run | tokens/s | seconds | peak memory GiB | MFU (6N) |")
     print("|---|---|---|---|---|")

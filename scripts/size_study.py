@@ -20,9 +20,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from pressft.config import load_config
 from pressft.errors import UserError, run_stage
 from pressft.io import read_json, write_json
-from pressft.params import load_params
 from pressft.evaluation.study import (
     check_same_test_set,
     experiment_name,
@@ -57,9 +57,9 @@ def main() -> None:
                         help="do not run experiments, only collect them (every seed found for the sizes)")
     parser.add_argument("--out", default="study", help="folder for study.md, study.json, metrics.png, loss.png")
     args = parser.parse_args()
-    params = load_params()
-    sizes = integers(args.sizes, "--sizes") if args.sizes else list(params["study"]["sizes"])
-    seeds = integers(args.seeds, "--seeds") if args.seeds else list(params["study"]["seeds"])
+    config = load_config("study", "train", "score")
+    sizes = integers(args.sizes, "--sizes") if args.sizes else list(config.study.sizes)
+    seeds = integers(args.seeds, "--seeds") if args.seeds else list(config.study.seeds)
     repo = Path.cwd()
     if not args.collect:
         if subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=repo).returncode != 0:
@@ -90,8 +90,8 @@ def main() -> None:
                                                    for task, entry in results[point]["comparison"].items()
                                                    if isinstance(entry, dict) and entry.get("best_baseline")})
              for point, commit in sorted(refs.items())}
-    rows = study_rows(results, stats, reference_seed=params["train"]["seed"],
-                      resamples=params["score"]["bootstrap_resamples"], seed=params["score"]["seed"])
+    rows = study_rows(results, stats, reference_seed=config.train.seed,
+                      resamples=config.score.bootstrap_resamples, seed=config.score.seed)
     synthetic = read_json("metrics/data.json")["synthetic"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from pressft.evaluation.baselines import covers, fit_and_predict, training_examples
 from pressft.errors import run_stage
 from pressft.io import read_jsonl, write_json, write_jsonl
-from pressft.params import load_params
+from pressft.config import load_config
 
 
 def main() -> None:
@@ -19,14 +19,14 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="predictions folder: <baseline>.jsonl per baseline")
     parser.add_argument("--choices", required=True, help="JSON of the settings chosen on the validation examples")
     args = parser.parse_args()
-    params = load_params()
-    names = set(params["tasks"]["names"])
+    config = load_config("train", "tasks")
+    names = set(config.tasks.names)
 
     def examples(path: str) -> list[dict]:
         return [example for example in read_jsonl(path) if example["task"] in names]
 
     start = time.time()
-    train = training_examples(examples(args.pool), params["train"]["size"])
+    train = training_examples(examples(args.pool), config.train.size)
     predictions, choices = fit_and_predict(train, examples(args.val), examples(args.test))
     for name, records in predictions.items():
         write_jsonl(records, Path(args.out) / f"{name}.jsonl")

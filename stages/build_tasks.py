@@ -5,9 +5,9 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
+from pressft.config import load_config
 from pressft.errors import run_stage
 from pressft.io import read_jsonl, write_json, write_jsonl
-from pressft.params import load_params
 from pressft.data.splits import exclude_types, guard_leakage, split_articles, type_counts
 from pressft.tasks import make_examples
 
@@ -19,12 +19,12 @@ def main() -> None:
     parser.add_argument("--tasks", required=True, help="output folder for the task examples of each split")
     parser.add_argument("--report", required=True, help="split report JSON (a DVC metric)")
     args = parser.parse_args()
-    params = load_params()
-    split, tasks = params["split"], params["tasks"]
-    articles, excluded = exclude_types(read_jsonl(args.articles), split["exclude_types"])
+    config = load_config("split", "tasks")
+    split, tasks = config.split, config.tasks
+    articles, excluded = exclude_types(read_jsonl(args.articles), list(split.exclude_types))
     if excluded:
         print(f"build_tasks: excluded by split.exclude_types: {excluded}")
-    splits, removed = guard_leakage(split_articles(articles, split["test"], split["val"], split["seed"]))
+    splits, removed = guard_leakage(split_articles(articles, split.test, split.val, split.seed))
     print(
         f"build_tasks: leakage guard removed {sum(removed.values())} training-pool articles that match a test or "
         f"validation article (by {removed})"
@@ -34,12 +34,12 @@ def main() -> None:
         write_jsonl(members, Path(args.splits) / f"{name}.jsonl")
         examples = []
         for rank, article in enumerate(members):
-            for example in make_examples(article, tasks["names"], tasks["prompts"]):
+            for example in make_examples(article, tasks.names, tasks.prompts):
                 examples.append({**example, "rank": rank})
         write_jsonl(examples, Path(args.tasks) / f"{name}.jsonl")
         per_task = Counter(example["task"] for example in examples)
         report[name] = {"articles": len(members), "examples": len(examples), "types": type_counts(members),
-                        "examples_per_task": {task: per_task[task] for task in tasks["names"]}}
+                        "examples_per_task": {task: per_task[task] for task in tasks.names}}
         print(f"build_tasks: {name}: {len(members)} articles, {len(examples)} examples "
               f"{report[name]['examples_per_task']}, types {report[name]['types']}")
     write_json(report, args.report)

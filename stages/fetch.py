@@ -5,9 +5,9 @@ import argparse
 from pathlib import Path
 
 from pressft.data.cleaning import clean_corpus, data_report
+from pressft.config import load_config
 from pressft.errors import UserError, run_stage
 from pressft.io import write_json, write_jsonl
-from pressft.params import load_params
 from pressft.data.sources import read_source
 
 
@@ -17,11 +17,11 @@ def main() -> None:
     parser.add_argument("--cache", required=True, help="folder the pressclub source keeps fetched articles in")
     parser.add_argument("--report", required=True, help="data report JSON (a DVC metric)")
     args = parser.parse_args()
-    data = load_params()["data"]
+    data = load_config("data").data
     raw, unreadable, provenance = read_source(data, args.cache)
-    articles, rejects, stripped = clean_corpus(raw, data["min_content_words"], data["max_chars"])
+    articles, rejects, stripped = clean_corpus(raw, data.min_content_words, data.max_chars)
     rejects = unreadable + rejects
-    report = {"source": data["source"], "synthetic": data["source"] == "embedded"}
+    report = {"source": data.source, "synthetic": data.source == "embedded"}
     report |= data_report(len(raw) + len(unreadable), articles, rejects, stripped)
     out = Path(args.out)
     write_jsonl(articles, out / "articles.jsonl")
@@ -39,7 +39,7 @@ def main() -> None:
     if rejects:
         print(f"fetch: reasons per record in {out / 'rejects.jsonl'}")
     if not articles:
-        raise UserError(f"no valid articles in the {data['source']} source ({len(rejects)} rejected, see {out / 'rejects.jsonl'})")
+        raise UserError(f"no valid articles in the {data.source} source ({len(rejects)} rejected, see {out / 'rejects.jsonl'})")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,11 @@ import argparse
 
 import torch
 
+from pressft.config import load_config
 from pressft.errors import run_stage
 from pressft.io import read_jsonl, write_jsonl
 from pressft.model.generation import answer_nll, generate_predictions, generate_with_vllm
 from pressft.model.modeling import EMULATED_BF16, bf16_emulated, load_for_inference
-from pressft.params import load_params
 
 
 def main() -> None:
@@ -18,17 +18,17 @@ def main() -> None:
     parser.add_argument("--test", required=True)
     parser.add_argument("--out", required=True, help="predictions JSONL")
     args = parser.parse_args()
-    params = load_params()
-    infer, model_params = params["infer"], params["model"]
+    config = load_config("infer", "model")
+    infer = config.infer
     examples = read_jsonl(args.test)
-    settings = dict(max_new_tokens=infer["max_new_tokens"], max_length=model_params["max_length"],
-                    date_string=model_params["date_string"])
-    model, tokenizer = load_for_inference(args.model, infer["dtype"])
+    settings = dict(max_new_tokens=infer.max_new_tokens, max_length=config.model.max_length,
+                    date_string=config.model.date_string)
+    model, tokenizer = load_for_inference(args.model, infer.dtype)
     print(f"infer: {model.dtype} on {model.device}")
     if model.dtype == torch.bfloat16 and bf16_emulated():
         print(f"infer: warning: {EMULATED_BF16}; set infer.dtype to auto or fp32 (predictions then differ slightly)")
-    if infer["backend"] == "vllm":
-        likelihoods = answer_nll(model, tokenizer, examples, batch_size=infer["batch_size"], **settings)
+    if infer.backend == "vllm":
+        likelihoods = answer_nll(model, tokenizer, examples, batch_size=infer.batch_size, **settings)
         del model  # vLLM claims most of the GPU's memory for itself
         torch.cuda.empty_cache()
         predictions = generate_with_vllm(args.model, examples, **settings)
@@ -36,7 +36,7 @@ def main() -> None:
             record.update(answer_nll=round(nll, 4), answer_tokens=tokens)
     else:
         # The reference answers are scored from the keys and values of the prompts that generation computed.
-        predictions = generate_predictions(model, tokenizer, examples, batch_size=infer["batch_size"],
+        predictions = generate_predictions(model, tokenizer, examples, batch_size=infer.batch_size,
                                            score_answers=True, **settings)
     write_jsonl(predictions, args.out)
     limited = sum(p["hit_limit"] for p in predictions)

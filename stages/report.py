@@ -4,9 +4,9 @@ article types, perplexity, examples, figures) from the metrics and predictions."
 import argparse
 from pathlib import Path
 
+from pressft.config import load_config
 from pressft.errors import run_stage
 from pressft.io import read_json, read_jsonl
-from pressft.params import load_params
 from pressft.presentation.report import render_report
 
 
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     text = render_report(
-        params=load_params(),
+        config=load_config("model", "train", "infer"),
         base=read_json(Path(args.base) / "pressft_base.json"),
         data=read_json(args.data),
         splits=read_json(args.splits),

@@ -4,10 +4,10 @@ metrics, and the paired comparison of the fine-tuned model with the base model a
 import argparse
 from pathlib import Path
 
+from pressft.config import load_config
 from pressft.errors import run_stage
 from pressft.evaluation.metrics import add_intervals, compare_models, score_predictions
 from pressft.io import read_jsonl, write_json
-from pressft.params import load_params
 from pressft.tasks import REGISTRY
 
 
@@ -17,19 +17,19 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="metrics folder: <model>.json per predictions file")
     parser.add_argument("--comparison", required=True, help="paired comparison JSON")
     args = parser.parse_args()
-    score = load_params()["score"]
+    score = load_config("score").score
     metrics, statistics = {}, {}
     for path in map(Path, args.predictions):
         metrics[path.stem], statistics[path.stem] = score_predictions(
-            read_jsonl(path), bertscore_model=score["bertscore_model"], bertscore_layers=score["bertscore_layers"],
+            read_jsonl(path), bertscore_model=score.bertscore_model, bertscore_layers=score.bertscore_layers,
             with_statistics=True,
         )
-        add_intervals(metrics[path.stem], statistics[path.stem], score["bootstrap_resamples"], score["seed"])
+        add_intervals(metrics[path.stem], statistics[path.stem], score.bootstrap_resamples, score.seed)
         write_json(metrics[path.stem], Path(args.out) / f"{path.stem}.json", ensure_ascii=False)
         headline = {task: metrics[path.stem][task][spec.headline] for task, spec in REGISTRY.items()
                     if task in metrics[path.stem]}
         print(f"score: {path.stem}: {headline}")
-    comparison = compare_models(metrics, statistics, score["bootstrap_resamples"], score["seed"])
+    comparison = compare_models(metrics, statistics, score.bootstrap_resamples, score.seed)
     write_json(comparison, args.comparison, ensure_ascii=False)
     for task, entry in comparison.items():
         if isinstance(entry, dict):

@@ -4,10 +4,10 @@ import argparse
 import os
 from pathlib import Path
 
+from pressft.config import load_config
 from pressft.errors import run_stage
 from pressft.io import read_jsonl, write_csv, write_json
 from pressft.model.modeling import EMULATED_BF16, bf16_emulated
-from pressft.params import load_params
 from pressft.model.training import loss_curves, select_training, train_lora
 
 
@@ -20,20 +20,20 @@ def main() -> None:
     parser.add_argument("--metrics", required=True, help="training metrics JSON")
     parser.add_argument("--curves", required=True, help="folder for train.csv and eval.csv")
     args = parser.parse_args()
-    params = load_params()
-    train = params["train"]
-    examples = select_training(read_jsonl(args.pool), train["size"], train["type_oversample_cap"])
+    config = load_config("train", "model")
+    train = config.train
+    examples = select_training(read_jsonl(args.pool), train.size, train.type_oversample_cap)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"train: {train['size']} articles -> {len(examples)} examples (minority types oversampled)")
-        if train["precision"] == "bf16" and bf16_emulated():
+        print(f"train: {train.size} articles -> {len(examples)} examples (minority types oversampled)")
+        if train.precision == "bf16" and bf16_emulated():
             print(f"train: warning: {EMULATED_BF16}; set train.precision to auto or fp32 (the adapter then differs)")
-    metrics, history = train_lora(
-        args.base, examples, read_jsonl(args.val), params, args.out, work_dir=Path(args.out).with_name("checkpoints")
-    )
-    if not metrics:  # another process of a multi-process (accelerate) run: the main process writes the outputs
+    result = train_lora(args.base, examples, read_jsonl(args.val), train, config.model, args.out,
+                        work_dir=Path(args.out).with_name("checkpoints"))
+    if result is None:  # another process of a multi-process (accelerate) run: the main process writes the outputs
         return
+    metrics = result.metrics
     write_json(metrics, args.metrics)
-    train_rows, eval_rows = loss_curves(history)
+    train_rows, eval_rows = loss_curves(result.history)
     # A run too short to log still writes both tables, with the step column the plots read.
     write_csv(train_rows, Path(args.curves) / "train.csv", empty_columns=["step"])
     write_csv(eval_rows, Path(args.curves) / "eval.csv", empty_columns=["step"])

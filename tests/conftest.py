@@ -13,8 +13,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# One intra-op thread: the tiny model's ops are microseconds, and on a shared 2-core machine OpenMP's
-# thread hand-off made each matmul ~1000x slower (15 ms instead of 10 us) whenever the other core was busy.
+# One intra-op thread: the tiny model's ops are microseconds, and on a shared machine OpenMP's thread hand-off
+# costs orders of magnitude more than the matmul itself whenever another core is busy.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from pathlib import Path
@@ -85,15 +85,25 @@ def normalised_articles(articles):
 
 @pytest.fixture(scope="session")
 def _params_original():
-    from pressft.params import load_params
+    from pressft.config import parse_config, read_params
 
-    return load_params(PARAMS_FILE)
+    params = read_params(PARAMS_FILE)
+    parse_config(params)
+    return params
 
 
 @pytest.fixture
 def params(_params_original):
     """The repository's params.yaml, checked; a fresh deep copy per test."""
     return copy.deepcopy(_params_original)
+
+
+@pytest.fixture(scope="session")
+def config(_params_original):
+    """The repository's params.yaml as the typed config (frozen: tests change it with dataclasses.replace)."""
+    from pressft.config import parse_config
+
+    return parse_config(_params_original)
 
 
 # ------------------------------------------------------------------ tiny tokenizer and model

@@ -85,10 +85,10 @@ def test_tasks_are_checked():
 # ------------------------------------------------------------------ answers
 
 
-def test_answers_are_the_evaluations_predictions_parsed(tiny_model, tokenizer, normalised_articles, params):
+def test_answers_are_the_evaluations_predictions_parsed(tiny_model, tokenizer, normalised_articles, config):
     """Same prompts and decoding as the infer stage: the raw answers equal generate_predictions on the pipeline's
     own examples of those articles; tags come back as a list, the type as a label or flagged."""
-    prompts = params["tasks"]["prompts"]
+    prompts = config.tasks.prompts
     corpus = normalised_articles(3)
     articles = [prepare_article(a, n, 10**6) for n, a in enumerate(corpus, start=1)]
     results = answer_articles(tiny_model, tokenizer, articles, list(TASKS), prompts=prompts, settings=SETTINGS,
@@ -105,8 +105,8 @@ def test_answers_are_the_evaluations_predictions_parsed(tiny_model, tokenizer, n
         assert "summary_generated" not in result
 
 
-def test_an_article_without_summary_reads_the_models_own(tiny_model, tokenizer, normalised_articles, params):
-    prompts = params["tasks"]["prompts"]
+def test_an_article_without_summary_reads_the_models_own(tiny_model, tokenizer, normalised_articles, config):
+    prompts = config.tasks.prompts
     article = prepare_article({"content": normalised_articles(1)[0]["content"], "id": "x"}, 1, 10**6)
     (result,) = answer_articles(tiny_model, tokenizer, [article], ["title"], prompts=prompts, settings=SETTINGS,
                                 log=lambda line: None)
@@ -122,19 +122,19 @@ def test_an_article_without_summary_reads_the_models_own(tiny_model, tokenizer, 
     assert result["title"] == title["prediction"]
 
 
-def test_two_articles_with_one_id_are_refused(tiny_model, tokenizer, params):
+def test_two_articles_with_one_id_are_refused(tiny_model, tokenizer, config):
     twins = [prepare_article({"content": "x", "id": "a"}, n, 100) for n in (1, 2)]
     with pytest.raises(UserError, match="share an id"):
-        answer_articles(tiny_model, tokenizer, twins, ["type"], prompts=params["tasks"]["prompts"], settings=SETTINGS)
+        answer_articles(tiny_model, tokenizer, twins, ["type"], prompts=config.tasks.prompts, settings=SETTINGS)
 
 
 # ------------------------------------------------------------------ the command
 
 
 def _project(tmp_path: Path) -> Path:
-    """A folder with the committed params and room for the tiny tokenizer's long prompts."""
+    """A folder with the committed config and room for the tiny tokenizer's long prompts."""
     text = (REPO / "params.yaml").read_text()
-    (tmp_path / "params.yaml").write_text(text.replace("  max_length: 224 ", "  max_length: 512 ", 1))
+    (tmp_path / "params.yaml").write_text(text.replace("  max_length: 224\n", "  max_length: 512\n", 1))
     return tmp_path
 
 

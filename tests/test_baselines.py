@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from ruamel.yaml import YAML
 
+from pressft.config import PromptConfig
 from pressft.evaluation.baselines import (
     TAG_THRESHOLDS,
     TagClassifier,
@@ -26,7 +27,7 @@ from pressft.errors import UserError
 from pressft.tasks import TASKS, make_examples
 
 REPO = Path(__file__).resolve().parents[1]
-PROMPTS = {task: {"system": "s", "instruction": "i"} for task in TASKS}
+PROMPTS = {task: PromptConfig(system="s", instruction="i") for task in TASKS}
 
 # Three invented topics with their own vocabulary, tags and type.
 TOPICS = {
@@ -215,13 +216,13 @@ def _stage(tmp_path: Path, size: int) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
 
 
-def test_stage_writes_four_prediction_files_and_the_choices(tmp_path, normalised_articles, params):
+def test_stage_writes_four_prediction_files_and_the_choices(tmp_path, normalised_articles, config):
     from pressft.io import write_jsonl
 
     articles = normalised_articles(40)
     for name, members in {"test": articles[:8], "val": articles[8:16], "pool": articles[16:]}.items():
         rows = [{**e, "rank": rank} for rank, a in enumerate(members)
-                for e in make_examples(a, params["tasks"]["names"], params["tasks"]["prompts"])]
+                for e in make_examples(a, config.tasks.names, config.tasks.prompts)]
         write_jsonl(rows, tmp_path / "tasks" / f"{name}.jsonl")
 
     done = _stage(tmp_path, 12)

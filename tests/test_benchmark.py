@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 TRAINING_BENCHMARK = str(REPO / "scripts/benchmark_training.py")
 
 
-def test_methods_are_compared_on_the_same_prompts(tiny_model, tokenizer, normalised_articles, params):
-    examples = [e for a in normalised_articles(6) for e in make_examples(a, list(TASKS), params["tasks"]["prompts"])]
+def test_methods_are_compared_on_the_same_prompts(tiny_model, tokenizer, normalised_articles, config):
+    examples = [e for a in normalised_articles(6) for e in make_examples(a, list(TASKS), config.tasks.prompts)]
     rows = compare_methods(tiny_model, tiny_model, tokenizer, examples, max_new_tokens=LIMITS, max_length=512,
                            date_string=DATE, batch_size=4, low_precision=torch.bfloat16)
     assert [row["method"].split(":")[0] for row in rows] == [
@@ -46,24 +46,24 @@ def test_methods_are_compared_on_the_same_prompts(tiny_model, tokenizer, normali
     assert tiny_model.dtype == torch.float32  # the bf16 rows ran on copies
 
 
-def test_an_adapter_adds_the_merge_step(tiny_model, tokenizer, normalised_articles, params):
-    examples = [e for a in normalised_articles(2) for e in make_examples(a, ["type"], params["tasks"]["prompts"])]
+def test_an_adapter_adds_the_merge_step(tiny_model, tokenizer, normalised_articles, config):
+    examples = [e for a in normalised_articles(2) for e in make_examples(a, ["type"], config.tasks.prompts)]
     rows = compare_methods(copy.deepcopy(tiny_model), tiny_model, tokenizer, examples, max_new_tokens=LIMITS,
                            max_length=512, date_string=DATE, batch_size=2)
     assert [row["method"] for row in rows][3] == "+ adapter merged" and rows[-1]["role"] == "project"
     assert "adapter unmerged" in rows[0]["method"]
 
 
-def test_training_benchmark_runs_every_setting_and_prints_ratios(saved_model_dir, normalised_articles, params,
+def test_training_benchmark_runs_every_setting_and_prints_ratios(saved_model_dir, normalised_articles, config,
                                                                    tmp_path):
     rows = []
     for rank, article in enumerate(normalised_articles(5)):
-        rows += [dict(e, rank=rank) for e in make_examples(article, list(TASKS), params["tasks"]["prompts"])]
+        rows += [dict(e, rank=rank) for e in make_examples(article, list(TASKS), config.tasks.prompts)]
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[:16]))
     (tmp_path / "val.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[16:]))
     # The committed params, with room for the tiny tokenizer's long prompts (its vocabulary has 300 tokens).
     text = (REPO / "params.yaml").read_text()
-    (tmp_path / "params.yaml").write_text(text.replace("  max_length: 224 ", "  max_length: 512 ", 1))
+    (tmp_path / "params.yaml").write_text(text.replace("  max_length: 224\n", "  max_length: 512\n", 1))
     done = subprocess.run(
         [sys.executable, TRAINING_BENCHMARK, "--base", str(saved_model_dir), "--pool",
          str(tmp_path / "pool.jsonl"), "--val", str(tmp_path / "val.jsonl"), "--articles", "3", "--rounds", "1"],
@@ -89,8 +89,8 @@ def test_training_benchmark_without_a_pipeline_run_says_what_to_do(tmp_path):
         f"error: {tmp_path / 'none'} or data/tasks/pool.jsonl is missing; run `dvc repro` first"]
 
 
-def test_training_benchmark_refuses_sizes_outside_the_pool(saved_model_dir, normalised_articles, params, tmp_path):
-    rows = [dict(e, rank=0) for e in make_examples(normalised_articles(1)[0], list(TASKS), params["tasks"]["prompts"])]
+def test_training_benchmark_refuses_sizes_outside_the_pool(saved_model_dir, normalised_articles, config, tmp_path):
+    rows = [dict(e, rank=0) for e in make_examples(normalised_articles(1)[0], list(TASKS), config.tasks.prompts)]
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     for articles, rounds in (("2", "1"), ("0", "1"), ("1", "0")):
         done = subprocess.run([sys.executable, TRAINING_BENCHMARK, "--base", str(saved_model_dir), "--pool",

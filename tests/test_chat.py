@@ -3,6 +3,7 @@ and the labels trl actually trains on when it gets our rows."""
 
 import copy
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -17,12 +18,12 @@ BOS = "<|begin_of_text|>"
 
 
 @pytest.fixture
-def examples(normalised_articles, params):
+def examples(normalised_articles, config):
     """All four tasks for a few articles of different lengths."""
     return [
         example
         for article in normalised_articles(4)
-        for example in make_examples(article, list(TASKS), params["tasks"]["prompts"])
+        for example in make_examples(article, list(TASKS), config.tasks.prompts)
     ]
 
 
@@ -252,12 +253,13 @@ def test_sft_trainer_labels_mask_prompt_and_padding(tokenizer, make_tiny_model, 
     assert len(seen) == 4  # every example came through once per epoch
 
 
-def test_train_lora_trains_only_on_answers(tokenizer, saved_model_dir, examples, params, tmp_path, monkeypatch):
+def test_train_lora_trains_only_on_answers(tokenizer, saved_model_dir, examples, config, tmp_path, monkeypatch):
     """The real training entry point, with a spy on trl.SFTTrainer: the trainer train_lora builds
     masks prompt and padding in its labels, and the run leaves only the adapter behind."""
     import trl
 
     from pressft.model.modeling import ADAPTER_FILE, load_for_inference
+    from pressft.config import LoraConfig
     from pressft.model.training import train_lora
 
     built = []
@@ -268,11 +270,13 @@ def test_train_lora_trains_only_on_answers(tokenizer, saved_model_dir, examples,
             built.append(self)
 
     monkeypatch.setattr(trl, "SFTTrainer", SpySFTTrainer)
-    params["train"].update(epochs=1, batch_size=2, eval_steps=2, early_stopping_patience=2, warmup_steps=0,
-                           lr=0.01, lora={"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]})
-    params["model"]["max_length"] = 512
+    lora = LoraConfig(r=4, alpha=8, dropout=0.0, target_modules=("q_proj", "v_proj"))
+    train = replace(config.train, epochs=1, batch_size=2, eval_steps=2, early_stopping_patience=2, warmup_steps=0,
+                    lr=0.01, lora=lora)
     out, work = tmp_path / "adapter", tmp_path / "checkpoints"
-    metrics, history = train_lora(str(saved_model_dir), examples[:8], examples[8:12], params, out, work)
+    result = train_lora(str(saved_model_dir), examples[:8], examples[8:12], train, replace(config.model, max_length=512),
+                        out, work)
+    metrics, history = result.metrics, result.history
 
     (trainer,) = built
     assert trainer.args.completion_only_loss is True and trainer.args.max_length == 512

@@ -12,6 +12,7 @@ import pytest
 import torch
 from ruamel.yaml import YAML
 
+from pressft.config import Config
 from pressft.model.export import model_card, save_merged
 from pressft.model.generation import generate_predictions
 from pressft.model.modeling import load_for_inference
@@ -26,8 +27,8 @@ def _committed(name: str) -> dict:
     return json.loads((REPO / "metrics" / f"{name}.json").read_text())
 
 
-def _card(params: dict, base: dict | None = None) -> str:
-    return model_card(name="pressft-test", params=params, base=base or {"model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+def _card(config: Config, base: dict | None = None) -> str:
+    return model_card(name="pressft-test", config=config, base=base or {"model": "HuggingFaceTB/SmolLM2-135M-Instruct",
                                                                          "license": "apache-2.0", "parameters": 1,
                                                                          "vocab_size": 2},
                       data=_committed("data"), splits=_committed("splits"), train=_committed("train"),
@@ -35,7 +36,7 @@ def _card(params: dict, base: dict | None = None) -> str:
 
 
 def test_the_export_loads_in_plain_transformers_and_answers_as_the_adapter(tiny_adapter, normalised_articles,
-                                                                           params, tmp_path):
+                                                                           config, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model, tokenizer = load_for_inference(tiny_adapter)
@@ -47,7 +48,7 @@ def test_the_export_loads_in_plain_transformers_and_answers_as_the_adapter(tiny_
     plain = AutoModelForCausalLM.from_pretrained(tmp_path / "export")
     plain_tokenizer = AutoTokenizer.from_pretrained(tmp_path / "export")
     examples = [e for a in normalised_articles(2) for e in make_examples(a, ["title", "type"],
-                                                                          params["tasks"]["prompts"])]
+                                                                          config.tasks.prompts)]
     settings = dict(max_new_tokens=LIMITS, max_length=512, date_string="26 Jul 2024", batch_size=4,
                     log=lambda line: None)
     ours = generate_predictions(model, tokenizer, examples, **settings)
@@ -63,8 +64,8 @@ def test_the_export_loads_in_plain_transformers_and_answers_as_the_adapter(tiny_
     assert plain_tokenizer.convert_ids_to_tokens(plain.generation_config.eos_token_id) == "<|eot_id|>"
 
 
-def test_the_model_card_has_hub_metadata_the_committed_numbers_and_limits(params):
-    card = _card(params)
+def test_the_model_card_has_hub_metadata_the_committed_numbers_and_limits(config):
+    card = _card(config)
     front, body = re.match(r"---\n(.*?)\n---\n\n(.*)", card, re.S).groups()
     meta = YAML(typ="safe").load(front)
     assert meta["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct" and meta["license"] == "apache-2.0"
@@ -82,10 +83,10 @@ def test_the_model_card_has_hub_metadata_the_committed_numbers_and_limits(params
         assert f"{task} ({comparison[task]['best_baseline']})" in body
 
 
-def test_the_cards_usage_code_runs_on_the_export(tiny_adapter, params, tmp_path):
+def test_the_cards_usage_code_runs_on_the_export(tiny_adapter, config, tmp_path):
     model, tokenizer = load_for_inference(tiny_adapter)
     save_merged(model, tokenizer, tmp_path / "export")
-    card = _card(params).replace('"pressft-test"', repr(str(tmp_path / "export")))
+    card = _card(config).replace('"pressft-test"', repr(str(tmp_path / "export")))
     (code,) = re.findall(r"```python\n(.*?)```", card, re.S)
     printed = subprocess.run([sys.executable, "-c", "article = 'Munich. The BMW iX3 arrives.'\n" + code],
                              capture_output=True, text=True, timeout=120, env=os.environ | {"HF_HUB_OFFLINE": "1"})

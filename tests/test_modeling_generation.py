@@ -275,13 +275,13 @@ def test_load_for_inference_merges_an_adapter(saved_model_dir, tiny_model, token
 
 
 @pytest.fixture
-def mixed_examples(normalised_articles, params):
+def mixed_examples(normalised_articles, config):
     """8 examples: all four tasks, inputs of different lengths (1 to 5 sentences), in a shuffled task order."""
     articles = normalised_articles(8)
     examples = []
     for i, article in enumerate(articles):
         task = TASKS[(i * 3) % 4]
-        examples += make_examples(article, [task], params["tasks"]["prompts"])
+        examples += make_examples(article, [task], config.tasks.prompts)
     return examples
 
 
@@ -312,11 +312,11 @@ def test_shared_prefix_length_on_hand_made_sequences():
     assert shared_prefix_length([]) == 0
 
 
-def test_reused_prefix_gives_the_outputs_of_a_full_prefill(tiny_model, tokenizer, normalised_articles, params):
+def test_reused_prefix_gives_the_outputs_of_a_full_prefill(tiny_model, tokenizer, normalised_articles, config):
     """The task prefix computed once and padding placed after it must not change a single greedy token: each
     prompt generated on its own with plain generate() (no cache tricks, no padding) is the ground truth."""
     examples = [e for a in normalised_articles(6) for e in make_examples(a, ["summarization", "type"],
-                                                                          params["tasks"]["prompts"])]
+                                                                          config.tasks.prompts)]
     prompts = [prompt_ids(tokenizer, e, 512 - MAX_NEW[e["task"]], DATE)[0] for e in examples]
     assert shared_prefix_length([p for p, e in zip(prompts, examples) if e["task"] == "type"]) > 20
     records = run_generation(tiny_model, tokenizer, examples, batch_size=4)

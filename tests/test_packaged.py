@@ -12,7 +12,7 @@ import pytest
 from pressft.model import packaged
 from pressft.errors import UserError
 from pressft.model.packaged import PackagedModel, gguf_file
-from pressft.params import check_params, is_local_model
+from pressft.config import is_local_model, parse_config
 
 GOOD = b"GGUF\x03\x00\x00\x00 a tiny stand-in for a model file\n"
 BAD = b"GGUF\x03\x00\x00\x00 a file that was damaged on the way\n"
@@ -169,13 +169,13 @@ def test_packaged_name_is_not_a_local_model(params):
     assert "smollm2-135m-instruct" in packaged.PACKAGED
     assert not is_local_model("smollm2-135m-instruct")
     params["model"]["base"] = "smollm2-135m-instruct"
-    check_params(params)  # valid without any directory of that name
+    parse_config(params, "model")  # valid without any directory of that name
 
 
 def test_missing_model_directory_names_the_packaged_model(params):
     params["model"]["base"] = "./models/no-such-model"
     with pytest.raises(UserError) as info:
-        check_params(params)
+        parse_config(params, "model")
     message = str(info.value)
     assert message.startswith("param model.base: model directory ./models/no-such-model does not exist")
     assert "smollm2-135m-instruct" in message and "embedded" in message and "\n" not in message

@@ -1,4 +1,4 @@
-"""The real pipeline, end to end: `dvc repro` on the smallest configuration in a temporary git repository,
+"""The real pipeline, end to end: `dvc repro` on the smallest configuration (preset smoke) in a temporary git repository,
 then `dvc exp run -S train.size=...` and which stages it re-ran."""
 
 import json
@@ -10,29 +10,11 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from pressft.config import compose
 from pressft.evaluation.reproduction import MACHINE_DEPENDENT, WITHOUT_AMX
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-
-SMALL = {
-    "data": {"n_articles": 160},
-    "split": {"test": 16, "val": 12},
-    "model": {"base": "embedded", "attn_implementation": "sdpa", "max_length": 384, "embedded": {"vocab_size": 600, "hidden_size": 64, "layers": 2, "heads": 4,
-                                              "kv_heads": 2, "intermediate_size": 128, "pretrain_steps": 20,
-                                              "pretrain_batch": 8, "pretrain_block": 128}},
-    "train": {"size": 48, "epochs": 1, "eval_steps": 10, "batch_size": 8, "lr": 0.003, "type_oversample_cap": 10},
-    "infer": {"max_new_tokens": {"summarization": 24, "title": 12, "tags": 12, "type": 4}},
-    "score": {"bootstrap_resamples": 200},  # the study bootstraps every collect; 16 test articles need no more
-}
-
-
-def _merge(target: dict, update: dict) -> None:
-    for key, value in update.items():
-        if isinstance(value, dict):
-            _merge(target[key], value)
-        else:
-            target[key] = value
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -53,11 +35,12 @@ def project(tmp_path_factory) -> Path:
         if (REPO / name).is_file() and (not outputs or name.startswith("data/input/")):
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, root / name)
-    yaml = YAML()
-    params = yaml.load((root / "params.yaml").read_text())
-    _merge(params, SMALL)
-    with (root / "params.yaml").open("w") as out:
-        yaml.dump(params, out)
+    # The smoke preset as the default, and params.yaml composed from it as `dvc exp run` composes it: experiments
+    # below then change only what their -S says.
+    defaults = root / "conf" / "config.yaml"
+    assert "  - preset: cpu " in defaults.read_text() and (root / ".dvc" / "config").is_file()
+    defaults.write_text(defaults.read_text().replace("  - preset: cpu ", "  - preset: smoke "))
+    (root / "params.yaml").write_text(compose(conf_dir=root / "conf"))
     (root / "dvc.lock").unlink(missing_ok=True)
     for args in (["git", "init", "-q"], ["git", "add", "-A"],
                  ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
@@ -276,7 +259,7 @@ def s3_endpoint():
 
 def _share(project: Path, tmp_path: Path, url: str, endpoint: str | None = None) -> Path:
     """The project's git history in a bare `origin` and its DVC outputs pushed to the default remote `url`, as the
-    README's "Sharing" section does it; returns the bare repository."""
+    docs/pipeline.md's "Sharing" section does it; returns the bare repository."""
     origin = tmp_path / "origin.git"
     _run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
     _run(["git", "remote", "remove", "origin"], project) if "origin" in _run(["git", "remote"], project) else None
@@ -310,7 +293,7 @@ def test_experiments_of_two_machines_make_one_study_on_a_third(project, tmp_path
     """Machine A (the project) ran size 16 in the study test, before any remote; machine B (a clone) runs size 32
     after the remote was committed; each pushes with `dvc exp push`, machine C pulls with `dvc exp pull` and collects
     the study. DVC moves an experiment's outputs through the remote its own commit names, so A's older experiments
-    need the remote in .dvc/config.local too (on A and C), as the README says; B's need nothing more."""
+    need the remote in .dvc/config.local too (on A and C), as docs/pipeline.md says; B's need nothing more."""
     remote = str(tmp_path / "remote")
     origin = _share(project, tmp_path, remote)
     _run(["dvc", "remote", "add", "--local", "-f", "-d", "storage", remote], project)

@@ -7,13 +7,14 @@ import json
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html import escape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from pressft.config import PressclubConfig
 from pressft.data import pressclub
 from pressft.errors import UserError
 from pressft.data.pressclub import parse_detail, parse_listing, parse_rss, scrape
@@ -95,7 +96,7 @@ def site():
     server.server_close()
 
 
-def settings(site: Site, **overrides) -> dict:
+def settings(site: Site, **overrides) -> PressclubConfig:
     values = {
         "feed": "listing",
         "listing_url": site.base + LISTING_PATH,
@@ -108,7 +109,7 @@ def settings(site: Site, **overrides) -> dict:
         "backoff_seconds": 0.01,
     }
     values.update(overrides)
-    return values
+    return PressclubConfig(**values)
 
 
 def invented(i: int) -> dict:
@@ -618,7 +619,7 @@ def test_unreachable_robots_txt_stops_the_run(site, tmp_path):
     assert set(site.paths()) == {"/robots.txt"}
 
 
-def test_fetch_stage_source_cleans_scraped_articles_and_keeps_failures(site, tmp_path):
+def test_fetch_stage_source_cleans_scraped_articles_and_keeps_failures(site, tmp_path, config):
     """Through read_source and clean_corpus, as the fetch stage runs it: failed pages are rejects with a reason."""
     from pressft.data.cleaning import clean_corpus
     from pressft.data.sources import read_source
@@ -629,7 +630,7 @@ def test_fetch_stage_source_cleans_scraped_articles_and_keeps_failures(site, tmp
     ]
     publish(site, articles)
     site.route(articles[3]["path"], Reply(500, "invented outage"))
-    data = {"source": "pressclub", "pressclub": settings(site, retries=0)}
+    data = replace(config.data, source="pressclub", pressclub=settings(site, retries=0))
     raw, unreadable, info = read_source(data, tmp_path / "cache")
     kept, rejects, stripped = clean_corpus(raw, min_content_words=1, max_chars=10**6)
     assert [article["url"] for article in kept] == [site.base + a["path"] for a in articles[:3]]
@@ -650,7 +651,8 @@ def test_scrape_killed_with_sigkill_resumes_without_losing_or_refetching(site, t
     publish(site, articles)
     site.route(articles[3]["path"], Reply(body=detail_html(articles[3]), delay=30))  # the run hangs here
     config = settings(site)
-    code = f"from pathlib import Path; from pressft.data.pressclub import scrape; scrape({config!r}, Path({str(tmp_path)!r}))"
+    code = (f"from pathlib import Path; from pressft.config import PressclubConfig; "
+            f"from pressft.data.pressclub import scrape; scrape({config!r}, Path({str(tmp_path)!r}))")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20

@@ -177,7 +177,7 @@ def test_readme_layout_is_the_source_tree():
 
 def test_readme_names_the_committed_base_model():
     """The README's opening says which model the committed numbers come from; params.yaml must agree."""
-    assert "\n  base: smollm2-135m-instruct " in (REPO / "params.yaml").read_text()
+    assert "\n  base: smollm2-135m-instruct\n" in (REPO / "params.yaml").read_text()
     assert "SmolLM2-135M-Instruct" in README.read_text(encoding="utf-8").split("## Set up")[0]
 
 

@@ -94,10 +94,10 @@ def real(request, tmp_path_factory):
 
 
 @pytest.fixture
-def examples(params):
+def examples(config):
     """The four tasks of the realistic article, with the repository's prompts."""
     article = clean_article(ARTICLE, min_content_words=1, max_chars=10**6)[0]
-    return make_examples(article, ["summarization", "title", "tags", "type"], params["tasks"]["prompts"])
+    return make_examples(article, ["summarization", "title", "tags", "type"], config.tasks.prompts)
 
 
 def messages(example, answer: bool) -> list[dict[str, str]]:
@@ -204,12 +204,12 @@ def test_long_input_is_cut_to_the_budget_and_the_answer_kept(real, examples, tas
 # ------------------------------------------------------------------ generation with a shared prefix
 
 
-def test_shared_prefix_generation_equals_one_prompt_generate(real, normalised_articles, params):
+def test_shared_prefix_generation_equals_one_prompt_generate(real, normalised_articles, config):
     """generate_predictions (task prefix computed once, left padding after it, static cache) against plain
     generate() of each prompt on its own, token for token, in fp32."""
     tokenizer, model, end = real.tokenizer, real.model, real.expect.end_id
     assert model.dtype == torch.float32
-    examples = [make_examples(article, ["title"], params["tasks"]["prompts"])[0] for article in normalised_articles(4)]
+    examples = [make_examples(article, ["title"], config.tasks.prompts)[0] for article in normalised_articles(4)]
     max_new = 8
     prompts = [prompt_ids(tokenizer, example, 512 - max_new, DATE)[0] for example in examples]
     assert len({len(prompt) for prompt in prompts}) == 4  # one batch with real padding

@@ -1,7 +1,10 @@
 """The generated markdown report, from hand-made metrics, comparison and predictions."""
 
+from dataclasses import replace
+
 import pytest
 
+from pressft.config import LoraConfig
 from pressft.presentation.report import (
     _base_description,
     data_section,
@@ -88,17 +91,20 @@ def predictions(model: str) -> list[dict]:
 
 
 @pytest.fixture
-def report() -> str:
-    params = {"model": {"base": "embedded", "max_length": 512, "date_string": "26 Jul 2024"},
-              "train": {"lr": 0.003, "scheduler": "linear", "warmup_steps": 10, "weight_decay": 0.001, "batch_size": 8,
-                        "grad_accum": 1, "epochs": 2, "seed": 3407, "eval_steps": 100, "early_stopping_patience": 10,
-                        "keep_best": True, "type_oversample_cap": 10,
-                        "lora": {"r": 32, "alpha": 32, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}},
-              "infer": {"backend": "transformers", "dtype": "bf16", "batch_size": 32,
-                        "max_new_tokens": {"summarization": 80, "type": 8}}}
+def report(config) -> str:
+    lora = LoraConfig(r=32, alpha=32, dropout=0.0, target_modules=("q_proj", "v_proj"))
+    config = replace(
+        config,
+        model=replace(config.model, base="embedded", max_length=512, date_string="26 Jul 2024"),
+        train=replace(config.train, lr=0.003, scheduler="linear", warmup_steps=10, weight_decay=0.001, batch_size=8,
+                      grad_accum=1, epochs=2, seed=3407, eval_steps=100, early_stopping_patience=10, keep_best=True,
+                      type_oversample_cap=10, lora=lora),
+        infer=replace(config.infer, backend="transformers", dtype="bf16", batch_size=32,
+                      max_new_tokens={"summarization": 80, "type": 8}),
+    )
     all_metrics = {"base": metrics(0.5), "finetuned": metrics(1.0), "baseline-lead": metrics(1.25, perplexity=False),
                    "baseline-majority": metrics(0.5, perplexity=False)}
-    return render_report(params=params, base=BASE, data=DATA, splits=SPLITS, train=TRAIN, metrics=all_metrics,
+    return render_report(config=config, base=BASE, data=DATA, splits=SPLITS, train=TRAIN, metrics=all_metrics,
                          comparison=COMPARISON, tests=TESTS,
                          predictions={"base": predictions("base"), "finetuned": predictions("finetuned")},
                          figures=["comparison.png", "loss.png"])

@@ -7,11 +7,13 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pressft.tasks import TASKS
+from pressft.config import LoraConfig, as_dict
 from pressft.evaluation.reproduction import MACHINE_DEPENDENT, WITHOUT_AMX, largest_differences
 from pressft.tasks import make_examples
 
@@ -81,11 +83,13 @@ def test_check_reproduction_rejects_a_negative_tolerance(tmp_path):
 
 CHILD = """
 import json, sys
+from pressft.config import parse_config
 from pressft.model.training import train_lora
 from pressft.io import read_jsonl
 base, examples, params, out = sys.argv[1:]
 rows = read_jsonl(examples)
-train_lora(base, rows[:16], rows[16:20], json.loads(open(params).read()), out + "/adapter", out + "/work")
+config = parse_config(json.loads(open(params).read()), "train", "model")
+train_lora(base, rows[:16], rows[16:20], config.train, config.model, out + "/adapter", out + "/work")
 """
 
 
@@ -97,16 +101,16 @@ def has_amx() -> bool:
 
 
 @pytest.fixture
-def isa_run(saved_model_dir, normalised_articles, params, tmp_path):
+def isa_run(saved_model_dir, normalised_articles, config, tmp_path):
     """Train the tiny model on 16 examples in a child process under an environment; return the adapter's bytes."""
-    examples = [e for a in normalised_articles(6) for e in make_examples(a, list(TASKS), params["tasks"]["prompts"])]
+    examples = [e for a in normalised_articles(6) for e in make_examples(a, list(TASKS), config.tasks.prompts)]
     (tmp_path / "examples.jsonl").write_text("".join(json.dumps(e) + "\n" for e in examples))
-    params["train"].update(epochs=1, batch_size=2, eval_steps=4, warmup_steps=0, lr=0.01,
-                           lora={"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj", "up_proj"]})
-    params["model"]["max_length"] = 512
+    lora = LoraConfig(r=4, alpha=8, dropout=0.0, target_modules=("q_proj", "v_proj", "up_proj"))
+    train = replace(config.train, epochs=1, batch_size=2, eval_steps=4, warmup_steps=0, lr=0.01, lora=lora)
+    model = replace(config.model, max_length=512)
 
     def run(name: str, precision: str, env: dict[str, str]) -> bytes:
-        params["train"]["precision"] = precision
+        params = {"train": as_dict(replace(train, precision=precision)), "model": as_dict(model)}
         (tmp_path / f"{name}.json").write_text(json.dumps(params))
         clean = {k: v for k, v in os.environ.items() if k not in WITHOUT_AMX}  # the default: every ISA there is
         subprocess.run([sys.executable, "-c", CHILD, str(saved_model_dir), str(tmp_path / "examples.jsonl"),

@@ -5,16 +5,21 @@ import hashlib
 import json
 import re
 from collections import Counter
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from pressft.tasks import ARTICLE_TYPES
+from pressft.config import DataConfig, HuggingfaceConfig, load_config
 from pressft.data.cleaning import clean_corpus
 from pressft.errors import UserError
 from pressft.data.sources import read_file, read_huggingface, read_source
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+PARAMS_FILE = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def write_lines(path, lines: list, end: bytes = b"\n"):
@@ -235,9 +240,9 @@ def hf_dir(tmp_path, articles, hf_cache):
     return folder
 
 
-def hf_data(folder, data_files: str) -> dict:
-    return {"source": "huggingface",
-            "huggingface": {"dataset": str(folder), "revision": "main", "data_files": data_files, "split": "train"}}
+def hf_data(folder, data_files: str) -> DataConfig:
+    settings = HuggingfaceConfig(dataset=str(folder), revision="main", data_files=data_files, split="train")
+    return replace(load_config("data", path=PARAMS_FILE).data, source="huggingface", huggingface=settings)
 
 
 def test_huggingface_local_directory_jsonl_files(hf_dir, articles, tmp_path):
@@ -258,13 +263,13 @@ def test_huggingface_sha256_follows_the_content(tmp_path, articles, hf_cache):
         folder = tmp_path / f"v{n}"
         folder.mkdir()
         write_lines(folder / "articles.jsonl", [articles(1)[0] | {"title": title}])
-        digests.append(read_huggingface(hf_data(folder, "*.jsonl")["huggingface"])[2]["sha256"])
+        digests.append(read_huggingface(hf_data(folder, "*.jsonl").huggingface)[2]["sha256"])
     assert digests[0] != digests[1]
 
 
 def test_huggingface_files_of_different_shapes_are_a_user_error(hf_dir):
     with pytest.raises(UserError) as info:
-        read_huggingface(hf_data(hf_dir, "*")["huggingface"])
+        read_huggingface(hf_data(hf_dir, "*").huggingface)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"cannot load dataset {str(hf_dir)!r} at revision 'main' (files '*'): ")
@@ -287,8 +292,8 @@ def test_huggingface_uncached_hub_id_offline_is_a_user_error(tmp_path, hf_cache)
 # ------------------------------------------------------------------ read_source
 
 
-def test_read_source_embedded(tmp_path):
-    data = {"source": "embedded", "n_articles": 30, "seed": 7}
+def test_read_source_embedded(tmp_path, config):
+    data = replace(config.data, source="embedded", n_articles=30, seed=7)
     records, rejects, provenance = read_source(data, tmp_path)
     assert len(records) == 30
     assert rejects == []
@@ -299,9 +304,9 @@ def test_read_source_embedded(tmp_path):
     assert (len(kept), rejected) == (30, [])
 
 
-def test_read_source_file(tmp_path, articles):
+def test_read_source_file(tmp_path, articles, config):
     path = write_lines(tmp_path / "a.jsonl", articles(2))
-    assert read_source({"source": "file", "path": str(path)}, tmp_path / "cache") == read_file(path)
+    assert read_source(replace(config.data, source="file", path=str(path)), tmp_path / "cache") == read_file(path)
 
 
 # ------------------------------------------------------------------ the real PressClub sample

@@ -104,14 +104,14 @@ def test_split_depends_on_seed(hundred):
     )
 
 
-def test_test_and_val_fixed_and_train_sets_nested(hundred, params):
+def test_test_and_val_fixed_and_train_sets_nested(hundred, config):
     split = split_articles(hundred, 20, 10, seed=42)
     # The split has no train-size input at all, so test/val cannot move with train.size;
     # the training set of size N is the first N pool articles, hence nested.
     pool_examples = [
         {**example, "rank": rank}
         for rank, article in enumerate(split["pool"])
-        for example in make_examples(article, params["tasks"]["names"], params["tasks"]["prompts"])
+        for example in make_examples(article, config.tasks.names, config.tasks.prompts)
     ]
     chosen = {n: {e["id"] for e in select_training(pool_examples, n, oversample_cap=1)} for n in (10, 20, 70)}
     assert chosen[10] == set(ids(split["pool"][:10]))
@@ -190,17 +190,17 @@ def test_type_counts_sorted(hundred):
 # ------------------------------------------------------------------ make_examples
 
 
-def test_make_examples_answers_and_inputs(normalised_articles, params):
+def test_make_examples_answers_and_inputs(normalised_articles, config):
     article = normalised_articles(3)[2]
-    prompts = params["tasks"]["prompts"]
+    prompts = config.tasks.prompts
     examples = make_examples(article, list(TASKS), prompts)
     assert [e["task"] for e in examples] == list(TASKS)
     by_task = {e["task"]: e for e in examples}
     for task, example in by_task.items():
         assert example["id"] == article["id"]
         assert example["article_type"] == article["type"]
-        assert example["system"] == prompts[task]["system"]
-        assert example["instruction"] == prompts[task]["instruction"]
+        assert example["system"] == prompts[task].system
+        assert example["instruction"] == prompts[task].instruction
 
     assert by_task["summarization"]["answer"] == article["summary"]
     assert by_task["title"]["answer"] == article["title"]
@@ -220,22 +220,22 @@ def test_make_examples_answers_and_inputs(normalised_articles, params):
         assert article["title"] not in by_task[task]["input"]  # the title answer does not leak either
 
 
-def test_make_examples_follows_names_and_their_order(normalised_articles, params):
+def test_make_examples_follows_names_and_their_order(normalised_articles, config):
     article = normalised_articles(1)[0]
-    examples = make_examples(article, ["type", "title"], params["tasks"]["prompts"])
+    examples = make_examples(article, ["type", "title"], config.tasks.prompts)
     assert [e["task"] for e in examples] == ["type", "title"]
 
 
-def test_unknown_task_is_a_user_error(normalised_articles, params):
+def test_unknown_task_is_a_user_error(normalised_articles, config):
     with pytest.raises(UserError, match="unknown task 'translation'; choose from summarization, title, tags, type"):
-        make_examples(normalised_articles(1)[0], ["translation"], params["tasks"]["prompts"])
+        make_examples(normalised_articles(1)[0], ["translation"], config.tasks.prompts)
     with pytest.raises(UserError, match="unknown task 'translation'"):
         get_task("translation")
 
 
-def test_an_article_lacking_a_field_feeds_only_the_tasks_that_do_not_need_it(normalised_articles, params):
+def test_an_article_lacking_a_field_feeds_only_the_tasks_that_do_not_need_it(normalised_articles, config):
     article = normalised_articles(1)[0]
-    prompts = params["tasks"]["prompts"]
+    prompts = config.tasks.prompts
     without_summary = {key: value for key, value in article.items() if key != "summary"}
     examples = {e["task"]: e for e in make_examples(without_summary, list(TASKS), prompts)}
     assert list(examples) == ["title", "tags", "type"]

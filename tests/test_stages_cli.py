@@ -10,7 +10,8 @@ from ruamel.yaml import YAML
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_fetch(tmp_path: Path, **changes) -> subprocess.CompletedProcess:
+def write_params(tmp_path: Path, **changes) -> None:
+    """The committed params.yaml with changes (`group__key=value`) in tmp_path."""
     yaml = YAML()
     params = yaml.load((REPO / "params.yaml").read_text())
     for dotted, value in changes.items():
@@ -21,30 +22,54 @@ def run_fetch(tmp_path: Path, **changes) -> subprocess.CompletedProcess:
         node[last] = value
     with (tmp_path / "params.yaml").open("w") as out:
         yaml.dump(params, out)
+
+
+def run_fetch(tmp_path: Path, **changes) -> subprocess.CompletedProcess:
+    write_params(tmp_path, **changes)
     command = [sys.executable, str(REPO / "stages" / "fetch.py"), "--out", "data/raw", "--cache", "data/cache",
                "--report", "metrics/data.json"]
     return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
 
 
+# Each stage with arguments naming inputs that do not exist: a stage that gets past its params fails differently.
+STAGES = {
+    "fetch": ["--out", "raw", "--cache", "cache", "--report", "data.json"],
+    "build_tasks": ["--articles", "articles.jsonl", "--splits", "split", "--tasks", "tasks", "--report", "s.json"],
+    "base_model": ["--pool", "pool.jsonl", "--out", "base"],
+    "baselines": ["--pool", "pool.jsonl", "--val", "val.jsonl", "--test", "test.jsonl", "--out", "predictions",
+                  "--choices", "choices.json"],
+}
+
+
 @pytest.mark.parametrize(
-    ("changes", "message"),
+    ("stage", "changes", "message"),
     [
-        ({"train__size": 0}, "param train.size must be an integer >= 1, got 0"),
-        ({"train__size": 99999}, "param train.size=99999 exceeds the training pool of"),
-        ({"data__source": "s3"}, "param data.source must be one of embedded, file, huggingface, pressclub; got 's3'"),
-        ({"tasks__names": ["summarization", "poetry"]}, "param tasks.names must list tasks from"),
-        ({"model__base": "./no/such/model"}, "param model.base: model directory ./no/such/model does not exist"),
-        ({"model__load_in_4bit": True}, "needs a CUDA GPU"),
-        ({"data__source": "file", "data__path": "missing.jsonl"}, "param data.path must name an existing .jsonl or .json"),
-        ({"split__exclude_types": ["Blog"]}, "param split.exclude_types must list some (not all) of"),
+        ("baselines", {"train__size": 0}, "param train.size must be an integer >= 1, got 0"),
+        ("fetch", {"data__source": "s3"}, "param data.source must be one of embedded, file, huggingface, pressclub; got 's3'"),
+        ("build_tasks", {"tasks__names": ["summarization", "poetry"]}, "param tasks.names must list tasks from"),
+        ("base_model", {"model__base": "./no/such/model"}, "param model.base: model directory ./no/such/model does not exist"),
+        ("base_model", {"model__load_in_4bit": True}, "needs a CUDA GPU"),
+        ("fetch", {"data__source": "file", "data__path": "missing.jsonl"}, "param data.path must name an existing .jsonl or .json"),
+        ("build_tasks", {"split__exclude_types": ["Blog"]}, "param split.exclude_types must list some (not all) of"),
+        ("fetch", {"data__sorce": "file"}, "param data.sorce is not a parameter; did you mean data.source?"),
+        ("baselines", {"train__lora__alpah": 8}, "param train.lora.alpah is not a parameter; did you mean train.lora.alpha?"),
     ],
 )
-def test_bad_param_fails_before_any_work_with_one_line(tmp_path, changes, message):
-    done = run_fetch(tmp_path, **changes)
+def test_bad_param_fails_before_any_work_with_one_line(tmp_path, stage, changes, message):
+    write_params(tmp_path, **changes)
+    done = subprocess.run([sys.executable, str(REPO / "stages" / f"{stage}.py"), *STAGES[stage]], cwd=tmp_path,
+                          capture_output=True, text=True)
     assert done.returncode == 2
-    assert done.stderr.startswith("error: ") and message in done.stderr
+    assert done.stderr.startswith("error: ") and message in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-    assert not (tmp_path / "data").exists()
+    assert [path.name for path in tmp_path.iterdir()] == ["params.yaml"]
+
+
+def test_a_stage_reads_only_its_groups(tmp_path):
+    """fetch lists only `data` in dvc.yaml: a bad value elsewhere is for the stages that read it."""
+    done = run_fetch(tmp_path, data__n_articles=30, train__size=0, model__base="./no/such/model")
+    assert done.returncode == 0, done.stderr
+    assert "30 records read" in done.stdout
 
 
 @pytest.mark.parametrize(

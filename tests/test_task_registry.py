@@ -5,6 +5,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from pressft import tasks
+from pressft.config import PromptConfig, parse_config
 from pressft.data.splits import split_articles
 from pressft.evaluation.metrics import add_intervals, compare_models, score_predictions
 from pressft.presentation.plotting import comparison_figure
@@ -14,7 +15,7 @@ from pressft.tasks import TASKS, Task, make_examples
 # A toy classification task: is the article long or short? It needs no optional field.
 LENGTH = Task("length", "Article length", (), lambda article: "long" if len(article["content"].split()) >= 40
               else "short", "label", "macro_f1", labels=("short", "long"))
-PROMPT = {"system": "You judge article lengths.", "instruction": "Is the following article long or short?"}
+PROMPT = PromptConfig(system="You judge article lengths.", instruction="Is the following article long or short?")
 
 
 @pytest.fixture
@@ -30,9 +31,17 @@ def build(articles, prompts) -> dict[str, list[dict]]:
             for name, members in splits.items()}
 
 
-def test_a_fifth_task_defined_in_a_test_runs_from_articles_to_the_comparison(with_length, normalised_articles, params,
+def test_params_may_name_a_registered_task(with_length, params):
+    """tasks.names is checked against the registry as it is when params are read, not a list fixed at import."""
+    params["tasks"]["names"].append("length")
+    params["tasks"]["prompts"]["length"] = {"system": PROMPT.system, "instruction": PROMPT.instruction}
+    params["infer"]["max_new_tokens"]["length"] = 4
+    assert parse_config(params, "tasks", "infer").tasks.names[-1] == "length"
+
+
+def test_a_fifth_task_defined_in_a_test_runs_from_articles_to_the_comparison(with_length, normalised_articles, config,
                                                                            tmp_path):
-    prompts = params["tasks"]["prompts"] | {"length": PROMPT}
+    prompts = config.tasks.prompts | {"length": PROMPT}
     examples = build(normalised_articles(60), prompts)
     test = [example for example in examples["test"] if example["task"] == "length"]
     assert len(test) == 20 and len(examples["test"]) == 5 * 20
@@ -41,7 +50,7 @@ def test_a_fifth_task_defined_in_a_test_runs_from_articles_to_the_comparison(wit
     assert all(type_inputs[e["id"]].endswith("\n\n" + e["input"]) for e in test)
     assert {example["answer"] for example in test} == {"short", "long"}
     assert all(example["reference"] == example["answer"] for example in test)
-    assert test[0]["instruction"] == PROMPT["instruction"]
+    assert test[0]["instruction"] == PROMPT.instruction
 
     def records(answer) -> list[dict]:
         return [{"id": e["id"], "task": "length", "reference": e["reference"], "prediction": answer(i, e)}

@@ -2,11 +2,13 @@
 checkpoint bookkeeping, and what the run reports (metrics, per-step curves)."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
 from pressft.tasks import TASKS
+from pressft.config import LoraConfig
 from pressft.model.chat import encode_for_training
 from pressft.tasks import make_examples
 from pressft.model import modeling, training
@@ -16,21 +18,23 @@ from pressft.model.training import FINGERPRINT, SEAL, answer_token_loss, loss_cu
 
 
 @pytest.fixture
-def examples(normalised_articles, params):
-    return [e for a in normalised_articles(6) for e in make_examples(a, list(TASKS), params["tasks"]["prompts"])]
+def examples(normalised_articles, config):
+    return [e for a in normalised_articles(6) for e in make_examples(a, list(TASKS), config.tasks.prompts)]
 
 
 @pytest.fixture
-def small(params):
+def small(config):
     """Eight steps of batch 2 with an evaluation (and a checkpoint) every 2 steps."""
-    params["train"].update(epochs=1, batch_size=2, eval_steps=2, early_stopping_patience=10, warmup_steps=0, lr=0.01,
-                           lora={"r": 4, "alpha": 8, "dropout": 0.1, "target_modules": ["q_proj", "v_proj"]})
-    params["model"]["max_length"] = 512
-    return params
+    lora = LoraConfig(r=4, alpha=8, dropout=0.1, target_modules=("q_proj", "v_proj"))
+    train = replace(config.train, epochs=1, batch_size=2, eval_steps=2, early_stopping_patience=10, warmup_steps=0,
+                    lr=0.01, lora=lora)
+    return replace(config, train=train, model=replace(config.model, max_length=512))
 
 
-def train(saved_model_dir, examples, params, root):
-    return train_lora(str(saved_model_dir), examples[:16], examples[16:20], params, root / "adapter", root / "work")
+def train(saved_model_dir, examples, config, root):
+    result = train_lora(str(saved_model_dir), examples[:16], examples[16:20], config.train, config.model,
+                        root / "adapter", root / "work")
+    return result.metrics, result.history
 
 
 # ------------------------------------------------------------------ resume bookkeeping
@@ -136,7 +140,7 @@ def test_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(saved_model_
 def test_training_metrics_and_curves(saved_model_dir, examples, small, tmp_path):
     metrics, history = train(saved_model_dir, examples, small, tmp_path)
     assert metrics["steps"] == 8 and metrics["epochs"] == 1.0 and metrics["processes"] == 1
-    assert metrics["precision"] == small["train"]["precision"] == "fp32" and metrics["resumed_from_step"] is None
+    assert metrics["precision"] == small.train.precision == "fp32" and metrics["resumed_from_step"] is None
     assert metrics["best_step"] in (2, 4, 6, 8)
     assert metrics["tokens_seen"] > 16 * 50 and metrics["tokens_per_second"] > 0
     assert metrics["peak_memory_kind"] == "cpu rss" and metrics["peak_memory_gib"] > 0.05
@@ -153,7 +157,7 @@ def test_training_metrics_and_curves(saved_model_dir, examples, small, tmp_path)
 
 def test_the_last_step_is_evaluated_even_when_eval_steps_does_not_divide_the_run(saved_model_dir, examples, small,
                                                                                   tmp_path):
-    small["train"]["eval_steps"] = 3
+    small = replace(small, train=replace(small.train, eval_steps=3))
     metrics, history = train(saved_model_dir, examples, small, tmp_path)
     _, eval_rows = loss_curves(history)
     assert [row["step"] for row in eval_rows] == [3, 6, 8]  # 8 steps: the last two are not trained for nothing

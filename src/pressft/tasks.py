@@ -163,15 +163,15 @@ def get_task(name: str) -> Task:
 
 
 def make_examples(article: dict[str, Any], names: list[str],
-                  prompts: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+                  prompts: dict[str, Any]) -> list[dict[str, Any]]:
     """One example per task whose fields the article has: the prompt parts kept apart so the input can be shortened
     to a token budget later."""
     return [
         {
             "id": article["id"],
             "task": task.name,
-            "system": prompts[task.name]["system"],
-            "instruction": prompts[task.name]["instruction"],
+            "system": prompts[task.name].system,
+            "instruction": prompts[task.name].instruction,
             "input": task.input(article),
             "answer": task.answer(article),
             "reference": task.scored(article),

@@ -25,6 +25,7 @@ from urllib3.exceptions import NameResolutionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util import Retry
 
+from pressft.config import PressclubConfig
 from pressft.errors import UserError
 from pressft.io import jsonl_line
 
@@ -107,15 +108,15 @@ def _describe(error: BaseException, timeout: float) -> str:
 class _Client:
     """One session for the whole run: User-Agent, retries with backoff, timeouts and a minimum gap between requests."""
 
-    def __init__(self, settings: dict[str, Any]):
-        self.delay = float(settings["delay_seconds"])
-        self.timeout = float(settings["timeout_seconds"])
-        self.retries = int(settings["retries"])
+    def __init__(self, settings: PressclubConfig):
+        self.delay = float(settings.delay_seconds)
+        self.timeout = float(settings.timeout_seconds)
+        self.retries = settings.retries
         self.requests = 0
         self._last: float | None = None
         retry = _PoliteRetry(
             total=self.retries,
-            backoff_factor=float(settings["backoff_seconds"]),
+            backoff_factor=float(settings.backoff_seconds),
             status_forcelist=RETRY_STATUSES,
             allowed_methods=["GET"],
             respect_retry_after_header=True,
@@ -367,12 +368,12 @@ class _Feed:
     base: str
 
     @classmethod
-    def of(cls, settings: dict[str, Any]) -> "_Feed":
-        feed = settings["feed"]
+    def of(cls, settings: PressclubConfig) -> "_Feed":
+        feed = settings.feed
         if feed not in ("listing", "rss"):
             raise UserError(f"data.pressclub.feed must be 'listing' or 'rss', not {feed!r}")
         param = "listing_url" if feed == "listing" else "rss_url"
-        return cls("listing" if feed == "listing" else "feed", param, settings[param])
+        return cls("listing" if feed == "listing" else "feed", param, getattr(settings, param))
 
     def page_url(self, page: int) -> str:
         return f"{self.base}{'&' if '?' in self.base else '?'}page={page}"
@@ -500,18 +501,18 @@ def _walk_pages(
 
 
 def scrape(
-    settings: dict[str, Any], cache_dir: Path, log: Callable[[str], None] = print
+    settings: PressclubConfig, cache_dir: Path, log: Callable[[str], None] = print
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """(records, failures, info): walk the listing or RSS pages newest first, fetching uncached articles."""
     feed = _Feed.of(settings)
-    info: dict[str, Any] = {"source": "pressclub", "feed": settings["feed"], "url": feed.base, "fetched_at": _now()}
+    info: dict[str, Any] = {"source": "pressclub", "feed": settings.feed, "url": feed.base, "fetched_at": _now()}
     cache = _Cache(Path(cache_dir) / "articles.jsonl")
-    walk = _Walk(max_articles=int(settings["max_articles"]))
+    walk = _Walk(max_articles=settings.max_articles)
     client = _Client(settings)
     try:
         robots = _robots(client, feed.base, feed.param)
         with cache:
-            stopped = _walk_pages(client, robots, feed, cache, walk, int(settings["max_pages"]), log)
+            stopped = _walk_pages(client, robots, feed, cache, walk, settings.max_pages, log)
     finally:
         client.close()
     info.update(

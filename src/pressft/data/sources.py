@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pressft.config import DataConfig, HuggingfaceConfig
 from pressft.data.cleaning import Rejected, reject_record
 from pressft.errors import UserError
 
@@ -102,13 +103,18 @@ def read_file(path: str | Path) -> tuple[Records, Records, dict[str, Any]]:
     return records, rejects, {"path": str(path), "sha256": _sha256(path), "bytes": path.stat().st_size}
 
 
-def read_huggingface(settings: dict[str, Any]) -> tuple[Records, Records, dict[str, Any]]:
+def _plain(data_files: str | tuple[str, ...]) -> str | list[str]:
+    """A list of globs as datasets takes it and the provenance records it (JSON has no tuples)."""
+    return data_files if isinstance(data_files, str) else list(data_files)
+
+
+def read_huggingface(settings: HuggingfaceConfig) -> tuple[Records, Records, dict[str, Any]]:
     """A dataset on the Hugging Face Hub (or a local dataset directory) through `datasets.load_dataset`."""
     from datasets import load_dataset
 
-    name, revision = settings["dataset"], settings["revision"]
+    name, revision = settings.dataset, settings.revision
     try:
-        dataset = load_dataset(name, revision=revision, data_files=settings["data_files"], split=settings["split"])
+        dataset = load_dataset(name, revision=revision, data_files=_plain(settings.data_files), split=settings.split)
     except Exception as error:  # noqa: BLE001 - datasets raises many types for a bad id, revision or file set
         # The useful part is at the bottom of the chain ("column names don't match", "OfflineModeIsEnabled").
         while error.__cause__ is not None:
@@ -117,32 +123,32 @@ def read_huggingface(settings: dict[str, Any]) -> tuple[Records, Records, dict[s
         if "Cast" in type(error).__name__:
             first = "the files have different columns; select the article files with data.huggingface.data_files"
         raise UserError(
-            f"cannot load dataset {name!r} at revision {revision!r} (files {settings['data_files']!r}): "
+            f"cannot load dataset {name!r} at revision {revision!r} (files {_plain(settings.data_files)!r}): "
             f"{type(error).__name__}: {first}"
         ) from None
     records = [record | {"_where": f"row {number}"} for number, record in enumerate(dataset.to_list(), start=1)]
     # The content hash makes an upstream change visible in the stage's output even when the revision is a branch.
     digest = hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode("utf-8")).hexdigest()
-    provenance = {"dataset": name, "revision": revision, "data_files": settings["data_files"],
-                  "split": settings["split"], "rows": len(records), "sha256": digest}
+    provenance = {"dataset": name, "revision": revision, "data_files": _plain(settings.data_files),
+                  "split": settings.split, "rows": len(records), "sha256": digest}
     return records, [], provenance
 
 
-def read_source(data: dict[str, Any], cache_dir: str | Path) -> tuple[Records, Records, dict[str, Any]]:
+def read_source(data: DataConfig, cache_dir: str | Path) -> tuple[Records, Records, dict[str, Any]]:
     """(raw records, unreadable records, provenance) for the `data` param group."""
-    source = data["source"]
+    source = data.source
     if source == "embedded":
         from pressft.data.synthetic import generate_corpus
 
-        records = generate_corpus(data["n_articles"], data["seed"])
-        return records, [], {"generator": "pressft.data.synthetic", "n_articles": data["n_articles"], "seed": data["seed"]}
+        records = generate_corpus(data.n_articles, data.seed)
+        return records, [], {"generator": "pressft.data.synthetic", "n_articles": data.n_articles, "seed": data.seed}
     if source == "file":
-        return read_file(data["path"])
+        return read_file(data.path)
     if source == "huggingface":
-        return read_huggingface(data["huggingface"])
+        return read_huggingface(data.huggingface)
     from pressft.data.pressclub import scrape
 
-    records, failures, info = scrape(data["pressclub"], Path(cache_dir))
+    records, failures, info = scrape(data.pressclub, Path(cache_dir))
     for failure in failures:
         failure["reason"], failure["detail"] = "fetch failed", failure["reason"]
     return records, failures, info

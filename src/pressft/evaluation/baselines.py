@@ -27,8 +27,8 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from pressft.errors import UserError
 from pressft.evaluation.metrics import tag_scores, type_scores
-from pressft.params import check_train_size
 from pressft.tasks import REGISTRY
+from pressft.config import check_train_size
 
 Examples = list[dict[str, Any]]
 

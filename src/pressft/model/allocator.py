@@ -1,10 +1,9 @@
 """glibc malloc thresholds for training loops on CPU.
 
 Every training step frees its activations (tens of MiB each). glibc's malloc serves blocks that large with
-mmap and returns them to the system on free, so the next step faults the same pages in again: on 2 cores
-that was a third of the wall time as system time. Keeping freed memory in the heap instead measured
-1.39x training throughput in fp32 and 1.53x in bf16 autocast, with identical losses
-(scripts/benchmark_training.py). This is the in-process form of MALLOC_MMAP_THRESHOLD_ /
+mmap and returns them to the system on free, so the next step faults the same pages in again, as system time. Keeping freed memory in the heap
+instead raises training throughput with identical losses (measured by scripts/benchmark_training.py; the
+numbers are in docs/performance.md). This is the in-process form of MALLOC_MMAP_THRESHOLD_ /
 MALLOC_TRIM_THRESHOLD_ / MALLOC_TOP_PAD_.
 """
 

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pressft.config import PromptConfig
 from pressft.data.cleaning import article_id, clean_text, strip_boilerplate
 from pressft.errors import UserError
 from pressft.model.generation import generate_predictions
@@ -83,13 +84,13 @@ def check_tasks(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _example(article: dict[str, Any], task: str, prompts: dict[str, dict[str, str]]) -> dict[str, Any]:
-    return {"id": article["id"], "task": task, "system": prompts[task]["system"],
-            "instruction": prompts[task]["instruction"], "input": get_task(task).input(article), "reference": None}
+def _example(article: dict[str, Any], task: str, prompts: dict[str, PromptConfig]) -> dict[str, Any]:
+    return {"id": article["id"], "task": task, "system": prompts[task].system,
+            "instruction": prompts[task].instruction, "input": get_task(task).input(article), "reference": None}
 
 
 def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: list[str], *,
-                    prompts: dict[str, dict[str, str]], settings: dict[str, Any],
+                    prompts: dict[str, PromptConfig], settings: dict[str, Any],
                     log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """One result per article: each task's answer parsed (tags as a list; type as a known label, or the raw answer
     with `type_is_label` false), the raw text, and whether an answer hit its token limit or its input was cut.

@@ -9,6 +9,7 @@ import torch
 
 from pressft.model.allocator import keep_freed_memory
 from pressft.model.chat import CHAT_TEMPLATE, EOT, PAD, eot_id
+from pressft.config import EmbeddedConfig
 from pressft.errors import UserError
 from pressft.io import read_json, write_json
 
@@ -61,7 +62,7 @@ def pretrain_blocks(tokenizer, texts: list[str], block: int) -> torch.Tensor:
     return torch.tensor(stream[: n_blocks * block]).view(n_blocks, block)
 
 
-def build_embedded_model(articles: list[dict[str, Any]], cfg: dict[str, Any], out_dir: str | Path, log=print) -> dict:
+def build_embedded_model(articles: list[dict[str, Any]], cfg: EmbeddedConfig, out_dir: str | Path, log=print) -> dict:
     """Tokenizer + tiny Llama pretrained on the articles' text (causal LM), saved as safetensors.
 
     LoRA on a randomly initialised model barely learns; after a short pretraining it does,
@@ -71,16 +72,16 @@ def build_embedded_model(articles: list[dict[str, Any]], cfg: dict[str, Any], ou
 
     start = time.time()
     keep_freed_memory()
-    torch.manual_seed(cfg["seed"])
+    torch.manual_seed(cfg.seed)
     texts = [article_text(article) for article in articles]
-    tokenizer = train_tokenizer(texts, cfg["vocab_size"])
+    tokenizer = train_tokenizer(texts, cfg.vocab_size)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=cfg["hidden_size"],
-        intermediate_size=cfg["intermediate_size"],
-        num_hidden_layers=cfg["layers"],
-        num_attention_heads=cfg["heads"],
-        num_key_value_heads=cfg["kv_heads"],
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.kv_heads,
         max_position_embeddings=4096,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
@@ -88,11 +89,11 @@ def build_embedded_model(articles: list[dict[str, Any]], cfg: dict[str, Any], ou
         pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config)
-    blocks = pretrain_blocks(tokenizer, texts, cfg["pretrain_block"])
-    steps, batch = cfg["pretrain_steps"], cfg["pretrain_batch"]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["pretrain_lr"], weight_decay=0.01)
+    blocks = pretrain_blocks(tokenizer, texts, cfg.pretrain_block)
+    steps, batch = cfg.pretrain_steps, cfg.pretrain_batch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.01)
     schedule = get_cosine_schedule_with_warmup(optimizer, min(20, steps // 10), steps)
-    order = torch.Generator().manual_seed(cfg["seed"])
+    order = torch.Generator().manual_seed(cfg.seed)
     model.train()
     losses = []
     for step in range(1, steps + 1):
@@ -118,7 +119,7 @@ def build_embedded_model(articles: list[dict[str, Any]], cfg: dict[str, Any], ou
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
         "pretrain_blocks": len(blocks),
-        "pretrain_tokens_seen": steps * batch * cfg["pretrain_block"],
+        "pretrain_tokens_seen": steps * batch * cfg.pretrain_block,
         "pretrain_loss_first": round(losses[0], 4),
         "pretrain_loss_last": round(sum(losses[-10:]) / len(losses[-10:]), 4),
     }
@@ -156,12 +157,12 @@ def load_model(spec: str | Path, *, load_in_4bit: bool = False, attn_implementat
 
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-EMULATED_BF16 = "this CPU has no native bf16 (AVX512-BF16/AMX), so bf16 runs several times slower than fp32 here"
+EMULATED_BF16 = "this CPU has no native bf16 (AVX512-BF16/AMX), so bf16 is emulated and slower than fp32"
 
 
 def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX). Without it PyTorch emulates bf16, which
-    measured 3.4x slower than fp32 in prefill here (oneDNN restricted to AVX2), instead of 1.8x faster."""
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX). Without it PyTorch emulates bf16 (oneDNN
+    restricted to AVX2), slower than fp32 instead of faster (docs/performance.md)."""
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -196,7 +197,7 @@ def load_for_inference(model_dir: str | Path, dtype: str = "fp32"):
     The adapter names its base by a path relative to the repository root (or a hub id), so a moved clone
     still finds it.
     """
-    keep_freed_memory()  # each batch frees activations of hundreds of MiB: fp32 answer scoring ran 1.5x faster
+    keep_freed_memory()  # each batch frees activations of hundreds of MiB (see allocator.py)
     model_dir = Path(model_dir)
     describe = model_dir / ADAPTER_FILE
     if not describe.exists():
@@ -210,8 +211,8 @@ def load_for_inference(model_dir: str | Path, dtype: str = "fp32"):
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = model.to(device="cuda" if torch.cuda.is_available() else "cpu", dtype=inference_dtype(dtype))
     model.eval()
-    # Subnormal activations (far tails of attention softmax) take a slow path on x86 CPUs; flushed to zero, SmolLM2's
-    # batched generation ran 1.2x and the answer scoring 1.4x faster here. (No gain measured in training.)
+    # Subnormal activations (far tails of attention softmax) take a slow path on x86 CPUs; flushing them to zero
+    # speeds up generation and answer scoring (docs/performance.md). Training showed no gain.
     torch.set_flush_denormal(True)
     return model, tokenizer
 

@@ -8,17 +8,18 @@ import resource
 import shutil
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import TrainerCallback
 
+from pressft.config import ModelConfig, TrainConfig, as_dict, check_train_size
 from pressft.model.chat import encode_for_training
 from pressft.model.allocator import keep_freed_memory
 from pressft.model.modeling import ADAPTER_FILE, load_model, perplexity, resolve_precision
 from pressft.io import read_json, write_json
-from pressft.params import check_train_size
 
 SEAL = "pressft_complete"  # written into a checkpoint once everything in it is on disk
 FINGERPRINT = "pressft_run.json"  # what the checkpoints in a work directory were trained on
@@ -86,8 +87,8 @@ def _precision(choice: str) -> dict[str, bool]:
     """Trainer flags for `train.precision`; auto is bf16 where the hardware has it (GPUs from Ampere on, CPUs with
     AVX512-BF16/AMX), else fp16 on a GPU and fp32 on a CPU.
 
-    On CPU bf16 is autocast (weights and optimizer stay fp32): 1.37x the fp32 throughput on these 2 cores with the
-    same train loss to 0.3% (scripts/benchmark_training.py); a CPU that only emulates bf16 is several times slower.
+    On CPU bf16 is autocast (weights and optimizer stay fp32): faster than fp32 where the CPU has native bf16, with
+    the same train loss to a fraction of a percent (docs/performance.md); a CPU that only emulates bf16 is slower.
     """
     choice = resolve_precision(choice)
     return {"bf16": choice == "bf16", "fp16": choice == "fp16", "use_cpu": not torch.cuda.is_available()}
@@ -98,7 +99,7 @@ def answer_token_loss(model, inputs: dict[str, Any], num_items_in_batch=None, pr
     the batch has an answer token.
 
     trl's fused LM head does the same in Triton tiles on a GPU; without Triton (on a CPU) it scores every position in
-    a torch loop over vocabulary tiles, measured at 47% of a SmolLM2 training step on 2 cores. `logits_to_keep` with
+    a torch loop over vocabulary tiles, a large share of a SmolLM2 training step (docs/performance.md). `logits_to_keep` with
     the positions that predict some answer token keeps the model's own forward (and so DDP's gradient hooks and
     peft's adapters) while the vocabulary projection shrinks to a few answer-length columns.
     """
@@ -158,10 +159,11 @@ class CheckpointSeal(TrainerCallback):
             os.replace(temporary, checkpoint / SEAL)
 
 
-def run_fingerprint(base_dir: str, train_examples: list, val_examples: list, params: dict[str, Any]) -> str:
+def run_fingerprint(base_dir: str, train_examples: list, val_examples: list, train: TrainConfig,
+                    model: ModelConfig) -> str:
     """What a run depends on: params, the examples, the base model's files. Checkpoints of another run are stale."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([params["train"], params["model"], base_dir], sort_keys=True).encode())
+    digest.update(json.dumps([as_dict(train), as_dict(model), base_dir], sort_keys=True).encode())
     digest.update(json.dumps([train_examples, val_examples], sort_keys=True).encode())
     base = Path(base_dir)
     if base.is_dir():
@@ -202,65 +204,111 @@ def peak_memory() -> dict[str, Any]:
             "peak_memory_kind": "cpu rss"}
 
 
+@dataclass(frozen=True)
+class TrainingResult:
+    """metrics/train.json (its keys in their order) and the trainer's log history (the loss curves)."""
+
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+
+
+@dataclass
+class _Run:
+    """A trainer set up to train, with what its metrics need from the set-up."""
+
+    trainer: Any
+    resume: str | None  # the checkpoint this run continues, if an earlier one was interrupted
+    precision: dict[str, bool]
+    inputs_shortened: dict[str, int]
+
+
 def train_lora(
     base_dir: str,
     train_examples: list[dict[str, Any]],
     val_examples: list[dict[str, Any]],
-    params: dict[str, Any],
+    train: TrainConfig,
+    model: ModelConfig,
     out_dir: str | Path,
     work_dir: str | Path,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Train, keep the best adapter by eval loss in out_dir; return (training metrics, trainer log history)."""
-    from peft import LoraConfig
+) -> TrainingResult | None:
+    """Train, keep the best adapter by eval loss in out_dir; None in the other processes of a multi-process run."""
+    work_dir, out_dir = Path(work_dir), Path(out_dir)
+    run = _set_up(base_dir, train_examples, val_examples, train, model, work_dir)
+    tokens_before = _tokens_at(run.resume)  # read now: the checkpoint may be rotated away during training
+    start = time.time()
+    run.trainer.train(resume_from_checkpoint=run.resume)
+    seconds = time.time() - start
+    run.trainer.save_model(str(out_dir))  # the adapter and the tokenizer with its chat template; main process only
+    run.trainer.accelerator.wait_for_everyone()
+    if not run.trainer.is_world_process_zero():
+        return None
+    _sort_target_modules(out_dir / "adapter_config.json")
+    (out_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the params are in pressft_adapter.json
+    shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints: only the best adapter stays in the output
+    metrics = _metrics(run, train_examples, val_examples, seconds, tokens_before)
+    describe = {
+        "base_model": base_dir,
+        "train": as_dict(train),
+        "max_length": model.max_length,
+        "date_string": model.date_string,
+        "versions": _versions(),
+    }
+    write_json(describe, out_dir / ADAPTER_FILE)
+    return TrainingResult(metrics, run.trainer.state.log_history)
+
+
+def _set_up(base_dir: str, train_examples: list[dict[str, Any]], val_examples: list[dict[str, Any]],
+            train: TrainConfig, model_params: ModelConfig, work_dir: Path) -> _Run:
+    """The trainer of this run: resumed from its newest sealed checkpoint if an earlier try was interrupted."""
+    from peft import LoraConfig as PeftLoraConfig
     from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
     from trl import SFTConfig
 
-    train, model_params = params["train"], params["model"]
-    work_dir = Path(work_dir)
     keep_freed_memory()
-    precision = _precision(train["precision"])
+    precision = _precision(train.precision)
     main_process = int(os.environ.get("RANK", "0")) == 0
-    resume = resume_point(work_dir, run_fingerprint(base_dir, train_examples, val_examples, params), main_process)
+    fingerprint = run_fingerprint(base_dir, train_examples, val_examples, train, model_params)
+    resume = resume_point(work_dir, fingerprint, main_process)
     if resume:
         print(f"train: resuming from {resume} (an earlier run of the same params and data was interrupted)")
-    set_seed(train["seed"])  # before the adapter is created: LoRA's initial weights are random
-    model, tokenizer = load_model(base_dir, load_in_4bit=model_params["load_in_4bit"],
-                                  attn_implementation=model_params["attn_implementation"])
-    if model_params["load_in_4bit"]:
+    set_seed(train.seed)  # before the adapter is created: LoRA's initial weights are random
+    model, tokenizer = load_model(base_dir, load_in_4bit=model_params.load_in_4bit,
+                                  attn_implementation=model_params.attn_implementation)
+    if model_params.load_in_4bit:
         from peft import prepare_model_for_kbit_training
 
         # QLoRA recipe: norms in fp32 and input gradients enabled, so the frozen 4-bit weights pass gradients on.
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=train["activation_checkpointing"])
-    train_ds, train_cut = _dataset(tokenizer, train_examples, model_params["max_length"], model_params["date_string"])
-    val_ds, val_cut = _dataset(tokenizer, val_examples, model_params["max_length"], model_params["date_string"])
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=train.activation_checkpointing)
+    train_ds, train_cut = _dataset(tokenizer, train_examples, model_params.max_length, model_params.date_string)
+    val_ds, val_cut = _dataset(tokenizer, val_examples, model_params.max_length, model_params.date_string)
     config = SFTConfig(
         output_dir=str(work_dir),
-        num_train_epochs=train["epochs"],
-        per_device_train_batch_size=train["batch_size"],
-        per_device_eval_batch_size=train["batch_size"] * 2,
-        gradient_accumulation_steps=train["grad_accum"],
-        learning_rate=train["lr"],
-        lr_scheduler_type=train["scheduler"],
-        warmup_steps=train["warmup_steps"],
-        weight_decay=train["weight_decay"],
+        num_train_epochs=train.epochs,
+        per_device_train_batch_size=train.batch_size,
+        per_device_eval_batch_size=train.batch_size * 2,
+        gradient_accumulation_steps=train.grad_accum,
+        learning_rate=train.lr,
+        lr_scheduler_type=train.scheduler,
+        warmup_steps=train.warmup_steps,
+        weight_decay=train.weight_decay,
         eval_strategy="steps",
-        eval_steps=train["eval_steps"],
+        eval_steps=train.eval_steps,
         save_strategy="steps",
-        save_steps=train["eval_steps"],
+        save_steps=train.eval_steps,
         save_total_limit=2,  # the newest (to resume from) and the best (to keep)
         ddp_find_unused_parameters=False,  # every LoRA weight takes part in every step
-        load_best_model_at_end=train["keep_best"],
+        load_best_model_at_end=train.keep_best,
         metric_for_best_model="eval_loss",
         greater_is_better=False,
         logging_steps=1,
-        seed=train["seed"],
-        data_seed=train["seed"],
+        seed=train.seed,
+        data_seed=train.seed,
         # Batches of similar lengths, so less compute goes into padding to the longest example of a batch.
         train_sampling_strategy="group_by_length",
-        max_length=model_params["max_length"],
+        max_length=model_params.max_length,
         completion_only_loss=True,
-        packing=train["packing"],
-        activation_checkpointing=train["activation_checkpointing"],
+        packing=train.packing,
+        activation_checkpointing=train.activation_checkpointing,
         include_num_input_tokens_seen="non_padding",
         report_to="none",
         disable_tqdm=True,
@@ -268,11 +316,11 @@ def train_lora(
         save_only_model=False,
         **precision,
     )
-    lora = LoraConfig(
-        r=train["lora"]["r"],
-        lora_alpha=train["lora"]["alpha"],
-        lora_dropout=train["lora"]["dropout"],
-        target_modules=list(train["lora"]["target_modules"]),
+    lora = PeftLoraConfig(
+        r=train.lora.r,
+        lora_alpha=train.lora.alpha,
+        lora_dropout=train.lora.dropout,
+        target_modules=list(train.lora.target_modules),
         task_type="CAUSAL_LM",
     )
     trainer = _answer_loss_trainer()(
@@ -284,60 +332,43 @@ def train_lora(
         peft_config=lora,
         # Early stopping judges by the best checkpoint, so it only exists together with keep_best.
         callbacks=[TerminalProgress(), EvaluateLastStep(), CheckpointSeal()]
-        + ([EarlyStoppingCallback(early_stopping_patience=train["early_stopping_patience"])] if train["keep_best"] else []),
+        + ([EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience)] if train.keep_best else []),
     )
     trainer.remove_callback(PrinterCallback)  # its per-step dicts would drown the progress lines
-    tokens_before = _tokens_at(resume)  # read now: the checkpoint may be rotated away during training
-    start = time.time()
-    trainer.train(resume_from_checkpoint=resume)
-    seconds = time.time() - start
-    tokens = trainer.state.num_input_tokens_seen
+    return _Run(trainer, resume, precision, {"train": train_cut, "val": val_cut})
 
-    out_dir = Path(out_dir)
-    trainer.save_model(str(out_dir))  # the adapter and the tokenizer with its chat template; main process only
-    trainer.accelerator.wait_for_everyone()
-    if not trainer.is_world_process_zero():
-        return {}, []
-    _sort_target_modules(out_dir / "adapter_config.json")
-    (out_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; the params are in pressft_adapter.json
-    shutil.rmtree(work_dir, ignore_errors=True)  # checkpoints: only the best adapter stays in the output
 
-    trainable, total = trainer.model.get_nb_trainable_parameters()
-    history = trainer.state.log_history
-    best_eval = trainer.state.best_metric  # the checkpoint load_best_model_at_end restored
-    train_losses = [entry["loss"] for entry in history if "loss" in entry]
-    metrics = {
+def _metrics(run: _Run, train_examples: list[dict[str, Any]], val_examples: list[dict[str, Any]], seconds: float,
+             tokens_before: int) -> dict[str, Any]:
+    """metrics/train.json of a finished run."""
+    state = run.trainer.state
+    trainable, total = run.trainer.model.get_nb_trainable_parameters()
+    best_eval = state.best_metric  # the checkpoint load_best_model_at_end restored
+    train_losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
+    tokens = state.num_input_tokens_seen
+    return {
         "train_articles": len({example["id"] for example in train_examples}),
         "train_examples": len(train_examples),
         "val_examples": len(val_examples),
-        "inputs_shortened": {"train": train_cut, "val": val_cut},
-        "steps": trainer.state.global_step,
-        "epochs": round(trainer.state.epoch, 3),
+        "inputs_shortened": run.inputs_shortened,
+        "steps": state.global_step,
+        "epochs": round(state.epoch, 3),
         "final_train_loss": round(sum(train_losses[-10:]) / max(1, len(train_losses[-10:])), 4),
         # From the log history, which a resumed run restores; the trainer's own figure covers this session only.
         "mean_train_loss": round(sum(train_losses) / max(1, len(train_losses)), 4),
         "best_eval_loss": round(best_eval, 4),
         "best_eval_perplexity": round(perplexity(best_eval), 3),
-        "best_step": _best_step(trainer.state.best_model_checkpoint, trainer.state.global_step),
+        "best_step": _best_step(state.best_model_checkpoint, state.global_step),
         "trainable_parameters": trainable,
         "trainable_percent": round(100 * trainable / total, 3),
         "tokens_seen": tokens,
         "tokens_per_second": round((tokens - tokens_before) / seconds, 1),
         "runtime_seconds": round(seconds, 1),
-        "resumed_from_step": int(resume.split("-")[-1]) if resume else None,
-        "processes": trainer.accelerator.num_processes,
-        "precision": "bf16" if precision["bf16"] else "fp16" if precision["fp16"] else "fp32",
+        "resumed_from_step": int(run.resume.split("-")[-1]) if run.resume else None,
+        "processes": run.trainer.accelerator.num_processes,
+        "precision": "bf16" if run.precision["bf16"] else "fp16" if run.precision["fp16"] else "fp32",
         **peak_memory(),
     }
-    describe = {
-        "base_model": base_dir,
-        "train": train,
-        "max_length": model_params["max_length"],
-        "date_string": model_params["date_string"],
-        "versions": _versions(),
-    }
-    write_json(describe, out_dir / ADAPTER_FILE)
-    return metrics, history
 
 
 def _sort_target_modules(config_path: Path) -> None:

@@ -1,20 +1,34 @@
-"""params.yaml checks: every bad value fails before any work, with one line naming the param and the fix."""
+"""The typed config: every bad value fails before any work, with one line naming the param and the fix; only the
+groups a stage reads are checked; conf/ composes into the committed params.yaml and into every shipped preset."""
 
+import dataclasses
+import json
 import re
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
+from pressft.config import (
+    GROUPS,
+    Config,
+    as_dict,
+    compose,
+    is_local_model,
+    load_config,
+    parse_config,
+    read_params,
+)
 from pressft.errors import UserError, run_stage
-from pressft.params import check_params, is_local_model, load_params
 
-PARAMS_FILE = Path(__file__).resolve().parents[1] / "params.yaml"
+REPO = Path(__file__).resolve().parents[1]
+PARAMS_FILE = REPO / "params.yaml"
 
 
 def check_fails(params, *fragments: str) -> str:
-    """check_params must raise a one-line UserError containing every fragment; returns the message."""
+    """parse_config must raise a one-line UserError containing every fragment; returns the message."""
     with pytest.raises(UserError) as info:
-        check_params(params)
+        parse_config(params)
     message = str(info.value)
     assert "\n" not in message, message
     for fragment in fragments:
@@ -23,20 +37,27 @@ def check_fails(params, *fragments: str) -> str:
 
 
 def test_repo_params_file_is_valid():
-    params = load_params(PARAMS_FILE)
-    check_params(params)  # idempotent on a loaded file
-    assert params["data"]["source"] == "embedded"
-    assert params["tasks"]["names"] == ["summarization", "title", "tags", "type"]
-    assert set(params["infer"]["max_new_tokens"]) == set(params["tasks"]["names"])
+    config = load_config(path=PARAMS_FILE)
+    assert config.data.source == "embedded" and config.train.lora.r == 32
+    assert config.tasks.names == ("summarization", "title", "tags", "type")
+    assert set(config.infer.max_new_tokens) == set(config.tasks.names)
+    assert config.tasks.prompts["title"].instruction.startswith("Generate a concise")
+    # Back to the mapping it came from, key order included: what pressft_adapter.json records of train.
+    assert json.dumps(as_dict(config)) == json.dumps(read_params(PARAMS_FILE))
 
 
 def test_params_fixture_is_a_private_copy(params):
     params["train"]["size"] = -99
     params["tasks"]["names"].append("extra")
     # A fresh load is untouched: nothing in the loader is shared between calls.
-    fresh = load_params(PARAMS_FILE)
-    assert fresh["train"]["size"] != -99 and fresh["train"]["size"] > 0
-    assert fresh["tasks"]["names"] == ["summarization", "title", "tags", "type"]
+    fresh = load_config(path=PARAMS_FILE)
+    assert fresh.train.size != -99 and fresh.train.size > 0
+    assert fresh.tasks.names == ("summarization", "title", "tags", "type")
+
+
+def test_the_config_is_frozen(config):
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.train.size = 1
 
 
 @pytest.mark.parametrize("size", [0, -1, "abc", 2.5, True, None])
@@ -65,6 +86,8 @@ def test_empty_task_list(params):
 def test_task_without_prompt_is_named(params):
     del params["tasks"]["prompts"]["title"]["instruction"]
     check_fails(params, "tasks.prompts.title.instruction", "missing")
+    del params["tasks"]["prompts"]["title"]
+    check_fails(params, "tasks.prompts.title", "missing")
 
 
 def test_task_without_token_limit_is_named(params):
@@ -83,13 +106,13 @@ def test_missing_local_model_directory(params, base):
 def test_hub_id_is_not_checked_for_existence(params, base):
     params["model"]["base"] = base
     assert not is_local_model(base)
-    check_params(params)  # no network, no error
+    parse_config(params)  # no network, no error
 
 
 def test_existing_local_model_directory_passes(params, tmp_path):
     params["model"]["base"] = str(tmp_path)
     assert is_local_model(str(tmp_path))
-    check_params(params)
+    parse_config(params)
 
 
 def test_embedded_is_neither_local_nor_hub():
@@ -119,12 +142,12 @@ def test_file_source_needs_an_existing_path(params, tmp_path):
     check_fails(params, "data.path")
 
 
-def test_file_source_with_a_file_passes_without_corpus_size(params, tmp_path):
+def test_file_source_is_not_held_to_the_corpus_size(params, tmp_path):
     data = tmp_path / "articles.jsonl"
     data.write_text("{}\n")
-    params["data"] |= {"source": "file", "path": str(data)}
-    del params["data"]["n_articles"], params["data"]["seed"]  # only read for the embedded corpus
-    check_params(params)
+    params["data"] |= {"source": "file", "path": str(data), "n_articles": 10}  # n_articles: embedded only
+    assert params["split"]["test"] + params["split"]["val"] > 10
+    parse_config(params)
 
 
 @pytest.mark.parametrize(
@@ -138,7 +161,7 @@ def test_file_source_with_a_file_passes_without_corpus_size(params, tmp_path):
 )
 def test_huggingface_settings_are_checked(params, key, value, fragment):
     params["data"]["source"] = "huggingface"
-    check_params(params)  # the committed settings are valid
+    parse_config(params)  # the committed settings are valid
     params["data"]["huggingface"][key] = value
     check_fails(params, fragment)
 
@@ -156,7 +179,7 @@ def test_huggingface_settings_are_checked(params, key, value, fragment):
 )
 def test_pressclub_settings_are_checked(params, key, value, fragment):
     params["data"]["source"] = "pressclub"
-    check_params(params)
+    parse_config(params)
     params["data"]["pressclub"][key] = value
     check_fails(params, fragment)
 
@@ -169,7 +192,7 @@ def test_exclude_types_must_be_known_and_leave_some(params, excluded):
 
 def test_exclude_types_like_the_reference_passes(params):
     params["split"]["exclude_types"] = ["Fact & Figures"]
-    check_params(params)
+    parse_config(params)
 
 
 @pytest.mark.parametrize("test,val", [(2000, 400), (2399, 1), (2400, 100)])
@@ -182,7 +205,12 @@ def test_split_must_leave_training_articles(params, test, val):
 def test_split_just_below_corpus_size_passes(params):
     params["split"]["test"], params["split"]["val"] = 2000, 399
     params["train"]["size"] = 1  # the one article left
-    check_params(params)
+    parse_config(params)
+
+
+def test_train_size_beyond_the_embedded_pool(params):
+    params["train"]["size"] = 2400 - 100 - 16 + 1
+    check_fails(params, "param train.size=2285 exceeds the training pool of 2284 articles; use 1..2284")
 
 
 @pytest.mark.parametrize(
@@ -202,6 +230,8 @@ def test_other_bad_values_are_named(params, group, key, value, fragment):
 
 def test_missing_group_is_named(params):
     del params["score"]
+    check_fails(params, "group score", "missing")
+    params["score"] = {"bertscore_layers": 6}
     check_fails(params, "score.bertscore_model", "missing")
 
 
@@ -214,12 +244,12 @@ def test_embedded_heads_must_divide_hidden(params):
 def test_embedded_group_is_not_checked_for_another_base(params):
     params["model"]["base"] = "smollm2-135m-instruct"
     params["model"]["embedded"]["heads"] = 7
-    check_params(params)
+    parse_config(params)
 
 
 def test_missing_params_file(tmp_path):
     with pytest.raises(UserError) as info:
-        load_params(tmp_path / "params.yaml")
+        load_config(path=tmp_path / "params.yaml")
     message = str(info.value)
     assert "\n" not in message
     assert "params.yaml" in message and "not found" in message and "repository root" in message
@@ -229,23 +259,23 @@ def test_params_file_that_is_not_a_mapping(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("- just\n- a list\n")
     with pytest.raises(UserError, match="mapping"):
-        load_params(path)
+        load_config(path=path)
 
 
 def test_bad_value_in_file_fails_on_load(tmp_path):
-    text = re.sub(r"(?m)^  size: \d+ ", "  size: lots ", PARAMS_FILE.read_text())
+    text = re.sub(r"(?m)^  size: \d+$", "  size: lots", PARAMS_FILE.read_text())
     assert "size: lots" in text
     path = tmp_path / "params.yaml"
     path.write_text(text)
     with pytest.raises(UserError, match=r"train\.size must be an integer >= 1, got 'lots'"):
-        load_params(path)
+        load_config(path=path)
 
 
 def test_yaml_syntax_error_is_a_user_error(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("train:\n  size: [500\n")
     with pytest.raises(UserError) as info:
-        load_params(path)
+        load_config(path=path)
     assert "\n" not in str(info.value)
 
 
@@ -302,7 +332,7 @@ def test_fp16_without_cuda_mentions_gpu(params, monkeypatch):
 
 def test_multi_process_launcher_passes(params):
     params["train"]["launcher"] = "accelerate launch --multi_gpu --num_processes 4"
-    check_params(params)
+    parse_config(params)
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
@@ -342,3 +372,132 @@ def test_vllm_backend_needs_the_package(params, monkeypatch):
 def test_bootstrap_settings_are_checked(params, key, value):
     params["score"][key] = value
     check_fails(params, f"score.{key}")
+
+
+# ------------------------------------------------------------------ unknown keys, groups, checks across groups
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "message"),
+    [
+        (("train",), "lr_rate", "param train.lr_rate is not a parameter; did you mean train.lr?"),
+        (("train", "lora"), "alpah", "param train.lora.alpah is not a parameter; did you mean train.lora.alpha?"),
+        (("data", "pressclub"), "max_article", "did you mean data.pressclub.max_articles?"),
+        ((), "trian", "param trian is not a parameter; did you mean train?"),
+        (("score",), "zzz", "param score.zzz is not a parameter; score has bertscore_model, bertscore_layers, "),
+    ],
+)
+def test_unknown_key_is_named_with_the_nearest_valid_one(params, where, key, message):
+    node = params
+    for name in where:
+        node = node[name]
+    node[key] = 1
+    check_fails(params, message)
+
+
+def test_only_the_groups_asked_for_are_checked(params):
+    params["train"]["size"] = 0
+    params["train"]["lr_rate"] = 1
+    config = parse_config(params, "data", "split")
+    assert config.data.n_articles == 2400 and config.split.test == 100
+    assert config.train is None and config.model is None
+    with pytest.raises(UserError, match=r"train\.lr_rate"):
+        parse_config(params, "train")
+
+
+def test_a_group_that_does_not_exist_is_named():
+    with pytest.raises(UserError, match="param trian is not a parameter; did you mean train?"):
+        load_config("trian", path=PARAMS_FILE)
+
+
+@pytest.mark.parametrize(
+    ("groups", "change", "message"),
+    [
+        (("data", "split"), lambda p: p["split"].update(test=2400), "split.test + split.val (2416)"),
+        (("data", "split", "train"), lambda p: p["train"].update(size=5000), "exceeds the training pool of 2284"),
+        (("tasks", "infer"), lambda p: p["infer"]["max_new_tokens"].pop("tags"), "infer.max_new_tokens.tags"),
+        (("train", "model"), lambda p: p["train"].update(packing=True), "train.packing=true needs"),
+    ],
+)
+def test_checks_across_groups_run_when_both_are_loaded(params, groups, change, message):
+    change(params)
+    for group in groups:  # each group alone is valid
+        parse_config(params, group)
+    with pytest.raises(UserError, match=re.escape(message)):
+        parse_config(params, *groups)
+
+
+def test_every_field_has_a_doc():
+    def fields(cls, prefix):
+        for spec in dataclasses.fields(cls):
+            yield f"{prefix}.{spec.name}", spec
+            if dataclasses.is_dataclass(spec.type):
+                yield from fields(spec.type, f"{prefix}.{spec.name}")
+
+    for group, kind in ((g, Config.__dataclass_fields__[g].type) for g in GROUPS):
+        kind = next(arg for arg in kind.__args__ if arg is not type(None))
+        for name, spec in fields(kind, group):
+            assert spec.metadata.get("doc"), f"{name} has no doc"
+
+
+# ------------------------------------------------------------------ conf/ (Hydra) and params.yaml
+
+CONF = REPO / "conf"
+
+
+def test_committed_params_file_is_the_composition_of_the_default():
+    """`dvc exp run` writes params.yaml from conf/; committed as that text, a run without -S changes nothing and
+    `-S train.size=30` changes one line."""
+    assert PARAMS_FILE.read_text() == compose(conf_dir=CONF)
+    changed = compose(["train.size=30"], conf_dir=CONF).splitlines()
+    committed = PARAMS_FILE.read_text().splitlines()
+    assert [(a, b) for a, b in zip(committed, changed) if a != b] == [("  size: 60", "  size: 30")]
+    assert len(changed) == len(committed)
+
+
+def test_dvc_composes_params_from_conf():
+    from dvc.repo import Repo
+
+    hydra = Repo(str(REPO)).config["hydra"]
+    assert hydra["enabled"] is True
+    assert hydra.get("config_dir", "conf") == "conf" and hydra.get("config_name", "config") == "config"
+
+
+def _options(group: str) -> list[str]:
+    return sorted(path.stem for path in (CONF / group).glob("*.yaml") if path.stem != "common")
+
+
+SHIPPED = [f"preset={name}" for name in _options("preset")] + [
+    f"{group}={name}" for group in GROUPS for name in _options(group)
+]
+
+
+@pytest.mark.parametrize("override", SHIPPED)
+def test_every_shipped_configuration_composes_and_is_valid(override, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # data=file names data/input/articles.jsonl, relative to the repository root
+    (tmp_path / "data/input").mkdir(parents=True)
+    (tmp_path / "data/input/articles.jsonl").write_text("{}\n")
+    config = parse_config(YAML(typ="safe").load(compose([override], conf_dir=CONF)))
+    group, choice = override.split("=")
+    if group == "data":
+        assert config.data.source == choice
+    if group == "model":
+        assert config.model.base in (choice, "unsloth/Llama-3.2-1B-Instruct")
+
+
+def test_presets_are_what_they_say(tmp_path):
+    def load(preset):
+        return parse_config(YAML(typ="safe").load(compose([f"preset={preset}"], conf_dir=CONF)))
+
+    assert as_dict(load("cpu")) == read_params(PARAMS_FILE)
+    reference = load("reference")
+    assert (reference.model.base, reference.data.source) == ("unsloth/Llama-3.2-1B-Instruct", "huggingface")
+    assert reference.data.huggingface.dataset == "Alwin-Yang/bmw-articles"
+    assert (reference.train.lr, reference.train.lora.alpha, reference.train.lora.r, reference.train.size) == (
+        0.0002, 16, 32, 2000)
+    assert reference.split.exclude_types == ("Fact & Figures",) and reference.study.sizes == (500, 1000, 1500, 2000)
+    smoke = load("smoke")
+    assert smoke.model.base == "embedded" and smoke.data.n_articles == 160 and smoke.model.embedded.hidden_size == 64
+    # A group chosen on the command line wins over the preset's choice; the preset's values still apply.
+    mixed = parse_config(YAML(typ="safe").load(compose(["preset=reference", "model=embedded"], conf_dir=CONF)))
+    assert mixed.model.base == "embedded" and mixed.model.max_length == 224 and mixed.train.size == 2000
