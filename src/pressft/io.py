@@ -3,6 +3,7 @@ a line) and CSV tables of numbers, all UTF-8. The bytes written depend on the da
 hashes the same and DVC sees it as unchanged."""
 
 import csv
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -11,6 +12,15 @@ from typing import Any
 from pressft.errors import UserError
 
 Records = list[dict[str, Any]]
+
+
+def sha256(path: str | Path) -> str:
+    """Hex digest of a file, read in 1 MiB blocks (model weights do not fit a single read comfortably)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _missing(path: str | Path) -> UserError:

@@ -369,9 +369,7 @@ class _Feed:
 
     @classmethod
     def of(cls, settings: PressclubConfig) -> "_Feed":
-        feed = settings.feed
-        if feed not in ("listing", "rss"):
-            raise UserError(f"data.pressclub.feed must be 'listing' or 'rss', not {feed!r}")
+        feed = settings.feed  # listing or rss: checked with the params
         param = "listing_url" if feed == "listing" else "rss_url"
         return cls("listing" if feed == "listing" else "feed", param, getattr(settings, param))
 

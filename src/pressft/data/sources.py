@@ -11,17 +11,10 @@ from typing import Any
 from pressft.config import DataConfig, HuggingfaceConfig
 from pressft.data.cleaning import Rejected, reject_record
 from pressft.errors import UserError
+from pressft.io import sha256
 
 Records = list[dict[str, Any]]
 _SNIFF_BYTES = 8192
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as data:
-        for block in iter(lambda: data.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _open_checked(path: Path) -> None:
@@ -100,7 +93,7 @@ def read_file(path: str | Path) -> tuple[Records, Records, dict[str, Any]]:
     path = Path(path)
     _open_checked(path)
     records, rejects = (_json_records if path.suffix.lower() == ".json" else _jsonl_records)(path)
-    return records, rejects, {"path": str(path), "sha256": _sha256(path), "bytes": path.stat().st_size}
+    return records, rejects, {"path": str(path), "sha256": sha256(path), "bytes": path.stat().st_size}
 
 
 def _plain(data_files: str | tuple[str, ...]) -> str | list[str]:

@@ -11,6 +11,7 @@ from ruamel.yaml import YAML
 from pressft.config import Config
 from pressft.model.chat import eot_id
 from pressft.presentation.report import data_section, model_section, summary_section
+from pressft.tasks import get_task
 
 
 def save_merged(model, tokenizer, out_dir: str | Path) -> None:
@@ -70,7 +71,7 @@ answer = model.generate(**inputs, max_new_tokens={config.infer.max_new_tokens['s
 print(tokenizer.decode(answer[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
 ```
 
-The prompts of all four tasks are in `params.yaml` (`tasks.prompts`) of the project that trained it; its
+The prompts of all its tasks are in `params.yaml` (`tasks.prompts`) of the project that trained it; its
 `scripts/generate.py` runs them on articles of your own. Articles longer than the training budget
 ({config.model.max_length} tokens, prompt + answer) were shortened at their end."""
 
@@ -100,13 +101,14 @@ def model_card(*, name: str, config: Config, base: dict, data: dict, splits: dic
                comparison: dict) -> str:
     """README.md in the Hugging Face model-card format: YAML metadata, then what the model is, how it was trained,
     on what, its results against the base model and simple baselines (with intervals), how to use it, and limits."""
+    tasks = [get_task(task).title.lower() for task in config.tasks.names]
     return "\n\n".join([
         _front_matter(base, config, data),
         f"# {name}",
         f"`{base.get('model', config.model.base)}` fine-tuned with LoRA (merged into the weights) on BMW "
-        "PressClub-style news articles for four tasks: summarization, title generation, tag extraction and "
-        "article-type classification. Exported by the pressft pipeline (`scripts/export.py`) from its committed "
-        f"run; the test set is {splits['test']['articles']} articles × 4 tasks.",
+        f"PressClub-style news articles for {len(tasks)} tasks: {', '.join(tasks)}. Exported by the pressft pipeline "
+        f"(`scripts/export.py`) from its committed run; the test set is {splits['test']['articles']} articles × "
+        f"{len(tasks)} tasks.",
         summary_section(comparison, data["synthetic"], config.model.base == "embedded"),
         model_section(config, base, train),
         data_section(data, splits),

@@ -6,7 +6,6 @@ the base_model stage writes the result as a plain safetensors model. The wheel i
 client and without its dependencies (they would compile llama.cpp), into a cache shared by every checkout.
 """
 
-import hashlib
 import importlib.metadata
 import os
 import shutil
@@ -18,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pressft.errors import UserError
+from pressft.io import sha256
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,6 @@ def cache_dir() -> Path:
     if os.environ.get("PRESSFT_CACHE"):
         return Path(os.environ["PRESSFT_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pressft"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _installed(spec: PackagedModel) -> Path | None:
