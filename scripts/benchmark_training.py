@@ -1,15 +1,17 @@
 """Training benchmark: the throughput of a plain LoRA loop (as the reference study trained: batches in data
 order padded to their longest row, the model's own loss over full logits, sdpa attention) against the train
-stage, and the stage with one of its ingredients taken out, on the same examples, in one run. Prints real
-(non-padding) tokens/s, the ratio to the plain loop, model-FLOPs utilisation against this machine's measured
-bf16 matmul peak, and the final train loss and eval loss of each (the ingredients must not change what is learnt).
+stage, and the stage with one of its ingredients taken out, on the same examples, in one run; in fp32 and again in
+bf16 autocast, each against the plain loop in the same precision. Prints real (non-padding) tokens/s, the ratio to
+the plain loop, model-FLOPs utilisation against this machine's measured matmul peak in that precision, and the final
+train loss and eval loss of each (the ingredients must not change what is learnt).
 
     python scripts/benchmark_training.py                   # first 20 pool articles of `dvc repro`'s data, 1 round
     python scripts/benchmark_training.py --articles 60 --rounds 2
 
-Each setting trains in its own process, on the committed params (1 epoch, no evaluation during training); the
-settings take turns round by round, so a slow moment of the machine hits all alike. Model FLOPs per trained token
-are counted as 4 x parameters (forward, and backward to the activations; the frozen weights get no gradient).
+Each setting trains in its own process, on the committed params but its precision (1 epoch, no evaluation during
+training); the settings take turns round by round, so a slow moment of the machine hits all alike. Model FLOPs per
+trained token are counted as 4 x parameters (forward, and backward to the activations; the frozen weights get no
+gradient).
 """
 
 import argparse
@@ -29,21 +31,26 @@ from pressft.errors import UserError, run_stage  # noqa: E402
 from pressft.io import read_jsonl  # noqa: E402
 from pressft.config import load_config  # noqa: E402
 
+# setting: (what it is, its precision). The first setting of each precision is the plain loop it is measured against.
 SETTINGS = {
-    "plain": "plain LoRA loop (reference)",
-    "project": "train stage: trl, answer-token loss, eager attention, length grouping",
-    "sdpa": "train stage with sdpa attention",
-    "trl-loss": "train stage with trl's own (fused LM head) loss",
-    "bf16": "train stage in bf16 autocast (oneDNN; AMX where the CPU has it)",
+    "plain": ("plain LoRA loop (reference)", "fp32"),
+    "project": ("train stage: trl, answer-token loss, eager attention, length grouping", "fp32"),
+    "columns": ("train stage with the LM head at every column where some row answers", "fp32"),
+    "sdpa": ("train stage with sdpa attention", "fp32"),
+    "trl-loss": ("train stage with trl's own (fused LM head) loss", "fp32"),
+    "plain-bf16": ("plain LoRA loop (reference)", "bf16"),
+    "bf16": ("train stage: trl, answer-token loss, eager attention, length grouping", "bf16"),
 }
 RESULT = "benchmark_training: "
 
 
-def bf16_matmul_peak(size: int = 2048, seconds: float = 3.0) -> float:
-    """GFLOP/s of a large bf16 matmul on this machine: the ceiling that model-FLOPs utilisation is measured against."""
+def matmul_peak(precision: str, size: int = 2048, seconds: float = 3.0) -> float:
+    """GFLOP/s of a large matmul in `precision` (fp32, or bf16 as autocast runs it) on this machine: the ceiling that
+    model-FLOPs utilisation in that precision is measured against."""
     import torch
 
-    a, b = torch.randn(size, size, dtype=torch.bfloat16), torch.randn(size, size, dtype=torch.bfloat16)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
     a @ b  # kernel selection
     runs, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -55,21 +62,22 @@ def bf16_matmul_peak(size: int = 2048, seconds: float = 3.0) -> float:
 def one_run(args) -> None:
     """Child process: train once with one setting; print tokens/s, losses and the eval loss as a JSON line."""
     from pressft.model import training
-    from benchmarking import eval_loss, plain_lora_loop
+    from benchmarking import answer_columns_loss, eval_loss, plain_lora_loop
 
     config = load_config("train", "model", "infer")
     train, model = config.train, config.model
     examples = training.select_training(read_jsonl(args.pool), args.articles, train.type_oversample_cap)
     val = read_jsonl(args.val)[: args.val_examples]
+    train = replace(train, precision=SETTINGS[args.setting][1])
     with tempfile.TemporaryDirectory() as tmp:
         adapter = Path(tmp) / "adapter"
-        if args.setting == "plain":
+        if args.setting.startswith("plain"):
             metrics = plain_lora_loop(args.base, examples, train, model, adapter)
         else:
             if args.setting == "sdpa":
                 model = replace(model, attn_implementation="sdpa")
-            if args.setting == "bf16":
-                train = replace(train, precision="bf16")
+            if args.setting == "columns":
+                training.answer_token_loss = answer_columns_loss
             if args.setting == "trl-loss":
                 from trl import SFTTrainer
 
@@ -88,20 +96,30 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=20, help="first N articles of the training pool")
     parser.add_argument("--val-examples", type=int, default=32, help="validation examples for the eval loss")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--only", default=",".join(SETTINGS),
+                        help=f"comma-separated settings to run, of {', '.join(SETTINGS)}; the plain loop of "
+                             "each precision runs too")
     parser.add_argument("--setting", choices=list(SETTINGS), help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
     if args.setting:
         return one_run(args)
+    chosen = {setting for setting in args.only.split(",") if setting}
+    if not chosen or chosen - set(SETTINGS):
+        raise UserError(f"--only must name settings of {', '.join(SETTINGS)}; got {args.only!r}")
     if not Path(args.base, "config.json").exists() or not Path(args.pool).exists():
         raise UserError(f"{args.base} or {args.pool} is missing; run `dvc repro` first")
     pool = len({example["id"] for example in read_jsonl(args.pool)})
     if not 1 <= args.articles <= pool or args.rounds < 1:
         raise UserError(f"--articles must be 1..{pool} (the training pool) and --rounds at least 1; "
                         f"got {args.articles} and {args.rounds}")
-    peak = bf16_matmul_peak()
-    runs: dict[str, list[dict]] = {setting: [] for setting in SETTINGS}
+    # Every ratio needs the plain loop in its precision, and the FLOP count comes from the fp32 one.
+    precisions = {SETTINGS[setting][1] for setting in chosen}
+    chosen = [setting for setting, (_, precision) in SETTINGS.items()
+              if setting in chosen or setting == "plain" or (setting.startswith("plain") and precision in precisions)]
+    peaks = {precision: matmul_peak(precision) for precision in dict.fromkeys(SETTINGS[s][1] for s in chosen)}
+    runs: dict[str, list[dict]] = {setting: [] for setting in chosen}
     for round_ in range(1, args.rounds + 1):
-        for setting in SETTINGS:
+        for setting in chosen:
             command = [sys.executable, __file__, "--setting", setting, "--articles", str(args.articles), "--base",
                        args.base, "--pool", args.pool, "--val", args.val, "--val-examples", str(args.val_examples)]
             out = subprocess.run(command, capture_output=True, text=True)
@@ -111,22 +129,29 @@ def main() -> None:
                 raise UserError(f"the {setting} training run failed (its output is above)")
             metrics = json.loads(lines[-1][len(RESULT):])
             runs[setting].append(metrics)
-            print(f"round {round_}: {setting:8} {metrics['tokens_per_second']:8.1f} tokens/s  final train loss "
+            print(f"round {round_}: {setting:10} {metrics['tokens_per_second']:8.1f} tokens/s  final train loss "
                   f"{metrics['final_train_loss']}  eval loss {metrics['eval_loss']}", flush=True)
 
     first = runs["plain"][0]
     flops = 4 * first["parameters"]
     print(f"\n{args.articles} articles, {first['train_examples']} examples, {first['steps']} steps, "
-          f"{first['tokens_seen']:,} real tokens per run; median of {args.rounds} round(s); bf16 matmul peak "
-          f"{peak:,.0f} GFLOP/s; {flops / 1e6:,.0f} MFLOP per trained token\n")
-    print("| setting | tokens/s | vs plain loop | model-FLOPs utilisation | final train loss | eval loss |")
-    print("|---|---|---|---|---|---|")
-    reference = statistics.median(m["tokens_per_second"] for m in runs["plain"])
+          f"{first['tokens_seen']:,} real tokens per run; median of {args.rounds} round(s); matmul peak "
+          f"{', '.join(f'{precision} {peak:,.0f}' for precision, peak in peaks.items())} GFLOP/s; "
+          f"{flops / 1e6:,.0f} MFLOP per trained token\n")
+    print("| setting | precision | tokens/s | vs plain loop, same precision | model-FLOPs utilisation, same precision "
+          "| final train loss | eval loss |")
+    print("|---|---|---|---|---|---|---|")
+    speed = {setting: statistics.median(m["tokens_per_second"] for m in metrics) for setting, metrics in runs.items()}
+    plain = {}
     for setting, metrics in runs.items():
-        speed = statistics.median(m["tokens_per_second"] for m in metrics)
-        print(f"| {SETTINGS[setting]} | {speed:,.1f} | {speed / reference:.2f}× | {speed * flops / 1e9 / peak:.1%} | "
+        name, precision = SETTINGS[setting]
+        plain.setdefault(precision, speed[setting])
+        print(f"| {name} | {precision} | {speed[setting]:,.1f} | {speed[setting] / plain[precision]:.2f}× | "
+              f"{speed[setting] * flops / 1e9 / peaks[precision]:.1%} | "
               f"{', '.join(str(m['final_train_loss']) for m in metrics)} | "
               f"{', '.join(str(m['eval_loss']) for m in metrics)} |")
+    if "bf16" in speed:
+        print(f"\ntrain stage in bf16 against the plain loop in fp32: {speed['bf16'] / speed['plain']:.2f}×")
 
 
 if __name__ == "__main__":

@@ -100,13 +100,14 @@ def reference_dtype() -> str:
 
 def compare_methods(unmerged, merged, tokenizer, examples: list[dict], *, max_new_tokens: dict[str, int],
                     max_length: int, date_string: str, batch_size: int, low_precision: torch.dtype | None = None,
-                    seed: int = 0) -> list[dict[str, Any]]:
+                    seed: int = 0, steps: bool = True) -> list[dict[str, Any]]:
     """The same prompts through the reference's method and then this project's ingredients one at a time.
 
     `unmerged` is base + LoRA as peft runs it, `merged` the merged model (the same object for a model without an
     adapter), both in the dtype the reference would run. With `low_precision`, two more rows: this project in
     that dtype, and the reference's method in it as a control, so the gain of the dtype shows on its own.
-    Prefill is timed as the same method with a limit of one new token.
+    Prefill is timed as the same method with a limit of one new token. Without `steps`, only the reference's method
+    and this project's rows: the comparison itself, at a fraction of the time on many prompts.
     """
     settings = dict(max_new_tokens=max_new_tokens, max_length=max_length, date_string=date_string,
                     batch_size=batch_size)
@@ -134,15 +135,15 @@ def compare_methods(unmerged, merged, tokenizer, examples: list[dict], *, max_ne
     dtype = str(merged.dtype).removeprefix("torch.")
     adapter = unmerged is not merged
     lower = low_precision is not None and low_precision != merged.dtype
-    rows = [
-        batched(f"reference: one at a time, sampled{', adapter unmerged' if adapter else ''} ({dtype})", unmerged,
-                one_by_one, sample=True, role="reference"),
-        batched("batches in arrival order, greedy", unmerged, plain),
-        batched("+ grouped by task, sorted by length", unmerged, planned),
-    ]
-    if adapter:
-        rows.append(batched("+ adapter merged", merged, planned))
-    rows.append(project("+ task prefix computed once, static KV cache", merged, "step" if lower else "project"))
+    rows = [batched(f"reference: one at a time, sampled{', adapter unmerged' if adapter else ''} ({dtype})", unmerged,
+                    one_by_one, sample=True, role="reference")]
+    if steps:
+        rows.append(batched("batches in arrival order, greedy", unmerged, plain))
+        rows.append(batched("+ grouped by task, sorted by length", unmerged, planned))
+        if adapter:
+            rows.append(batched("+ adapter merged", merged, planned))
+    last = "+ task prefix computed once, static KV cache" if steps else "this project (infer stage)"
+    rows.append(project(last, merged, "step" if lower else "project"))
     if lower:
         name = str(low_precision).removeprefix("torch.")
         rows.append(project(f"+ {name} weights", copy.deepcopy(merged).to(low_precision), "project"))
@@ -204,6 +205,20 @@ def plain_lora_loop(base_dir: str, examples: list[dict[str, Any]], train: TrainC
             "tokens_per_second": round(tokens / seconds, 1), "runtime_seconds": round(seconds, 1),
             "final_train_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4),
             "parameters": model.get_nb_trainable_parameters()[1] - model.get_nb_trainable_parameters()[0]}
+
+
+def answer_columns_loss(model, inputs: dict[str, Any], num_items_in_batch=None, processes: int = 1) -> torch.Tensor:
+    """The train stage's answer-token loss as it was before it ran the LM head at each row's own answer positions: at
+    every column where some row of the batch has an answer token (the same loss, more vocabulary projections)."""
+    targets = inputs["labels"][:, 1:]
+    keep = (targets != -100).any(dim=0).nonzero().squeeze(1)
+    logits = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False,
+                   logits_to_keep=keep).logits
+    total = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), targets[:, keep].flatten(),
+                                              ignore_index=-100, reduction="sum")
+    count = (targets != -100).sum() if num_items_in_batch is None else num_items_in_batch
+    scale = processes if num_items_in_batch is not None else 1
+    return total / torch.as_tensor(count, device=total.device).clamp(min=1) * scale
 
 
 def eval_loss(adapter_dir, examples: list[dict[str, Any]], infer: InferConfig, model_params: ModelConfig) -> float:

@@ -1,7 +1,8 @@
 """The README and docs/ cannot drift silently: the README stays short, every relative link resolves, the stage graph,
 the stage table and the layout are the ones dvc.yaml and the source tree have, and the claims about results are the
-committed metrics'. Result numbers themselves are not copied into the docs: they link the generated
-reports/results.md and study/study.md."""
+committed metrics'. Committed result numbers are not copied into the docs: they link the generated
+reports/results.md and study/study.md. The one table of numbers in the README is the documented (not committed) run on
+real articles, checked against its record in docs/data-sources.md."""
 
 import json
 import re
@@ -213,3 +214,21 @@ def test_committed_study_holds_the_committed_run():
     comparison = json.loads((REPO / "metrics/comparison.json").read_text())
     for task in TASKS:
         assert row[task]["seed_values"][str(train["seed"])] == comparison[task]["finetuned"], task
+
+
+def _rows(markdown: str) -> dict[str, list[str]]:
+    """Table rows by their first cell, whitespace-normalised cells."""
+    return {cells[0]: cells[1:] for line in markdown.splitlines() if line.startswith("| ")
+            for cells in [[cell.strip() for cell in line.strip().strip("|").split("|")]]}
+
+
+def test_readme_real_articles_table_is_the_documented_runs():
+    """The README's real-articles table (a measured record, not committed metrics) copies the documented run in
+    docs/data-sources.md cell for cell, so one cannot be updated without the other."""
+    readme, docs = _rows(README.read_text(encoding="utf-8")), _rows((REPO / "docs/data-sources.md").read_text())
+    tasks = [key for key in readme if key.split(" (")[0] in TASKS]
+    assert len(tasks) == len(TASKS)
+    for task in tasks:
+        # README: fine-tuned, base, best baseline, fine-tuned − base; docs: the same, the verdict after the last.
+        assert readme[task][:3] == docs[task][:3], task
+        assert docs[task][3].startswith(readme[task][3]), task

@@ -1,6 +1,7 @@
 """Training a practitioner can trust: deterministic runs, resuming an interrupted run to the same result,
 checkpoint bookkeeping, and what the run reports (metrics, per-step curves)."""
 
+import copy
 import json
 from dataclasses import replace
 
@@ -178,3 +179,15 @@ def test_answer_token_loss_equals_the_models_own_loss_on_the_answer_tokens(tiny_
         summed = answer_token_loss(tiny_model, inputs, num_items_in_batch=int((labels != -100).sum()) * 2)
     assert ours == pytest.approx(full.item(), rel=1e-5)
     assert summed == pytest.approx(full.item() / 2, rel=1e-5)  # divided by the tokens of the whole (accumulated) batch
+    # Answers of different lengths in one batch: the LM head sees each row's own answer positions only, and the
+    # gradients are those of the full loss.
+    assert len({int(count) for count in (labels != -100).sum(dim=1)}) > 1
+    model = copy.deepcopy(tiny_model).train()
+    gradients = []
+    for loss in (lambda: model(**inputs).loss, lambda: answer_token_loss(model, inputs)):
+        model.zero_grad()
+        loss().backward()
+        gradients.append([parameter.grad.clone() for parameter in model.parameters() if parameter.grad is not None])
+    assert len(gradients[0]) == len(gradients[1]) > 0
+    for full_grad, ours_grad in zip(*gradients, strict=True):
+        torch.testing.assert_close(ours_grad, full_grad, rtol=1e-4, atol=1e-6)

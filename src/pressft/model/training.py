@@ -95,23 +95,32 @@ def _precision(choice: str) -> dict[str, bool]:
 
 
 def answer_token_loss(model, inputs: dict[str, Any], num_items_in_batch=None, processes: int = 1) -> torch.Tensor:
-    """Mean cross-entropy over the answer tokens (labels other than -100), with the LM head run only where a row of
-    the batch has an answer token.
+    """Mean cross-entropy over the answer tokens (labels other than -100), with the LM head run only at the positions
+    that predict an answer token.
 
     trl's fused LM head does the same in Triton tiles on a GPU; without Triton (on a CPU) it scores every position in
-    a torch loop over vocabulary tiles, a large share of a SmolLM2 training step (docs/performance.md). `logits_to_keep` with
-    the positions that predict some answer token keeps the model's own forward (and so DDP's gradient hooks and
-    peft's adapters) while the vocabulary projection shrinks to a few answer-length columns.
+    a torch loop over vocabulary tiles, a large share of a SmolLM2 training step (docs/performance.md). The model's
+    own forward runs (and so DDP's gradient hooks and peft's adapters): `logits_to_keep` narrows it to the columns
+    where some row has an answer token, and a hook on the LM head keeps, of those, each row's own answer positions.
+    A batch mixes tasks, so the columns span the longest answer while most rows answer in a few tokens; every row's
+    logits are those of a full forward either way, only fewer of them are computed.
     """
-    labels = inputs["labels"]
-    targets = labels[:, 1:]
-    keep = (targets != -100).any(dim=0).nonzero().squeeze(1)  # position t - 1 predicts label t
-    logits = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False,
-                   logits_to_keep=keep).logits
-    kept = targets[:, keep]
-    total = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), kept.flatten(), ignore_index=-100,
-                                              reduction="sum")
-    count = (kept != -100).sum() if num_items_in_batch is None else num_items_in_batch
+    targets = inputs["labels"][:, 1:]  # position t - 1 predicts label t
+    answered = targets != -100
+    keep = answered.any(dim=0).nonzero().squeeze(1)
+    rows = answered[:, keep]
+
+    def answer_positions(module, args):
+        return (args[0][rows],)  # (batch, kept columns, hidden) -> (answer tokens, hidden), row by row
+
+    hook = model.get_output_embeddings().register_forward_pre_hook(answer_positions)
+    try:
+        logits = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False,
+                       logits_to_keep=keep).logits
+    finally:
+        hook.remove()
+    total = torch.nn.functional.cross_entropy(logits.float(), targets[answered], reduction="sum")
+    count = answered.sum() if num_items_in_batch is None else num_items_in_batch
     # As trl and Trainer do: num_items_in_batch counts every process's tokens, and DDP averages the gradients.
     scale = processes if num_items_in_batch is not None else 1
     return total / torch.as_tensor(count, device=total.device).clamp(min=1) * scale
