@@ -113,7 +113,9 @@ def answer_token_loss(model, inputs: dict[str, Any], num_items_in_batch=None, pr
     def answer_positions(module, args):
         return (args[0][rows],)  # (batch, kept columns, hidden) -> (answer tokens, hidden), row by row
 
-    hook = model.get_output_embeddings().register_forward_pre_hook(answer_positions)
+    # Under DDP the model is wrapped; the hook goes on the wrapped model's head, the forward through the wrapper.
+    inner = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+    hook = inner.get_output_embeddings().register_forward_pre_hook(answer_positions)
     try:
         logits = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False,
                        logits_to_keep=keep).logits
