@@ -13,6 +13,7 @@ from pressft.presentation.plotting import (
     loss_figure,
     tags_figure,
 )
+from pressft.tasks import REGISTRY
 
 
 def check_best_baselines(comparison: dict, metrics: dict, predictions: dict) -> None:
@@ -22,8 +23,8 @@ def check_best_baselines(comparison: dict, metrics: dict, predictions: dict) -> 
         if best and best not in metrics:
             raise UserError(
                 f"comparison names {best} as the best {task} baseline: pass metrics/{best}.json to --metrics")
-        if best and task != "type" and best not in predictions:
-            # The type figure reads the confusion matrix from the metrics; the others need the predictions.
+        if best and REGISTRY[task].kind != "label" and best not in predictions:
+            # A label task's figure reads the confusion matrix from the metrics; the others need the predictions.
             raise UserError(f"comparison names {best} as the best {task} baseline: pass its predictions "
                             f"({best}.jsonl) to --predictions")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pressft.tasks import TASKS
+from pressft.tasks import REGISTRY
 from pressft.model.answering import answer_articles, check_tasks, model_directory, prepare_article, read_articles
 from pressft.errors import UserError
 from pressft.model.generation import generate_predictions
@@ -91,9 +91,9 @@ def test_answers_are_the_evaluations_predictions_parsed(tiny_model, tokenizer, n
     prompts = config.tasks.prompts
     corpus = normalised_articles(3)
     articles = [prepare_article(a, n, 10**6) for n, a in enumerate(corpus, start=1)]
-    results = answer_articles(tiny_model, tokenizer, articles, list(TASKS), prompts=prompts, settings=SETTINGS,
+    results = answer_articles(tiny_model, tokenizer, articles, list(REGISTRY), prompts=prompts, settings=SETTINGS,
                               log=lambda line: None)
-    examples = [e for a in corpus for e in make_examples(a, list(TASKS), prompts)]
+    examples = [e for a in corpus for e in make_examples(a, list(REGISTRY), prompts)]
     expected = generate_predictions(tiny_model, tokenizer, examples, log=lambda line: None, **SETTINGS)
     for record in expected:
         result = next(r for r in results if r["id"] == record["id"])

@@ -13,21 +13,21 @@ from pressft.config import PromptConfig
 from pressft.evaluation.baselines import (
     TAG_THRESHOLDS,
     TagClassifier,
-    apply_title_rule,
+    apply_lead_rule,
     choose_lead_k,
     first_sentence,
     fit_and_predict,
     lead_words,
     majority_label,
-    title_rule,
+    lead_rule,
     covers,
     training_examples,
 )
 from pressft.errors import UserError
-from pressft.tasks import TASKS, make_examples
+from pressft.tasks import REGISTRY, make_examples
 
 REPO = Path(__file__).resolve().parents[1]
-PROMPTS = {task: PromptConfig(system="s", instruction="i") for task in TASKS}
+PROMPTS = {task: PromptConfig(system="s", instruction="i") for task in REGISTRY}
 
 # Three invented topics with their own vocabulary, tags and type.
 TOPICS = {
@@ -52,7 +52,7 @@ def article(ident: str, topic: str, number: int, tags: list[str] | None = None, 
     }
 
 
-def examples(articles: list[dict], names=TASKS) -> list[dict]:
+def examples(articles: list[dict], names=tuple(REGISTRY)) -> list[dict]:
     return [{**example, "rank": rank} for rank, a in enumerate(articles)
             for example in make_examples(a, list(names), PROMPTS)]
 
@@ -99,15 +99,20 @@ def test_lead_k_maximises_rouge_on_validation():
     assert k == 40
 
 
-def test_title_rule_picks_sentence_or_lead_words():
+def test_lead_rule_picks_sentence_or_lead_words():
+    title, summary = REGISTRY["title"].lead, REGISTRY["summarization"].lead
     inputs = ["The plant opens. Many more words follow here.", "A new car arrives. And then something else."]
-    rule = title_rule(inputs, ["The plant opens.", "A new car arrives."])
+    rule = lead_rule(inputs, ["The plant opens.", "A new car arrives."], title)
     assert rule == {"rule": "first_sentence", "val_rouge1": 1.0}
     long = ["alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho.",
             "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen."]
-    rule = title_rule(long, [lead_words(text, 6) for text in long])
+    rule = lead_rule(long, [lead_words(text, 6) for text in long], title)
     assert rule == {"rule": "lead", "k": 6, "val_rouge1": 1.0}
-    assert apply_title_rule(long[1], rule) == "one two three four five six"
+    assert apply_lead_rule(long[1], rule) == "one two three four five six"
+    # Without the sentence candidate (summaries), only lead-k words, chosen on the task's own ROUGE.
+    rule = lead_rule(long, [lead_words(text, 15) for text in long], summary)
+    assert rule == {"lead_k": 15, "val_rougeL": 1.0}
+    assert apply_lead_rule(long[0], rule) == lead_words(long[0], 15)
 
 
 def test_majority_label_is_the_most_frequent_training_type():
@@ -231,7 +236,7 @@ def test_stage_writes_four_prediction_files_and_the_choices(tmp_path, normalised
     counts = {path.stem: len(path.read_text().splitlines()) for path in (tmp_path / "predictions").glob("*.jsonl")}
     assert counts == {"baseline-lead": 16, "baseline-majority": 8, "baseline-tfidf": 16, "baseline-nearest": 8}
     choices = json.loads((tmp_path / "metrics" / "b.json").read_text())
-    assert choices["train_articles"] == 12 and set(choices) == {"train_articles", *TASKS}
+    assert choices["train_articles"] == 12 and set(choices) == {"train_articles", *REGISTRY}
 
     done = _stage(tmp_path, 100)  # below the embedded corpus' pool, so params pass; above these 24 articles
     assert done.returncode == 2

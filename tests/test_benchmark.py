@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from pressft.tasks import TASKS
+from pressft.tasks import REGISTRY
 from benchmarking import compare_methods
 from pressft.tasks import make_examples
 
@@ -21,7 +21,7 @@ TRAINING_BENCHMARK = str(REPO / "scripts/benchmark_training.py")
 
 
 def test_methods_are_compared_on_the_same_prompts(tiny_model, tokenizer, normalised_articles, config):
-    examples = [e for a in normalised_articles(6) for e in make_examples(a, list(TASKS), config.tasks.prompts)]
+    examples = [e for a in normalised_articles(6) for e in make_examples(a, list(REGISTRY), config.tasks.prompts)]
     rows = compare_methods(tiny_model, tiny_model, tokenizer, examples, max_new_tokens=LIMITS, max_length=512,
                            date_string=DATE, batch_size=4, low_precision=torch.bfloat16)
     assert [row["method"].split(":")[0] for row in rows] == [
@@ -68,7 +68,7 @@ def test_training_benchmark_runs_every_setting_and_prints_ratios(saved_model_dir
                                                                    tmp_path):
     rows = []
     for rank, article in enumerate(normalised_articles(5)):
-        rows += [dict(e, rank=rank) for e in make_examples(article, list(TASKS), config.tasks.prompts)]
+        rows += [dict(e, rank=rank) for e in make_examples(article, list(REGISTRY), config.tasks.prompts)]
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[:16]))
     (tmp_path / "val.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[16:]))
     # The committed params, with room for the tiny tokenizer's long prompts (its vocabulary has 300 tokens).

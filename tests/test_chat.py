@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from pressft.tasks import TASKS
+from pressft.tasks import REGISTRY
 from pressft.model.chat import EOT, PAD, _render, answer_ids, encode_for_training, eot_id, prompt_ids
 from pressft.errors import UserError
 from pressft.tasks import make_examples
@@ -23,7 +23,7 @@ def examples(normalised_articles, config):
     return [
         example
         for article in normalised_articles(4)
-        for example in make_examples(article, list(TASKS), config.tasks.prompts)
+        for example in make_examples(article, list(REGISTRY), config.tasks.prompts)
     ]
 
 

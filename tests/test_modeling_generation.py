@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from pressft.tasks import TASKS
+from pressft.tasks import REGISTRY
 from pressft.model.chat import CHAT_TEMPLATE, EOT, PAD, eot_id, prompt_ids
 from pressft.errors import UserError
 from pressft.model.generation import generate_predictions, shared_prefix_length
@@ -280,7 +280,7 @@ def mixed_examples(normalised_articles, config):
     articles = normalised_articles(8)
     examples = []
     for i, article in enumerate(articles):
-        task = TASKS[(i * 3) % 4]
+        task = list(REGISTRY)[(i * 3) % 4]
         examples += make_examples(article, [task], config.tasks.prompts)
     return examples
 
@@ -293,7 +293,7 @@ def run_generation(model, tokenizer, examples, batch_size, max_length=512):
 
 
 def test_batched_generation_equals_one_by_one(tiny_model, tokenizer, mixed_examples):
-    assert {e["task"] for e in mixed_examples} == set(TASKS)
+    assert {e["task"] for e in mixed_examples} == set(REGISTRY)
     lengths = [len(prompt_ids(tokenizer, e, 500, DATE)[0]) for e in mixed_examples]
     assert len(set(lengths)) >= 6  # batches need real left padding
     single = run_generation(tiny_model, tokenizer, mixed_examples, batch_size=1)

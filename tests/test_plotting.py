@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from pressft.evaluation.metrics import INVALID_LABEL
+from pressft.tasks import ARTICLE_TYPES
 from pressft.presentation.plotting import (
     comparison_figure,
     confusion_axes,
@@ -159,7 +160,7 @@ def test_output_lengths_are_words_per_output_sorted_by_article_with_references_o
 
 
 def test_tag_f1_table_on_hand_checked_counts():
-    table = tag_f1_table(PREDICTIONS, top=3)
+    table = tag_f1_table(PREDICTIONS, "tags", top=3)
     # bmw in 3 articles, design in 2; mini and munich tie at 1 and go alphabetically.
     assert table["tags"] == [("BMW", 3), ("Design", 2), ("MINI", 1)]
     assert table["articles"] == 3
@@ -169,12 +170,12 @@ def test_tag_f1_table_on_hand_checked_counts():
     assert table["f1"]["base"] == [0.0, 0.0, 0.0]
     assert table["f1"]["baseline-tfidf"] == pytest.approx([1.0, 1.0, 1.0])
     assert "baseline-lead" not in table["f1"]  # no tags task
-    assert [tag for tag, _ in tag_f1_table(PREDICTIONS, top=12)["tags"]] == ["BMW", "Design", "MINI", "Munich"]
+    assert [tag for tag, _ in tag_f1_table(PREDICTIONS, "tags", top=12)["tags"]] == ["BMW", "Design", "MINI", "Munich"]
 
 
 def test_tag_f1_counts_a_wrong_prediction_against_the_tag():
     records = {"m": [_rec("x", "tags", ["BMW"], "BMW"), _rec("y", "tags", ["MINI"], "BMW, MINI")]}
-    table = tag_f1_table(records)
+    table = tag_f1_table(records, "tags")
     # BMW: 1 hit, predicted twice, expected once -> 2/3. MINI: 1 hit of 1 and 1 -> 1.
     assert table["tags"] == [("BMW", 1), ("MINI", 1)]
     assert table["f1"]["m"] == pytest.approx([2 / 3, 1.0])
@@ -182,13 +183,13 @@ def test_tag_f1_counts_a_wrong_prediction_against_the_tag():
 
 def test_confusion_axes_share_columns_and_put_not_a_label_last():
     confusions = [METRICS[m]["type"]["confusion"] for m in ("base", "finetuned", "baseline-tfidf")]
-    rows, columns = confusion_axes(confusions)
+    rows, columns = confusion_axes(confusions, ARTICLE_TYPES)
     assert rows == ["Press Release", "Speech"]
     assert columns == ["Press Release", "Speech", INVALID_LABEL]
     # The base never answered a label: its label columns are 0, not missing.
     assert confusion_grid(confusions[0], rows, columns).tolist() == [[0, 0, 2], [0, 0, 1]]
     assert np.array_equal(confusion_grid(confusions[1], rows, columns), [[1, 1, 0], [0, 1, 0]])
-    assert confusion_axes([METRICS["baseline-tfidf"]["type"]["confusion"]])[1] == ["Press Release", "Speech"]
+    assert confusion_axes([METRICS["baseline-tfidf"]["type"]["confusion"]], ARTICLE_TYPES)[1] == ["Press Release", "Speech"]
 
 
 # ------------------------------------------------------------------ the PNGs

@@ -170,7 +170,7 @@ def test_per_task_tables_with_intervals_and_differences(report):
     assert "| tags | 3.00 | 6.00 |" in report and "| all answer tokens | 3.00 | 6.00 |" in report
 
 
-def test_types_section(report):
+def test_labels_section(report):
     assert "| Speech | 2 | 0.50 | 0.50 | 0.50 |" in report
     assert "Fine-tuned answers by type: Press Release 9, (not a label) 1." in report
     assert "| **Speech** | 1 | 1 | 0 |" in report

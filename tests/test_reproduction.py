@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pressft.tasks import TASKS
+from pressft.tasks import REGISTRY
 from pressft.config import LoraConfig, as_dict
 from pressft.evaluation.reproduction import MACHINE_DEPENDENT, WITHOUT_AMX, largest_differences
 from pressft.tasks import make_examples
@@ -103,7 +103,7 @@ def has_amx() -> bool:
 @pytest.fixture
 def isa_run(saved_model_dir, normalised_articles, config, tmp_path):
     """Train the tiny model on 16 examples in a child process under an environment; return the adapter's bytes."""
-    examples = [e for a in normalised_articles(6) for e in make_examples(a, list(TASKS), config.tasks.prompts)]
+    examples = [e for a in normalised_articles(6) for e in make_examples(a, list(REGISTRY), config.tasks.prompts)]
     (tmp_path / "examples.jsonl").write_text("".join(json.dumps(e) + "\n" for e in examples))
     lora = LoraConfig(r=4, alpha=8, dropout=0.0, target_modules=("q_proj", "v_proj", "up_proj"))
     train = replace(config.train, epochs=1, batch_size=2, eval_steps=4, warmup_steps=0, lr=0.01, lora=lora)

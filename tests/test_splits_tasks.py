@@ -8,7 +8,7 @@ import pytest
 from pressft.errors import UserError
 from pressft.data.cleaning import fingerprints
 from pressft.data.splits import exclude_types, guard_leakage, split_articles, type_counts
-from pressft.tasks import TASKS, get_task, make_examples
+from pressft.tasks import REGISTRY, get_task, make_examples
 from pressft.model.training import select_training
 
 
@@ -193,8 +193,8 @@ def test_type_counts_sorted(hundred):
 def test_make_examples_answers_and_inputs(normalised_articles, config):
     article = normalised_articles(3)[2]
     prompts = config.tasks.prompts
-    examples = make_examples(article, list(TASKS), prompts)
-    assert [e["task"] for e in examples] == list(TASKS)
+    examples = make_examples(article, list(REGISTRY), prompts)
+    assert [e["task"] for e in examples] == list(REGISTRY)
     by_task = {e["task"]: e for e in examples}
     for task, example in by_task.items():
         assert example["id"] == article["id"]
@@ -237,12 +237,12 @@ def test_an_article_lacking_a_field_feeds_only_the_tasks_that_do_not_need_it(nor
     article = normalised_articles(1)[0]
     prompts = config.tasks.prompts
     without_summary = {key: value for key, value in article.items() if key != "summary"}
-    examples = {e["task"]: e for e in make_examples(without_summary, list(TASKS), prompts)}
+    examples = {e["task"]: e for e in make_examples(without_summary, list(REGISTRY), prompts)}
     assert list(examples) == ["title", "tags", "type"]
     # The summary is optional context: without it the input is the content alone.
     assert all(example["input"] == article["content"] for example in examples.values())
     without_tags = {key: value for key, value in article.items() if key != "tags"}
-    examples = {e["task"]: e for e in make_examples(without_tags, list(TASKS), prompts)}
+    examples = {e["task"]: e for e in make_examples(without_tags, list(REGISTRY), prompts)}
     assert list(examples) == ["summarization", "title", "type"]
     assert examples["type"]["input"] == f"{article['summary']}\n\n{article['content']}"
 
@@ -250,7 +250,7 @@ def test_an_article_lacking_a_field_feeds_only_the_tasks_that_do_not_need_it(nor
 # ------------------------------------------------------------------ training.select_training
 
 
-def pool_examples(types: list[str], names=TASKS) -> list[dict]:
+def pool_examples(types: list[str], names=tuple(REGISTRY)) -> list[dict]:
     """Task examples as build_tasks writes the pool: one per task per article, with the article's rank."""
     return [
         {"id": f"a{rank}", "task": task, "answer": article_type if task == "type" else f"{task} {rank}", "rank": rank}
@@ -263,7 +263,7 @@ def test_select_training_takes_the_first_n_articles_all_tasks():
     pool = pool_examples(["Press Release"] * 10)
     chosen = select_training(pool, 4, oversample_cap=5)
     assert sorted({e["id"] for e in chosen}) == ["a0", "a1", "a2", "a3"]
-    assert Counter(e["task"] for e in chosen) == {task: 4 for task in TASKS}  # one type only: nothing repeated
+    assert Counter(e["task"] for e in chosen) == {task: 4 for task in REGISTRY}  # one type only: nothing repeated
 
 
 def test_select_training_size_above_pool_is_a_user_error():

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from pressft.tasks import TASKS
+from pressft.tasks import REGISTRY
 from pressft.config import LoraConfig
 from pressft.model.chat import encode_for_training
 from pressft.tasks import make_examples
@@ -20,7 +20,7 @@ from pressft.model.training import FINGERPRINT, SEAL, answer_token_loss, loss_cu
 
 @pytest.fixture
 def examples(normalised_articles, config):
-    return [e for a in normalised_articles(6) for e in make_examples(a, list(TASKS), config.tasks.prompts)]
+    return [e for a in normalised_articles(6) for e in make_examples(a, list(REGISTRY), config.tasks.prompts)]
 
 
 @pytest.fixture

@@ -1,9 +1,10 @@
 """The tasks built from one article, each defined once: the article fields it needs, its input and answer, how a
 model's output is parsed, its metrics and headline metric, and the baselines that answer it.
 
-Scoring, baselines, plotting, the report, the study and answering read this registry. It stays light to import
-(build_tasks needs no torch and no scorer): the metrics themselves live in evaluation.metrics, chosen by a task's
-metric `kind`.
+Scoring, baselines, training, plotting, the report, the study and answering read this registry and never a task's
+name: what they do for a task follows from its `kind` and what it declares. It stays light to import (build_tasks
+needs no torch and no scorer): the metrics live in evaluation.metrics and the baseline fitters in
+evaluation.baselines, both chosen by a task's `kind`.
 """
 
 import re
@@ -79,9 +80,22 @@ def _one_line(text: str) -> bool:
 
 
 @dataclass(frozen=True)
+class LeadRule:
+    """What the lead baseline tries on a text task, keeping what scores the best mean `metric` (a ROUGE of
+    rouge_score) on the validation examples: the first k words for each k of `words`, and the first sentence when
+    `first_sentence`."""
+
+    words: tuple[int, ...]
+    metric: str
+    first_sentence: bool = False
+
+
+@dataclass(frozen=True)
 class Task:
-    """One task. `kind` picks its metrics in evaluation.metrics: "text" (ROUGE and BERTScore), "set" (set F1 over a
-    list answer) or "label" (classification into `labels`, macro-F1)."""
+    """One task. `kind` picks its metrics in evaluation.metrics, its baseline fitters in evaluation.baselines and its
+    figure: "text" (ROUGE and BERTScore; the output-length figure), "set" (set F1 over a list answer; the per-element
+    F1 figure) or "label" (classification into `labels`, macro-F1; the confusion figure, and its classes balanced in
+    training)."""
 
     name: str
     title: str  # display name in figures and the study
@@ -96,6 +110,12 @@ class Task:
     labels: tuple[str, ...] = ()  # a label task's classes
     well_formed: Callable[[str], bool] = _non_blank  # a text task's check of an output's shape
     baselines: tuple[str, ...] = ()  # the baseline models (evaluation.baselines) that answer this task
+    lead: LeadRule | None = None  # a text task's settings for baseline-lead
+    # What one answer (text, label) or one element of it (set) is called, singular and plural, in figures and report.
+    nouns: tuple[str, str] = ("answer", "answers")
+    # The article field this task's answer is: where an article lacks it, the model's answer stands in for it in the
+    # input of the tasks that read it as context.
+    provides: str = ""
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -138,21 +158,28 @@ class Task:
 # summary is the summarization answer, so it never enters that input.
 REGISTRY: dict[str, Task] = {task.name: task for task in (
     Task("summarization", "Summarization", ("summary",), lambda article: article["summary"], "text", "rougeL",
-         baselines=("baseline-lead",)),
+         baselines=("baseline-lead",), lead=LeadRule(tuple(range(10, 81, 5)), "rougeL"), nouns=("summary", "summaries"),
+         provides="summary"),
     Task("title", "Title generation", ("title",), lambda article: article["title"], "text", "rouge1",
-         context=("summary",), well_formed=_one_line, baselines=("baseline-lead",)),
+         context=("summary",), well_formed=_one_line, baselines=("baseline-lead",),
+         lead=LeadRule(tuple(range(4, 21)), "rouge1", first_sentence=True), nouns=("title", "titles")),
     Task("tags", "Tag extraction", ("tags",), lambda article: ", ".join(article["tags"]), "set", "f1",
          context=("summary",), reference=lambda article: article["tags"],
-         baselines=("baseline-tfidf", "baseline-nearest")),
+         baselines=("baseline-tfidf", "baseline-nearest"), nouns=("tag", "tags")),
     Task("type", "Type classification", ("type",), lambda article: article["type"], "label", "macro_f1",
-         context=("summary",), labels=ARTICLE_TYPES, baselines=("baseline-majority", "baseline-tfidf")),
+         context=("summary",), labels=ARTICLE_TYPES, baselines=("baseline-majority", "baseline-tfidf"),
+         nouns=("type", "types")),
 )}
-TASKS = tuple(REGISTRY)  # the built-in task names (params validate tasks.names against them)
 # Every article has these: the id comes from the URL, the content is every task's input, the type stratifies the
 # splits, and the date tells apart same-titled articles (monthly reports) when duplicates are removed.
 MANDATORY = ("url", "date", "type", "content")
 # Fields only some tasks need: an article without one is kept for the tasks that do not need it.
 OPTIONAL = ("title", "summary", "tags")
+
+
+def of_kind(kind: str) -> list[Task]:
+    """The registered tasks of one kind, in registry order."""
+    return [task for task in REGISTRY.values() if task.kind == kind]
 
 
 def get_task(name: str) -> Task:

@@ -6,6 +6,8 @@ article about as well as its generated tags, and always answering the majority t
 accuracy. Each baseline here is trained on the same training articles as the LLM (pool examples with
 rank < train.size), tunes its one free setting on the validation examples, and writes prediction
 records in the LLM's format ({id, task, reference, prediction}) so the scorer scores them unchanged.
+
+A task names its baselines in the registry (pressft.tasks); FITTERS says how each baseline answers a task of each kind.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from statistics import fmean
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from rouge_score import rouge_scorer
@@ -27,13 +31,11 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from pressft.errors import UserError
 from pressft.evaluation.metrics import tag_scores, type_scores
-from pressft.tasks import REGISTRY
+from pressft.tasks import REGISTRY, LeadRule, Task
 from pressft.config import check_train_size
 
 Examples = list[dict[str, Any]]
 
-SUMMARY_K = tuple(range(10, 81, 5))
-TITLE_K = tuple(range(4, 21))
 TAG_THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 11))
 SEED = 0
 # Sentence end: . ! or ? (and any closing quote or bracket) before whitespace. Abbreviations
@@ -49,7 +51,7 @@ def covers() -> dict[str, tuple[str, ...]]:
 
 
 def training_examples(pool: Examples, size: int) -> Examples:
-    """The examples of the first `size` pool articles: the LLM's training articles, without its type oversampling."""
+    """The examples of the first `size` pool articles: the LLM's training articles, without its class balancing."""
     check_train_size(size, len({example["id"] for example in pool}))
     return [example for example in pool if example["rank"] < size]
 
@@ -93,17 +95,22 @@ def choose_lead_k(inputs: list[str], references: list[str], grid: tuple[int, ...
     return best[1], best[0]
 
 
-def title_rule(inputs: list[str], references: list[str]) -> dict[str, Any]:
-    """First sentence or lead-k words (k in TITLE_K), whichever scores the higher mean ROUGE-1 F1 (tie: sentence)."""
-    sentence = mean_rouge([first_sentence(text) for text in inputs], references, "rouge1")
-    k, lead = choose_lead_k(inputs, references, TITLE_K, "rouge1")
-    if sentence >= lead:
-        return {"rule": "first_sentence", "val_rouge1": round(sentence, 4)}
-    return {"rule": "lead", "k": k, "val_rouge1": round(lead, 4)}
+def lead_rule(inputs: list[str], references: list[str], lead: LeadRule) -> dict[str, Any]:
+    """The candidate of `lead` with the highest mean ROUGE F1 on the validation examples: the lead-k words of the
+    best k, or the first sentence where tried and at least as good. Returned as written to the choices file."""
+    k, score = choose_lead_k(inputs, references, lead.words, lead.metric)
+    if not lead.first_sentence:
+        return {"lead_k": k, f"val_{lead.metric}": round(score, 4)}
+    sentence = mean_rouge([first_sentence(text) for text in inputs], references, lead.metric)
+    if sentence >= score:
+        return {"rule": "first_sentence", f"val_{lead.metric}": round(sentence, 4)}
+    return {"rule": "lead", "k": k, f"val_{lead.metric}": round(score, 4)}
 
 
-def apply_title_rule(text: str, rule: dict[str, Any]) -> str:
-    return first_sentence(text) if rule["rule"] == "first_sentence" else lead_words(text, rule["k"])
+def apply_lead_rule(text: str, rule: dict[str, Any]) -> str:
+    if rule.get("rule") == "first_sentence":
+        return first_sentence(text)
+    return lead_words(text, rule["lead_k"] if "lead_k" in rule else rule["k"])
 
 
 def fit_vectorizer(texts: list[str]) -> TfidfVectorizer:
@@ -111,11 +118,11 @@ def fit_vectorizer(texts: list[str]) -> TfidfVectorizer:
     return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1).fit(texts)
 
 
-def fit_type_classifier(features, labels: list[str]):
-    """Balanced logistic regression: types are imbalanced and the headline metric is macro-F1.
+def fit_label_classifier(features, labels: list[str]):
+    """Balanced logistic regression: classes (article types) are imbalanced and the headline metric is macro-F1.
 
-    With a single type in the training articles there is nothing to separate (LogisticRegression
-    refuses one class), so the classifier answers that type.
+    With a single class in the training articles there is nothing to separate (LogisticRegression
+    refuses one class), so the classifier answers that class.
     """
     if len(set(labels)) < 2:
         return DummyClassifier(strategy="most_frequent").fit(features, labels)
@@ -191,60 +198,82 @@ def nearest_tags(train_features, train_tags: list[list[str]], features) -> list[
     return [", ".join(train_tags[i]) for i in index]
 
 
-def _lead_baseline(val: Examples, test: Examples, tasks: set[str]) -> tuple[Examples, dict[str, Any]]:
-    records, choices = [], {}
-    if "summarization" in tasks:
-        val_summaries = _of(val, "summarization")
-        k, score = choose_lead_k([e["input"] for e in val_summaries], [e["reference"] for e in val_summaries],
-                                 SUMMARY_K, "rougeL")
-        choices["summarization"] = {"lead_k": k, "val_rougeL": round(score, 4)}
-        records += [_record(e, lead_words(e["input"], k)) for e in _of(test, "summarization")]
-    if "title" in tasks:
-        val_titles = _of(val, "title")
-        rule = title_rule([e["input"] for e in val_titles], [e["reference"] for e in val_titles])
-        choices["title"] = rule
-        records += [_record(e, apply_title_rule(e["input"], rule)) for e in _of(test, "title")]
-    return records, choices
+# ------------------------------------------------------------------ the fitters, by baseline and task kind
 
 
-def _type_baselines(vectorizer: TfidfVectorizer, train: Examples, val: Examples,
-                    test: Examples) -> tuple[Examples, Examples, dict[str, Any]]:
-    """Majority records, TF-IDF classifier records, and the choices for the type task."""
-    train, val, test = _of(train, "type"), _of(val, "type"), _of(test, "type")
-    labels = [e["answer"] for e in train]
-    majority = majority_label(labels)
-    classifier = fit_type_classifier(vectorizer.transform([e["input"] for e in train]), labels)
-    val_predicted = [str(label) for label in classifier.predict(vectorizer.transform([e["input"] for e in val]))]
-    choices = {
-        "majority": majority,
-        "tfidf_val_macro_f1": type_scores(val_predicted, [e["reference"] for e in val])["macro_f1"],
-    }
-    predicted = classifier.predict(vectorizer.transform([e["input"] for e in test]))
-    return ([_record(e, majority) for e in test],
-            [_record(e, str(label)) for e, label in zip(test, predicted)],
-            choices)
+class TaskData(NamedTuple):
+    """One task's examples, and the TF-IDF vectorizer of the run (None when no fitter of the run reads features)."""
+
+    train: Examples
+    val: Examples
+    test: Examples
+    vectorizer: TfidfVectorizer | None
+
+    def features(self, examples: Examples):
+        return self.vectorizer.transform([e["input"] for e in examples])
 
 
-def _tag_baselines(vectorizer: TfidfVectorizer, train: Examples, val: Examples,
-                   test: Examples) -> tuple[Examples, Examples, dict[str, Any]]:
-    """TF-IDF one-vs-rest records, nearest-neighbour records, and the choices for the tags task."""
-    train, val, test = _of(train, "tags"), _of(val, "tags"), _of(test, "tags")
-    train_tags, val_references = [e["reference"] for e in train], [e["reference"] for e in val]
-    train_features = vectorizer.transform([e["input"] for e in train])
-    val_features = vectorizer.transform([e["input"] for e in val])
-    test_features = vectorizer.transform([e["input"] for e in test])
-    tagger = TagClassifier(train_features, train_tags)
-    threshold, score = choose_tag_threshold(tagger, tagger.probabilities(val_features), val_references)
-    choices = {
-        "labels": len(tagger.binarizer.classes_),
-        "threshold": threshold,
-        "tfidf_val_f1": score,
-        "nearest_val_f1": tag_scores(nearest_tags(train_features, train_tags, val_features), val_references)["f1"],
-    }
-    tfidf = [_record(e, ", ".join(tagger.tags(row, threshold)))
-             for e, row in zip(test, tagger.probabilities(test_features))]
-    nearest = [_record(e, tags) for e, tags in zip(test, nearest_tags(train_features, train_tags, test_features))]
-    return tfidf, nearest, choices
+def _lead(task: Task, data: TaskData) -> tuple[list[str], dict[str, Any]]:
+    if task.lead is None:
+        raise UserError(f"task {task.name!r} declares baseline-lead but no lead= (the word counts to try and the "
+                        "ROUGE to choose by); give it a LeadRule in pressft.tasks")
+    rule = lead_rule([e["input"] for e in data.val], [e["reference"] for e in data.val], task.lead)
+    return [apply_lead_rule(e["input"], rule) for e in data.test], rule
+
+
+def _majority(task: Task, data: TaskData) -> tuple[list[str], dict[str, Any]]:
+    majority = majority_label([e["answer"] for e in data.train])
+    return [majority] * len(data.test), {"majority": majority}
+
+
+def _label_classifier(task: Task, data: TaskData) -> tuple[list[str], dict[str, Any]]:
+    classifier = fit_label_classifier(data.features(data.train), [e["answer"] for e in data.train])
+    val_predicted = [str(label) for label in classifier.predict(data.features(data.val))]
+    score = type_scores(val_predicted, [e["reference"] for e in data.val], task.labels)["macro_f1"]
+    return [str(label) for label in classifier.predict(data.features(data.test))], {"tfidf_val_macro_f1": score}
+
+
+def _set_classifier(task: Task, data: TaskData) -> tuple[list[str], dict[str, Any]]:
+    tagger = TagClassifier(data.features(data.train), [e["reference"] for e in data.train])
+    val_probabilities = tagger.probabilities(data.features(data.val))
+    threshold, score = choose_tag_threshold(tagger, val_probabilities, [e["reference"] for e in data.val])
+    predictions = [", ".join(tagger.tags(row, threshold)) for row in tagger.probabilities(data.features(data.test))]
+    return predictions, {"labels": len(tagger.binarizer.classes_), "threshold": threshold, "tfidf_val_f1": score}
+
+
+def _nearest(task: Task, data: TaskData) -> tuple[list[str], dict[str, Any]]:
+    train_features, train_sets = data.features(data.train), [e["reference"] for e in data.train]
+    val = nearest_tags(train_features, train_sets, data.features(data.val))
+    choices = {"nearest_val_f1": tag_scores(val, [e["reference"] for e in data.val])["f1"]}
+    return nearest_tags(train_features, train_sets, data.features(data.test)), choices
+
+
+@dataclass(frozen=True)
+class Fitter:
+    """How one baseline answers one task: predictions for the test examples, and the choices it made on validation."""
+
+    fit: Callable[[Task, TaskData], tuple[list[str], dict[str, Any]]]
+    reads_features: bool  # the inputs as TF-IDF features
+
+
+# (baseline, task kind) -> its fitter. The order is the order of the choices file: per task, each baseline's choices.
+FITTERS: dict[tuple[str, str], Fitter] = {
+    ("baseline-lead", "text"): Fitter(_lead, reads_features=False),
+    ("baseline-majority", "label"): Fitter(_majority, reads_features=False),
+    ("baseline-tfidf", "label"): Fitter(_label_classifier, reads_features=True),
+    ("baseline-tfidf", "set"): Fitter(_set_classifier, reads_features=True),
+    ("baseline-nearest", "set"): Fitter(_nearest, reads_features=True),
+}
+
+
+def check_fitters() -> None:
+    """Every baseline a registered task declares has a fitter for the task's kind."""
+    for task in REGISTRY.values():
+        for name in task.baselines:
+            if (name, task.kind) not in FITTERS:
+                served = [baseline for baseline, kind in FITTERS if kind == task.kind]
+                raise UserError(f"task {task.name!r} declares {name}, which has no fitter for {task.kind} tasks; "
+                                f"declare one of {', '.join(served) or 'none'} or add one to evaluation.baselines.FITTERS")
 
 
 def fit_and_predict(train: Examples, val: Examples, test: Examples) -> tuple[dict[str, Examples], dict[str, Any]]:
@@ -253,7 +282,7 @@ def fit_and_predict(train: Examples, val: Examples, test: Examples) -> tuple[dic
     `train` are the training examples (see training_examples). A task absent from `test` gets no
     records; a baseline covering no test task gets an empty list, so every baseline has its file.
     """
-    predictions: dict[str, Examples] = {name: [] for name in covers()}
+    check_fitters()
     tasks = {e["task"] for e in test}
     for task in sorted(tasks):
         for split, examples in (("training", train), ("validation", val)):
@@ -262,18 +291,21 @@ def fit_and_predict(train: Examples, val: Examples, test: Examples) -> tuple[dic
                     f"the {split} examples hold no {task!r} example but the test examples do; rebuild the task "
                     "files with one tasks.names (stage build_tasks)"
                 )
-    predictions["baseline-lead"], choices = _lead_baseline(val, test, tasks)
-    choices = {"train_articles": len({e["id"] for e in train}), **choices}
-    if tasks & {"type", "tags"}:
-        # Type and tags read the same text (summary + content): one vectorizer serves both and the neighbours.
-        texts = {e["id"]: e["input"] for e in train if e["task"] in ("type", "tags")}
-        vectorizer = fit_vectorizer(list(texts.values()))
-        if "type" in tasks:
-            predictions["baseline-majority"], typed, choices["type"] = _type_baselines(vectorizer, train, val, test)
-            predictions["baseline-tfidf"] += typed
-        if "tags" in tasks:
-            tagged, predictions["baseline-nearest"], choices["tags"] = _tag_baselines(vectorizer, train, val, test)
-            predictions["baseline-tfidf"] += tagged
+    runs = [(name, spec, fitter) for (name, kind), fitter in FITTERS.items()
+            for spec in REGISTRY.values() if spec.name in tasks and spec.kind == kind and name in spec.baselines]
+    vectorizer = None
+    if any(fitter.reads_features for _, _, fitter in runs):
+        # The tasks read by features share one vectorizer (and its vocabulary): each article's text once per input.
+        read = {spec.name for _, spec, fitter in runs if fitter.reads_features}
+        texts = dict.fromkeys((e["id"], e["input"]) for e in train if e["task"] in read)
+        vectorizer = fit_vectorizer([text for _, text in texts])
+    predictions: dict[str, Examples] = {name: [] for name in covers()}
+    choices: dict[str, Any] = {"train_articles": len({e["id"] for e in train})}
+    for name, spec, fitter in runs:
+        data = TaskData(_of(train, spec.name), _of(val, spec.name), _of(test, spec.name), vectorizer)
+        predicted, chosen = fitter.fit(spec, data)
+        predictions[name] += [_record(e, prediction) for e, prediction in zip(data.test, predicted, strict=True)]
+        choices.setdefault(spec.name, {}).update(chosen)
     # In the order of the test file, like the LLM's predictions, so files of different models line up.
     position = {(e["id"], e["task"]): index for index, e in enumerate(test)}
     def in_test_order(records: Examples) -> Examples:

@@ -60,9 +60,10 @@ def read_articles(path: str, stdin=None) -> list[dict[str, Any]]:
 
 
 def prepare_article(raw: dict[str, Any], number: int, max_chars: int) -> dict[str, Any]:
-    """An article cleaned as the pipeline cleans its corpus (markup, boilerplate): `content` is required; `summary`
-    is used where the evaluation's prompts use it; `id` (or one made from `url`) names the output."""
-    for key in ("content", "summary"):
+    """An article cleaned as the pipeline cleans its corpus (markup, boilerplate): `content` is required; the fields
+    tasks read as context (`summary`) are used where given; `id` (or one made from `url`) names the output."""
+    fields = list(dict.fromkeys(field for task in REGISTRY.values() for field in task.context))
+    for key in ("content", *fields):
         value = raw.get(key)
         if value is not None and not isinstance(value, str):
             raise UserError(f"article {number}: {key} must be a string, got {type(value).__name__}")
@@ -72,9 +73,9 @@ def prepare_article(raw: dict[str, Any], number: int, max_chars: int) -> dict[st
     content, _ = strip_boilerplate(clean_text(raw.get("content") or ""))
     if not content:
         raise UserError(f"article {number} has no content (give its text in \"content\")")
-    summary = strip_boilerplate(clean_text(raw["summary"]))[0] if raw.get("summary") else ""
+    context = {field: strip_boilerplate(clean_text(raw[field]))[0] if raw.get(field) else "" for field in fields}
     identifier = raw.get("id") or (article_id(raw["url"]) if isinstance(raw.get("url"), str) else f"article-{number}")
-    return {"id": str(identifier), "content": content, "summary": summary}
+    return {"id": str(identifier), "content": content, **context}
 
 
 def check_tasks(names: list[str]) -> list[str]:
@@ -95,22 +96,27 @@ def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: lis
     """One result per article: each task's answer parsed (tags as a list; type as a known label, or the raw answer
     with `type_is_label` false), the raw text, and whether an answer hit its token limit or its input was cut.
 
-    The tasks other than summarization read summary + content, as in training; an article without a summary gets
-    the model's own summary in its place (`summary_generated`), which needs a first pass of summaries.
+    Tasks read their context fields before the content, as in training (title, tags and type read the summary). An
+    article without such a field gets, in its place, the model's answer to the task that provides it (summarization
+    provides the summary), marked `<field>_generated`: a first pass of those answers runs before the other tasks.
     """
     results = {article["id"]: {"id": article["id"], "raw": {}, "hit_limit": [], "input_tokens_cut": {}}
                for article in articles}
     if len(results) < len(articles):
         raise UserError("two input articles share an id; give each its own \"id\"")
-    reads_summary = any("summary" in get_task(task).context for task in tasks)
-    need_summary = {a["id"] for a in articles if not a["summary"] and reads_summary}
-    first = [_example(a, "summarization", prompts) for a in articles
-             if a["id"] in need_summary or "summarization" in tasks]
+    read = {field for task in tasks for field in get_task(task).context}
+    providers = [task for task in REGISTRY.values() if task.provides and (task.name in tasks or task.provides in read)]
+    missing = {task.name: {a["id"] for a in articles if not a.get(task.provides)} if task.provides in read else set()
+               for task in providers}
+    first = [_example(a, task.name, prompts) for task in providers for a in articles
+             if a["id"] in missing[task.name] or task.name in tasks]
     done = generate_predictions(model, tokenizer, first, log=log, **settings) if first else []
-    summaries = {record["id"]: record["prediction"] for record in done}
-    articles = [a | {"summary": summaries[a["id"]], "summary_generated": True} if a["id"] in need_summary else a
-                for a in articles]
-    rest = [_example(a, task, prompts) for task in tasks if task != "summarization" for a in articles]
+    answers = {(record["id"], record["task"]): record["prediction"] for record in done}
+    for task in providers:
+        articles = [a | {task.provides: answers[a["id"], task.name], f"{task.provides}_generated": True}
+                    if a["id"] in missing[task.name] else a for a in articles]
+    first_pass = {task.name for task in providers}
+    rest = [_example(a, task, prompts) for task in tasks if task not in first_pass for a in articles]
     done += generate_predictions(model, tokenizer, rest, log=log, **settings) if rest else []
     for record in (record for record in done if record["task"] in tasks):
         result = results[record["id"]]
@@ -128,8 +134,9 @@ def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: lis
                 result[task.name], result[f"{task.name}_is_label"] = parsed or raw[task.name], parsed is not None
             else:
                 result[task.name] = parsed
-        if article.get("summary_generated"):
-            result["summary_generated"] = True
+        for task in providers:
+            if article.get(f"{task.provides}_generated"):
+                result[f"{task.provides}_generated"] = True
         ordered.append(result | {key: found[key] for key in ("hit_limit", "input_tokens_cut", "raw")})
     return ordered
 

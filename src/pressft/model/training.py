@@ -20,27 +20,32 @@ from pressft.model.chat import encode_for_training
 from pressft.model.allocator import keep_freed_memory
 from pressft.model.modeling import ADAPTER_FILE, load_model, perplexity, resolve_precision
 from pressft.io import read_json, write_json
+from pressft.tasks import of_kind
 
 SEAL = "pressft_complete"  # written into a checkpoint once everything in it is on disk
 FINGERPRINT = "pressft_run.json"  # what the checkpoints in a work directory were trained on
 
 
 def select_training(pool: list[dict[str, Any]], size: int, oversample_cap: int) -> list[dict[str, Any]]:
-    """Examples of the first `size` pool articles; minority types repeated in the type task.
+    """Examples of the first `size` pool articles; in each label task, the examples of its minority classes repeated.
 
-    Types are imbalanced (most articles are press releases): without balancing, the classifier learns
-    to answer the majority type and loses to the majority baseline on macro-F1. Each type's examples
-    are repeated round(majority / count) times, at most `oversample_cap` times.
+    Classes are imbalanced (most articles are press releases): without balancing, a classifier learns to answer the
+    majority class and loses to the majority baseline on macro-F1. Each class's examples are repeated
+    round(majority / count) times, at most `oversample_cap` times.
     """
     check_train_size(size, len({example["id"] for example in pool}))
     chosen = [example for example in pool if example["rank"] < size]
-    type_examples = [example for example in chosen if example["task"] == "type"]
-    counts = Counter(example["answer"] for example in type_examples)
+    balanced = {task.name for task in of_kind("label")}
+    counts = Counter((example["task"], example["answer"]) for example in chosen if example["task"] in balanced)
+    most = Counter()
+    for (task, _), count in counts.items():
+        most[task] = max(most[task], count)
     selected = []
     for example in chosen:
         repeat = 1
-        if example["task"] == "type":
-            repeat = max(1, min(oversample_cap, round(max(counts.values()) / counts[example["answer"]])))
+        if example["task"] in balanced:
+            count = counts[example["task"], example["answer"]]
+            repeat = max(1, min(oversample_cap, round(most[example["task"]] / count)))
         selected.extend([example] * repeat)
     return selected
 

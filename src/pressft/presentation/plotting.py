@@ -1,6 +1,9 @@
 """Figures for the README and report: the models side by side per task and metric, output lengths, the
 article-type confusion matrices, F1 per tag, and the loss curves.
 
+Which tasks a figure draws follows from their kind: the lengths figure has a panel per text task, the confusion
+figure a row per label task, the tags figure a panel per set task.
+
 Every figure function takes loaded data and an output path and writes one PNG; nothing here reads files.
 What a figure draws is computed by separate helpers (output_lengths, tag_f1_table, confusion_grid) so the
 numbers can be tested without looking at pixels.
@@ -21,7 +24,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from pressft.evaluation.metrics import INVALID_LABEL, tag_rows  # noqa: E402
-from pressft.tasks import ARTICLE_TYPES, METRIC_NAMES, REGISTRY, parse_tags  # noqa: E402
+from pressft.tasks import METRIC_NAMES, REGISTRY, of_kind, parse_tags  # noqa: E402
 
 # One colour per model role in every figure. "Best baseline" is a role, not a model: whichever baseline won
 # a task gets the same orange, and its name goes into the labels.
@@ -198,12 +201,14 @@ def output_lengths(records: dict[str, list[dict]], task: str) -> dict[str, list[
 
 
 def lengths_figure(records: dict[str, list[dict]], comparison: dict, out: Path, subtitle: str = "") -> None:
-    """Distribution of output length in words for summaries and titles (a box plot plus one dot per output):
-    the references, base, fine-tuned and the task's best baseline."""
-    fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 5.2), layout="constrained")
-    for ax, (task, name) in zip(axes, (("summarization", "Summaries"), ("title", "Titles")), strict=True):
-        lengths = output_lengths(records, task)
-        models = task_models(task, lengths, comparison)
+    """Distribution of output length in words, a panel per text task (summaries and titles; a box plot plus one dot
+    per output): the references, base, fine-tuned and the task's best baseline."""
+    tasks = of_kind("text")
+    fig, axes = plt.subplots(1, len(tasks), figsize=(WIDTH, 5.2), layout="constrained", squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        name = task.nouns[1].capitalize()
+        lengths = output_lengths(records, task.name)
+        models = task_models(task.name, lengths, comparison)
         if not models:
             _empty(ax, "task not evaluated in this run")
             ax.set_title(name, fontsize=10.5)
@@ -237,8 +242,9 @@ def lengths_figure(records: dict[str, list[dict]], comparison: dict, out: Path, 
         ax.set_title(f"{name} ({len(lengths['reference'])} test articles)", fontsize=10.5)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
+    singular = " / ".join(task.nouns[0] for task in tasks)
     handles = [
-        Patch(facecolor=REFERENCE_COLOUR, edgecolor="black", hatch="///", label="reference (the article's own summary / title)"),
+        Patch(facecolor=REFERENCE_COLOUR, edgecolor="black", hatch="///", label=f"reference (the article's own {singular})"),
         Patch(facecolor="#dddddd", edgecolor="black", label="box: middle 50% of outputs"),
         Line2D([], [], color="black", linewidth=1.5, label="median"),
         Line2D([], [], color="none", marker="D", markerfacecolor="white", markeredgecolor="black", markersize=4,
@@ -248,23 +254,24 @@ def lengths_figure(records: dict[str, list[dict]], comparison: dict, out: Path, 
                markeredgewidth=0.3, markersize=4, label="one dot per output"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=8.5)
-    _title(fig, "Output length in words: each model against the reference summaries and titles", subtitle)
+    _title(fig, "Output length in words: each model against the reference "
+           f"{' and '.join(task.nouns[1] for task in tasks)}", subtitle)
     _save(fig, out)
 
 
 # --------------------------------------------------------------------------- 3. confusion
 
 
-def confusion_axes(confusions: list[dict]) -> tuple[list[str], list[str]]:
-    """Shared rows and columns for several confusion dicts, so the matrices line up: article types in
+def confusion_axes(confusions: list[dict], labels: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Shared rows and columns for several confusion dicts, so the matrices line up: the task's labels in
     their canonical order, unknown labels after them sorted, and '(not a label)' last when any model has it.
     Every row label is also a column, so each matrix has its full diagonal even for a class nobody answered."""
     rows = {r for confusion in confusions for r in confusion}
     columns = {c for confusion in confusions for row in confusion.values() for c in row}
 
     def order(names: set) -> list[str]:
-        known = [name for name in ARTICLE_TYPES if name in names]
-        rest = sorted(names - set(ARTICLE_TYPES) - {INVALID_LABEL})
+        known = [name for name in labels if name in names]
+        rest = sorted(names - set(labels) - {INVALID_LABEL})
         return known + rest + ([INVALID_LABEL] if INVALID_LABEL in names else [])
 
     return order(rows), order(columns | rows)
@@ -275,47 +282,66 @@ def confusion_grid(confusion: dict, rows: list[str], columns: list[str]) -> np.n
     return np.array([[confusion.get(r, {}).get(c, 0) for c in columns] for r in rows], dtype=int)
 
 
+def _confusion_row(axes, metrics: dict[str, dict], models: list[str], task) -> Any:
+    """One label task's matrices side by side; returns the last image (for the colour bar)."""
+    rows, columns = confusion_axes([metrics[m][task.name]["confusion"] for m in models], task.labels)
+    image = None
+    for ax, model in zip(axes, models):
+        counts = confusion_grid(metrics[model][task.name]["confusion"], rows, columns)
+        share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+        for (i, j), count in np.ndenumerate(counts):
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=9,
+                    color="white" if share[i, j] > 0.55 else "black")
+        ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right", fontsize=8.5)
+        if ax is axes[0]:  # the panels share rows; naming them once leaves the matrices more room
+            ax.set_yticks(range(len(rows)), [f"{r}\n({n} articles)" for r, n in zip(rows, counts.sum(axis=1),
+                                                                                    strict=True)], fontsize=8.5)
+        else:
+            ax.set_yticks(range(len(rows)), [])
+            ax.tick_params(axis="y", which="major", left=False)
+        ax.set_xlabel("answer")
+        result = metrics[model][task.name]
+        ax.set_title(f"{label(model)}\naccuracy {result.get('accuracy', 0):.2f}, "
+                     f"macro-F1 {result.get('macro_f1', 0):.2f}", fontsize=10,
+                     color=COLOURS[role(model)] if role(model) != "base" else "#555555")
+        # Cell borders: helps the eye follow a row across the matrix.
+        ax.set_xticks(np.arange(len(columns) + 1) - 0.5, minor=True)
+        ax.set_yticks(np.arange(len(rows) + 1) - 0.5, minor=True)
+        ax.grid(which="minor", color="white", linewidth=1.5)
+        ax.tick_params(which="minor", length=0)
+    for ax in axes[len(models):]:
+        ax.axis("off")
+    axes[0].set_ylabel(f"reference {task.nouns[0]}")
+    return image
+
+
 def confusion_figure(metrics: dict[str, dict], comparison: dict, out: Path, subtitle: str = "") -> None:
-    """Type confusion matrices side by side (base, fine-tuned, best type baseline), counts in the cells.
+    """Confusion matrices of each label task (article type), a row per task: base, fine-tuned and the task's best
+    baseline side by side, counts in the cells.
 
     Colour is the share of the reference row, on one 0-1 scale for all panels: with ~80% press releases,
     colouring by raw count would leave every minority-class cell the same pale shade.
     """
-    models = task_models("type", [m for m in metrics if "confusion" in metrics[m].get("type", {})], comparison)
-    fig, axes = plt.subplots(1, max(len(models), 1), figsize=(WIDTH, 5.0), layout="constrained", squeeze=False)
-    axes = axes[0]
-    if not models:
-        _empty(axes[0], "type classification not evaluated in this run")
-    else:
-        rows, columns = confusion_axes([metrics[m]["type"]["confusion"] for m in models])
-        image = None
-        for ax, model in zip(axes, models, strict=True):
-            counts = confusion_grid(metrics[model]["type"]["confusion"], rows, columns)
-            share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-            image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="auto")
-            for (i, j), count in np.ndenumerate(counts):
-                ax.text(j, i, str(count), ha="center", va="center", fontsize=9,
-                        color="white" if share[i, j] > 0.55 else "black")
-            ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right", fontsize=8.5)
-            if ax is axes[0]:  # the panels share rows; naming them once leaves the matrices more room
-                ax.set_yticks(range(len(rows)), [f"{r}\n({n} articles)" for r, n in zip(rows, counts.sum(axis=1),
-                                                                                        strict=True)], fontsize=8.5)
-            else:
-                ax.set_yticks(range(len(rows)), [])
-                ax.tick_params(axis="y", which="major", left=False)
-            ax.set_xlabel("answer")
-            result = metrics[model]["type"]
-            ax.set_title(f"{label(model)}\naccuracy {result.get('accuracy', 0):.2f}, "
-                         f"macro-F1 {result.get('macro_f1', 0):.2f}", fontsize=10,
-                         color=COLOURS[role(model)] if role(model) != "base" else "#555555")
-            # Cell borders: helps the eye follow a row across the matrix.
-            ax.set_xticks(np.arange(len(columns) + 1) - 0.5, minor=True)
-            ax.set_yticks(np.arange(len(rows) + 1) - 0.5, minor=True)
-            ax.grid(which="minor", color="white", linewidth=1.5)
-            ax.tick_params(which="minor", length=0)
-        axes[0].set_ylabel("reference type")
-        fig.colorbar(image, ax=list(axes), shrink=0.85, label="share of the reference type's articles")
-    _title(fig, "Article type: confusion matrices (rows: reference, columns: answer; cells: article counts)",
+    tasks = of_kind("label")
+    models = {task.name: task_models(task.name, [m for m in metrics if "confusion" in metrics[m].get(task.name, {})],
+                                     comparison) for task in tasks}
+    width = max([len(drawn) for drawn in models.values()] + [1])
+    fig, grid = plt.subplots(max(len(tasks), 1), width, figsize=(WIDTH, 5.0 * max(len(tasks), 1)),
+                             layout="constrained", squeeze=False)
+    images, used = [], []
+    for axes, task in zip(grid, tasks):
+        if not models[task.name]:
+            _empty(axes[0], f"{task.title.lower()} not evaluated in this run")
+            for ax in axes[1:]:
+                ax.axis("off")
+            continue
+        images.append(_confusion_row(axes, metrics, models[task.name], task))
+        used += list(axes[:len(models[task.name])])
+    singular = " / ".join(task.nouns[0] for task in tasks)
+    if images:
+        fig.colorbar(images[-1], ax=used, shrink=0.85, label=f"share of the reference {singular}'s articles")
+    _title(fig, f"Article {singular}: confusion matrices (rows: reference, columns: answer; cells: article counts)",
            subtitle)
     _save(fig, out)
 
@@ -323,8 +349,8 @@ def confusion_figure(metrics: dict[str, dict], comparison: dict, out: Path, subt
 # --------------------------------------------------------------------------- 4. tags
 
 
-def tag_f1_table(records: dict[str, list[dict]], top: int = 12) -> dict[str, Any]:
-    """F1 per tag for the `top` most frequent reference tags of the test set, per model.
+def tag_f1_table(records: dict[str, list[dict]], task: str, top: int = 12) -> dict[str, Any]:
+    """F1 per element (tag) for the `top` most frequent reference elements of a set task's test set, per model.
 
     Returns {'tags': [(tag, articles with it)], 'articles': n, 'f1': {model: [F1 per tag]}}. Tags are matched
     case-insensitively (as in metrics.tag_scores); a tag's F1 is 2*hits / (times predicted + times expected),
@@ -333,7 +359,7 @@ def tag_f1_table(records: dict[str, list[dict]], top: int = 12) -> dict[str, Any
     references: dict[str, list] = {}
     per_model = {}
     for model, recs in records.items():
-        rows = sorted((r for r in recs if r["task"] == "tags"), key=lambda r: str(r["id"]))
+        rows = sorted((r for r in recs if r["task"] == task), key=lambda r: str(r["id"]))
         if rows:
             per_model[model] = rows
             for r in rows:
@@ -359,33 +385,49 @@ def tag_f1_table(records: dict[str, list[dict]], top: int = 12) -> dict[str, Any
             "f1": f1}
 
 
+def _tag_panel(ax, table: dict[str, Any], models: list[str], task) -> None:
+    tags = table["tags"]
+    height = 0.8 / len(models)
+    for offset, model in enumerate(models):
+        # y grows downwards after invert_yaxis, so the first model's bar is the top one of each group.
+        ys = [i + (offset - (len(models) - 1) / 2) * height for i in range(len(tags))]
+        bars = ax.barh(ys, table["f1"][model], height, color=COLOURS[role(model)], label=label(model))
+        ax.bar_label(bars, fmt="%.2f", fontsize=VALUE_FONT, padding=2)
+    ax.set_yticks(range(len(tags)), [f"{tag}  ({count} of {table['articles']})" for tag, count in tags],
+                  fontsize=9)
+    ax.invert_yaxis()  # most frequent tag on top
+    ax.set_xlim(0, 1.08)  # room for a label after a bar at 1.0
+    ax.set_xlabel(f"F1 for this {task.nouns[0]} over the test articles (0–1, higher is better)")
+    ax.set_ylabel(f"reference {task.nouns[0]} (test articles with it)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+
+
 def tags_figure(records: dict[str, list[dict]], comparison: dict, out: Path, subtitle: str = "",
                 top: int = 12) -> None:
-    """Horizontal grouped bars: F1 per tag for the most frequent reference tags, for base, fine-tuned and the
-    best tags baseline; each tag's label says in how many test articles it occurs."""
-    table = tag_f1_table(records, top)
-    models = task_models("tags", table["f1"], comparison)
-    tags = table["tags"]
-    fig, ax = plt.subplots(figsize=(WIDTH, 1.4 + 0.5 * max(len(tags), 6)), layout="constrained")
-    if not models or not tags:
-        _empty(ax, "tag extraction not evaluated in this run")
-    else:
-        height = 0.8 / len(models)
-        for offset, model in enumerate(models):
-            # y grows downwards after invert_yaxis, so the first model's bar is the top one of each group.
-            ys = [i + (offset - (len(models) - 1) / 2) * height for i in range(len(tags))]
-            bars = ax.barh(ys, table["f1"][model], height, color=COLOURS[role(model)], label=label(model))
-            ax.bar_label(bars, fmt="%.2f", fontsize=VALUE_FONT, padding=2)
-        ax.set_yticks(range(len(tags)), [f"{tag}  ({count} of {table['articles']})" for tag, count in tags],
-                      fontsize=9)
-        ax.invert_yaxis()  # most frequent tag on top
-        ax.set_xlim(0, 1.08)  # room for a label after a bar at 1.0
-        ax.set_xlabel("F1 for this tag over the test articles (0–1, higher is better)")
-        ax.set_ylabel("reference tag (test articles with it)")
-        ax.grid(axis="x", alpha=0.3)
-        ax.set_axisbelow(True)
-        fig.legend(loc="outside lower center", ncol=len(models), frameon=False, fontsize=9)
-    _title(fig, f"Tag extraction: F1 per tag for the {len(tags)} most frequent reference tags", subtitle)
+    """Horizontal grouped bars, a panel per set task (tags): F1 per element for its most frequent reference
+    elements, for base, fine-tuned and the task's best baseline; each label says in how many test articles the
+    element occurs."""
+    tasks = of_kind("set")
+    tables = {task.name: tag_f1_table(records, task.name, top) for task in tasks}
+    heights = [1.4 + 0.5 * max(len(tables[task.name]["tags"]), 6) for task in tasks]
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(WIDTH, sum(heights)), layout="constrained", squeeze=False,
+                             height_ratios=heights)
+    legend = {}  # label -> bar container: a model drawn in several panels is explained once
+    for ax, task in zip(axes[:, 0], tasks, strict=True):
+        table = tables[task.name]
+        models = task_models(task.name, table["f1"], comparison)
+        if not models or not table["tags"]:
+            _empty(ax, f"{task.title.lower()} not evaluated in this run")
+            continue
+        _tag_panel(ax, table, models, task)
+        for container in ax.containers:
+            legend.setdefault(container.get_label(), container)
+    if legend:
+        fig.legend(handles=list(legend.values()), loc="outside lower center", ncol=len(legend), frameon=False,
+                   fontsize=9)
+    _title(fig, "; ".join(f"{task.title}: F1 per {task.nouns[0]} for the {len(tables[task.name]['tags'])} most "
+                          f"frequent reference {task.nouns[1]}" for task in tasks), subtitle)
     _save(fig, out)
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from pressft.config import Config
 from pressft.evaluation.metrics import INVALID_LABEL, example_scores
-from pressft.tasks import METRIC_NAMES, REGISTRY
+from pressft.tasks import METRIC_NAMES, REGISTRY, of_kind
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -96,6 +96,10 @@ def _base_description(spec: str, base: dict) -> str:
 def model_section(config: Config, base: dict, train: dict) -> str:
     """The model, training and inference settings of `config` (groups model, train, infer) and the run's figures."""
     t, lora, infer = config.train, config.train.lora, config.infer
+    labelled = of_kind("label")
+    balanced = (f" (minority {' and '.join(task.nouns[1] for task in labelled)} oversampled up to "
+                f"×{t.type_oversample_cap} in the {' and '.join(task.name for task in labelled)} "
+                f"task{'s' if len(labelled) > 1 else ''})") if labelled else ""
     rows = [
         ["base model", _base_description(config.model.base, base)],
         ["LoRA", f"r {lora.r}, alpha {lora.alpha}, dropout {lora.dropout}, on {', '.join(lora.target_modules)}"],
@@ -106,8 +110,7 @@ def model_section(config: Config, base: dict, train: dict) -> str:
                        f"evaluations without improvement; best checkpoint kept: {t.keep_best}"],
         ["sequence", f"max_length {config.model.max_length} tokens (prompt + answer; inputs shortened, answers "
                      f"never), chat template with the fixed date {config.model.date_string!r}"],
-        ["training set", f"{train['train_articles']} articles, {train['train_examples']} examples (minority types "
-                         f"oversampled up to ×{t.type_oversample_cap} in the type task)"],
+        ["training set", f"{train['train_articles']} articles, {train['train_examples']} examples{balanced}"],
         ["run", f"{train['steps']} steps ({train['epochs']} epochs), best eval loss {train['best_eval_loss']} "
                 f"(perplexity {train['best_eval_perplexity']}) at step {train['best_step']}; "
                 f"{train['trainable_parameters']:,} trainable parameters ({train['trainable_percent']}%)"],
@@ -193,27 +196,37 @@ def results_section(metrics: dict[str, dict], comparison: dict) -> str:
             ])
         note = ""
         if "majority_macro_f1" in metrics["finetuned"][task]:
-            note = f"\n\nAlways answering the majority type scores macro-F1 {metrics['finetuned'][task]['majority_macro_f1']:.3f}."
+            note = (f"\n\nAlways answering the majority {spec.nouns[0]} scores macro-F1 "
+                    f"{metrics['finetuned'][task]['majority_macro_f1']:.3f}.")
         parts.append(f"### {task}\n\n" + markdown_table(header, rows) + note)
     return "\n\n".join(parts)
 
 
-def types_section(metrics: dict[str, dict], comparison: dict) -> str:
-    finetuned = metrics["finetuned"]["type"]
-    name, baseline = _baseline_for("type", comparison, metrics)
+def labels_section(metrics: dict[str, dict], comparison: dict) -> str:
+    """Per-class results of each label task the run evaluated (article types): per-class accuracy and the fine-tuned
+    model's confusion matrix."""
+    return "\n\n".join(_label_block(task, metrics, comparison) for task in of_kind("label")
+                        if task.name in metrics["finetuned"])
+
+
+def _label_block(task, metrics: dict[str, dict], comparison: dict) -> str:
+    singular, plural = task.nouns
+    finetuned = metrics["finetuned"][task.name]
+    name, baseline = _baseline_for(task.name, comparison, metrics)
     rows = [[label, finetuned["support"][label], f"{finetuned['per_class_accuracy'][label]:.2f}",
-             f"{metrics['base']['type']['per_class_accuracy'].get(label, 0):.2f}",
+             f"{metrics['base'][task.name]['per_class_accuracy'].get(label, 0):.2f}",
              f"{baseline['per_class_accuracy'].get(label, 0):.2f}" if baseline else "–"]
             for label in finetuned["support"]]
     columns = list(next(iter(finetuned["confusion"].values())))
     confusion = [[f"**{label}**"] + [counts[c] for c in columns] for label, counts in finetuned["confusion"].items()]
     return "\n\n".join([
-        "## Article types",
+        f"## Article {plural}",
         "Per-class accuracy (recall) on the test set. With a handful of articles in a class, one article moves its "
         "accuracy by a large step: read the minority rows as anecdotes, not estimates.",
-        markdown_table(["type", "test articles", "fine-tuned", "base", f"best baseline ({name})" if name else "baseline"], rows),
-        f"Fine-tuned answers by type: {_counts(finetuned['predicted'])}. Confusion matrix of the fine-tuned model "
-        f"(rows: reference, columns: answer; \"{INVALID_LABEL}\" is an answer that names no type):",
+        markdown_table([singular, "test articles", "fine-tuned", "base",
+                        f"best baseline ({name})" if name else "baseline"], rows),
+        f"Fine-tuned answers by {singular}: {_counts(finetuned['predicted'])}. Confusion matrix of the fine-tuned "
+        f"model (rows: reference, columns: answer; \"{INVALID_LABEL}\" is an answer that names no {singular}):",
         markdown_table(["reference \\ answer"] + columns, confusion),
     ])
 
@@ -281,7 +294,7 @@ def render_report(
         model_section(config, base, train),
         data_section(data, splits),
         results_section(metrics, comparison),
-        types_section(metrics, comparison),
+        labels_section(metrics, comparison),
         perplexity_section(metrics),
         examples_section(tests, predictions),
         "## Figures\n\n" + figure_lines,
