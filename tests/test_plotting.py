@@ -223,6 +223,34 @@ def test_tags_figure(tmp_path):
     assert_png(tmp_path / "t.png", 300, 1000)
 
 
+def test_a_text_task_and_a_set_task_added_to_the_registry_get_their_panels(monkeypatch, tmp_path):
+    """The lengths figure has a panel per text task and the tags figure one per set task, as the registry says."""
+    from dataclasses import replace
+
+    from pressft import tasks
+    from pressft.presentation import plotting
+
+    monkeypatch.setitem(tasks.REGISTRY, "lede", replace(tasks.REGISTRY["summarization"], name="lede",
+                                                        nouns=("lede", "ledes")))
+    monkeypatch.setitem(tasks.REGISTRY, "topics", replace(tasks.REGISTRY["tags"], name="topics", title="Topics",
+                                                          nouns=("topic", "topics")))
+    renamed = {"summarization": "lede", "tags": "topics"}
+    records = {model: recs + [{**r, "task": renamed[r["task"]]} for r in recs if r["task"] in renamed]
+               for model, recs in PREDICTIONS.items()}
+    comparison = COMPARISON | {"lede": COMPARISON["summarization"], "topics": COMPARISON["tags"]}
+    drawn = {}
+    monkeypatch.setattr(plotting, "_save", lambda fig, out: drawn.setdefault(out.name, fig))
+    lengths_figure(records, comparison, tmp_path / "l.png")
+    lengths = drawn["l.png"]
+    assert [ax.get_title() for ax in lengths.axes] == ["Summaries (3 test articles)", "Titles (3 test articles)",
+                                                       "Ledes (3 test articles)"]
+    assert lengths._suptitle.get_text().endswith("reference summaries and titles and ledes")
+    tags_figure(records, comparison, tmp_path / "t.png")
+    panels = drawn["t.png"].axes
+    assert [ax.get_xlabel().split(" over")[0] for ax in panels] == ["F1 for this tag", "F1 for this topic"]
+    assert [len(ax.get_yticks()) for ax in panels] == [4, 4]  # BMW, Design, MINI, Munich in each
+
+
 def test_loss_figure(tmp_path):
     loss_figure(TRAIN_ROWS, EVAL_ROWS, 40, tmp_path / "loss.png", "SYNTHETIC corpus")
     assert_png(tmp_path / "loss.png", 500, 800)
