@@ -48,7 +48,8 @@ def main() -> None:
     if not args.push_to_hub:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read by huggingface_hub at import: set before it loads
     from pressft.model.answering import model_directory
-    from pressft.model.export import model_card, save_merged
+    from pressft.model.export import save_merged
+    from pressft.presentation.model_card import model_card
     from pressft.model.modeling import ADAPTER_FILE, load_for_inference
     from pressft.config import load_config
 

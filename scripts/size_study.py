@@ -27,13 +27,11 @@ from pressft.evaluation.study import (
     check_same_test_set,
     experiment_name,
     experiments,
-    loss_figure,
-    metrics_figure,
     read_experiment,
     run_statistics,
-    study_markdown,
     study_rows,
 )
+from pressft.presentation.study_report import loss_figure, metrics_figure, study_markdown
 
 
 def integers(text: str, flag: str) -> list[int]:
@@ -90,14 +88,14 @@ def main() -> None:
                                                    for task, entry in results[point]["comparison"].items()
                                                    if isinstance(entry, dict) and entry.get("best_baseline")})
              for point, commit in sorted(refs.items())}
-    rows = study_rows(results, stats, reference_seed=config.train.seed,
-                      resamples=config.score.bootstrap_resamples, seed=config.score.seed)
+    rows = study_rows(results, stats, reference_seed=config.train.seed, resamples=config.score.bootstrap_resamples,
+                      seed=config.score.seed, confidence=config.score.confidence)
     synthetic = read_json("metrics/data.json")["synthetic"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(rows, out / "study.json")
-    (out / "study.md").write_text(study_markdown(rows, test_articles, synthetic))
-    metrics_figure(rows, out / "metrics.png", synthetic)
+    (out / "study.md").write_text(study_markdown(rows, test_articles, synthetic, config.score.confidence))
+    metrics_figure(rows, out / "metrics.png", synthetic, config.score.confidence)
     loss_figure(results, out / "loss.png", synthetic)
     print(f"size_study: {len(sizes)} sizes, {len(results)} runs on {test_articles} test articles -> {out}/study.md, "
           f"metrics.png, loss.png")

@@ -31,7 +31,7 @@ def main() -> None:
         likelihoods = answer_nll(model, tokenizer, examples, batch_size=infer.batch_size, **settings)
         del model  # vLLM claims most of the GPU's memory for itself
         torch.cuda.empty_cache()
-        predictions = generate_with_vllm(args.model, examples, **settings)
+        predictions = generate_with_vllm(args.model, examples, dtype=infer.dtype, **settings)
         for record, (nll, tokens) in zip(predictions, likelihoods, strict=True):
             record.update(answer_nll=round(nll, 4), answer_tokens=tokens)
     else:

@@ -1,5 +1,5 @@
-"""Stage score: one metrics JSON per model (LLMs and baselines) with 95% bootstrap intervals for the headline
-metrics, and the paired comparison of the fine-tuned model with the base model and the best baseline."""
+"""Stage score: one metrics JSON per model (LLMs and baselines) with bootstrap intervals (at score.confidence) for
+the headline metrics, and the paired comparison of the fine-tuned model with the base model and the best baseline."""
 
 import argparse
 from pathlib import Path
@@ -24,12 +24,14 @@ def main() -> None:
             read_jsonl(path), bertscore_model=score.bertscore_model, bertscore_layers=score.bertscore_layers,
             with_statistics=True,
         )
-        add_intervals(metrics[path.stem], statistics[path.stem], score.bootstrap_resamples, score.seed)
+        add_intervals(metrics[path.stem], statistics[path.stem], score.bootstrap_resamples, score.seed,
+                      confidence=score.confidence)
         write_json(metrics[path.stem], Path(args.out) / f"{path.stem}.json", ensure_ascii=False)
         headline = {task: metrics[path.stem][task][spec.headline] for task, spec in REGISTRY.items()
                     if task in metrics[path.stem]}
         print(f"score: {path.stem}: {headline}")
-    comparison = compare_models(metrics, statistics, score.bootstrap_resamples, score.seed)
+    comparison = compare_models(metrics, statistics, score.bootstrap_resamples, score.seed,
+                                confidence=score.confidence)
     write_json(comparison, args.comparison, ensure_ascii=False)
     for task, entry in comparison.items():
         if isinstance(entry, dict):

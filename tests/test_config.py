@@ -221,6 +221,9 @@ def test_train_size_beyond_the_embedded_pool(params):
         ("train", "warmup_steps", -1, "train.warmup_steps"),
         ("model", "max_length", 32, "model.max_length"),
         ("infer", "batch_size", 0, "infer.batch_size"),
+        ("train", "eval_batch_size", 0, "train.eval_batch_size"),
+        ("score", "confidence", 1, "param score.confidence must be a number between 0 and 1, e.g. 0.95; got 1"),
+        ("score", "confidence", "95%", "param score.confidence must be a number between 0 and 1, e.g. 0.95; got '95%'"),
     ],
 )
 def test_other_bad_values_are_named(params, group, key, value, fragment):

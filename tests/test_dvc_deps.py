@@ -170,6 +170,23 @@ def test_stage_deps_are_the_code_it_runs(stage):
     assert not problems, "dvc.yaml deps drifted from the code:\n" + "\n".join(problems)
 
 
+# Each floor imports only the floors below it: reading params needs no model code (a change to the packaged models'
+# pins would rerun every stage), and numbers (data, evaluation, model) need no tables or figures.
+FLOORS = {"config.py": ("model", "data", "evaluation", "presentation"), "data": ("model", "evaluation", "presentation"),
+          "evaluation": ("presentation",), "model": ("presentation",)}
+
+
+@pytest.mark.parametrize("floor", FLOORS)
+def test_no_module_imports_a_floor_above_it(floor):
+    package = ROOT / "src" / "pressft"
+    above = tuple(package / name for name in FLOORS[floor])
+    modules = [package / floor] if floor.endswith(".py") else sorted((package / floor).glob("*.py"))
+    problems = [f"{module.relative_to(ROOT)} imports {found.relative_to(ROOT)}" for module in modules
+                for found in sorted(imported_files(module, [ROOT / "src"]))
+                if any(found.is_relative_to(folder) for folder in above)]
+    assert not problems, "\n".join(problems)
+
+
 def _write(root: Path, files: dict[str, str]) -> None:
     for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)

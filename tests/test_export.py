@@ -13,9 +13,10 @@ import torch
 from ruamel.yaml import YAML
 
 from pressft.config import Config
-from pressft.model.export import model_card, save_merged
+from pressft.model.export import save_merged
 from pressft.model.generation import generate_predictions
 from pressft.model.modeling import load_for_inference
+from pressft.presentation.model_card import model_card
 from pressft.tasks import make_examples
 
 REPO = Path(__file__).resolve().parents[1]

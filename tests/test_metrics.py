@@ -288,40 +288,48 @@ def _tags(ids_and_f1: dict[str, float]) -> list[dict]:
 
 def test_bootstrap_interval_is_seeded_and_brackets_the_value():
     _, stats = score_predictions(_tags({f"a{i:02d}": i % 2 for i in range(40)}), **BS, with_statistics=True)
-    low, high = bootstrap_ci(stats["tags"], resamples=500, seed=1)
-    assert (low, high) == bootstrap_ci(stats["tags"], resamples=500, seed=1)
+    low, high = bootstrap_ci(stats["tags"], resamples=500, seed=1, confidence=0.95)
+    assert (low, high) == bootstrap_ci(stats["tags"], resamples=500, seed=1, confidence=0.95)
     assert low < stats["tags"].value == 0.5 < high
     assert 0.3 < low and high < 0.7  # 40 coin flips: about +-0.15
 
 
+def test_the_confidence_is_the_central_share_of_the_resampled_values():
+    _, stats = score_predictions(_tags({f"a{i:02d}": i % 2 for i in range(40)}), **BS, with_statistics=True)
+    values = stats["tags"](np.random.default_rng(1).integers(0, 40, size=(500, 40)))  # bootstrap_ci's resamples
+    for confidence, tail in ((0.95, 2.5), (0.5, 25)):
+        expected = tuple(round(float(np.percentile(values, q)), 4) for q in (tail, 100 - tail))
+        assert bootstrap_ci(stats["tags"], resamples=500, seed=1, confidence=confidence) == expected
+
+
 def test_bootstrap_of_a_constant_has_no_width():
     _, stats = score_predictions(_tags({f"a{i}": 1 for i in range(10)}), **BS, with_statistics=True)
-    assert bootstrap_ci(stats["tags"], resamples=200, seed=0) == (1.0, 1.0)
+    assert bootstrap_ci(stats["tags"], resamples=200, seed=0, confidence=0.95) == (1.0, 1.0)
 
 
 def test_paired_difference_verdicts():
     ids = [f"a{i:02d}" for i in range(30)]
     _, good = score_predictions(_tags(dict.fromkeys(ids, 1)), **BS, with_statistics=True)
     _, half = score_predictions(_tags({i: n % 2 for n, i in enumerate(ids)}), **BS, with_statistics=True)
-    better = paired_difference(good["tags"], half["tags"], resamples=300, seed=0)
+    better = paired_difference(good["tags"], half["tags"], resamples=300, seed=0, confidence=0.95)
     assert better["diff"] == 0.5 and better["verdict"] == "better" and better["ci_low"] > 0
-    assert paired_difference(half["tags"], good["tags"], 300, 0)["verdict"] == "worse"
-    assert paired_difference(half["tags"], half["tags"], 300, 0) == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0,
-                                                                      "verdict": "tie"}
+    assert paired_difference(half["tags"], good["tags"], 300, 0, confidence=0.95)["verdict"] == "worse"
+    assert paired_difference(half["tags"], half["tags"], 300, 0, confidence=0.95) == {
+        "diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "verdict": "tie"}
 
 
 def test_paired_difference_needs_the_same_examples():
     _, a = score_predictions(_tags({"a": 1, "b": 1}), **BS, with_statistics=True)
     _, b = score_predictions(_tags({"a": 1, "c": 1}), **BS, with_statistics=True)
     with pytest.raises(ValueError, match="different test examples"):
-        paired_difference(a["tags"], b["tags"], 10, 0)
+        paired_difference(a["tags"], b["tags"], 10, 0, confidence=0.95)
 
 
 def test_type_interval_recomputes_macro_f1():
     records = [{"id": f"t{i}", "task": "type", "reference": ref, "prediction": ref}
                for i, ref in enumerate(["Press Release"] * 8 + ["Speech"] * 2)]
     metrics, stats = score_predictions(records, **BS, with_statistics=True)
-    add_intervals(metrics, stats, resamples=100, seed=0)
+    add_intervals(metrics, stats, resamples=100, seed=0, confidence=0.95)
     assert metrics["type"]["macro_f1"] == 1.0
     assert (metrics["type"]["macro_f1_ci_low"], metrics["type"]["macro_f1_ci_high"]) == (1.0, 1.0)
 
@@ -365,7 +373,7 @@ def test_compare_models_against_base_and_the_best_baseline():
         scored[name] = score_predictions(_tags({i: n < hits for n, i in enumerate(ids)}), **BS, with_statistics=True)
     metrics = {name: pair[0] for name, pair in scored.items()}
     statistics = {name: pair[1] for name, pair in scored.items()}
-    out = compare_models(metrics, statistics, resamples=300, seed=0)
+    out = compare_models(metrics, statistics, resamples=300, seed=0, confidence=0.95)
     tags = out["tags"]
     assert tags["metric"] == "f1" and tags["finetuned"] == 0.9 and tags["base"] == 0.1
     assert tags["finetuned_minus_base"]["verdict"] == "better"

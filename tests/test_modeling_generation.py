@@ -477,6 +477,23 @@ def test_answers_scored_while_generating_equal_answer_nll_and_leave_the_predicti
 # ------------------------------------------------------------------ the vLLM backend, wired to a stand-in
 
 
+@pytest.mark.parametrize("dtype,expected", [("fp32", "float32"), ("bf16", "bfloat16"), ("fp16", "float16")])
+def test_vllm_gets_the_dtype_of_infer_dtype(dtype, expected):
+    from pressft.model.generation import vllm_dtype
+
+    assert vllm_dtype(dtype) == expected
+
+
+@pytest.mark.parametrize("native_bf16,expected", [(True, "bfloat16"), (False, "float32")])
+def test_vllm_auto_dtype_is_resolved_as_for_transformers(monkeypatch, native_bf16, expected):
+    from pressft.model import modeling
+    from pressft.model.generation import vllm_dtype
+
+    monkeypatch.setattr(modeling.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(modeling, "cpu_has_bf16", lambda: native_bf16)
+    assert vllm_dtype("auto") == expected
+
+
 def test_vllm_backend_gets_our_prompts_and_gives_the_same_records(saved_model_dir, tokenizer, mixed_examples,
                                                                   monkeypatch):
     """vLLM is not installed here: a stand-in module checks what the backend sends and answers like vLLM does."""
@@ -513,9 +530,10 @@ def test_vllm_backend_gets_our_prompts_and_gives_the_same_records(saved_model_di
     monkeypatch.setitem(sys.modules, "vllm", vllm)
     monkeypatch.setitem(sys.modules, "vllm.inputs", inputs)
 
-    records = generate_with_vllm(str(saved_model_dir), mixed_examples, max_new_tokens=MAX_NEW, max_length=512,
-                                 date_string=DATE, log=lambda line: None)
+    records = generate_with_vllm(str(saved_model_dir), mixed_examples, dtype="fp32", max_new_tokens=MAX_NEW,
+                                 max_length=512, date_string=DATE, log=lambda line: None)
     assert seen["init"]["model"] == str(saved_model_dir) and seen["init"]["max_model_len"] == 512
+    assert seen["init"]["dtype"] == "float32"  # infer.dtype, not a fixed one
     for prompts, sampling in seen["calls"]:
         assert sampling.temperature == 0.0 and sampling.stop_token_ids == [end]
     sent = {tuple(p["prompt_token_ids"]) for prompts, _ in seen["calls"] for p in prompts}

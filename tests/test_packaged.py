@@ -12,7 +12,7 @@ import pytest
 from pressft.model import packaged
 from pressft.errors import UserError
 from pressft.model.packaged import PackagedModel, gguf_file
-from pressft.config import is_local_model, parse_config
+from pressft.config import PACKAGED_MODELS, is_local_model, parse_config
 
 GOOD = b"GGUF\x03\x00\x00\x00 a tiny stand-in for a model file\n"
 BAD = b"GGUF\x03\x00\x00\x00 a file that was damaged on the way\n"
@@ -163,6 +163,10 @@ def test_download_failure_is_a_one_line_user_error(monkeypatch, tmp_path):
 
 
 # ------------------------------------------------------------------ params
+
+
+def test_params_accept_exactly_the_packaged_models():
+    assert sorted(packaged.PACKAGED) == sorted(PACKAGED_MODELS)
 
 
 def test_packaged_name_is_not_a_local_model(params):

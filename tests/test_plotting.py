@@ -202,7 +202,7 @@ def test_comparison_figure(tmp_path):
 
 def test_comparison_figure_with_tasks_missing_still_draws(tmp_path):
     only_text = {m: {k: v for k, v in r.items() if k in ("summarization", "title")} for m, r in METRICS.items()}
-    comparison_figure(only_text, {}, tmp_path / "c.png")
+    comparison_figure(only_text, {"resamples": 10, "seed": 0, "confidence": 0.95}, tmp_path / "c.png")
     assert_png(tmp_path / "c.png", 900, 1100)
 
 

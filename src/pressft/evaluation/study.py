@@ -1,7 +1,7 @@
-"""The data-size study: one DVC experiment per training size and training seed (same test set, nested training sets),
-collected into a table and figures of every headline metric against size, each seed's score and their spread, the
-base model and the best baseline as reference lines with verdicts that hold across seeds and articles together, and
-the loss curves of all runs overlaid."""
+"""The data-size study's numbers: one DVC experiment per training size and training seed (same test set, nested
+training sets), collected into one row per size with every headline metric's mean over seeds, each seed's score and
+their spread, the base model and the best baseline, and verdicts that hold across seeds and articles together (its
+table and figures: presentation/study_report.py)."""
 
 import json
 import subprocess
@@ -12,8 +12,6 @@ from typing import Any
 from pressft.errors import UserError
 from pressft.evaluation.metrics import Statistic, across_seeds_difference, headline_statistic
 from pressft.io import parse_csv, parse_jsonl
-from pressft.presentation.plotting import COLOURS, plt  # plotting selects the file-only Agg backend before pyplot loads
-from pressft.presentation.report import markdown_table
 from pressft.tasks import REGISTRY
 
 
@@ -111,17 +109,19 @@ def run_statistics(repo: Path, commit: str, best_baselines: dict[str, str]) -> d
 
 
 def study_rows(results: dict[Point, dict[str, Any]], stats: dict[Point, dict[str, dict[str, Statistic]]], *,
-               reference_seed: int, resamples: int, seed: int) -> list[dict[str, Any]]:
+               reference_seed: int, resamples: int, seed: int, confidence: float) -> list[dict[str, Any]]:
     """One row per size: each task's headline metric as the mean over the seeds that ran, each seed's value and
-    their spread, the test-set interval of the run with `reference_seed` (else the lowest seed), the base and the
-    best baseline, and the verdicts against both from a bootstrap over seeds and articles together."""
+    their spread, the test-set interval of one run (`interval_seed`: the run with `reference_seed`, else the lowest
+    seed), the base and the best baseline, and the verdicts against both from a bootstrap over seeds and articles
+    together."""
     out = []
     for size in sorted({size for size, _ in results}):
         seeds = sorted(run_seed for run_size, run_seed in results if run_size == size)
         runs = [results[(size, run_seed)] for run_seed in seeds]
-        reference = results[(size, reference_seed if reference_seed in seeds else seeds[0])]
+        interval_seed = reference_seed if reference_seed in seeds else seeds[0]
+        reference = results[(size, interval_seed)]
         row: dict[str, Any] = {
-            "size": size, "seeds": seeds, "steps": reference["train"]["steps"],
+            "size": size, "seeds": seeds, "interval_seed": interval_seed, "steps": reference["train"]["steps"],
             "best_eval_loss": round(fmean([run["train"]["best_eval_loss"] for run in runs]), 4),
             "train_seconds": round(fmean([run["train"]["runtime_seconds"] for run in runs]), 1),
         }
@@ -132,6 +132,7 @@ def study_rows(results: dict[Point, dict[str, Any]], stats: dict[Point, dict[str
             metrics, entry = reference["finetuned"][task], reference["comparison"].get(task, {})
             finetuned = [stats[(size, run_seed)]["finetuned"][task] for run_seed in seeds]
             first = stats[(size, seeds[0])]
+            versus = {"resamples": resamples, "seed": seed, "confidence": confidence}
             row[task] = {
                 "value": round(fmean(values), 4), "seed_values": dict(zip(seeds, values, strict=True)),
                 "seed_min": min(values), "seed_max": max(values),
@@ -139,8 +140,8 @@ def study_rows(results: dict[Point, dict[str, Any]], stats: dict[Point, dict[str
                 "ci_low": metrics.get(f"{key}_ci_low"), "ci_high": metrics.get(f"{key}_ci_high"),
                 "base": reference["base"][task][key],
                 "best_baseline": entry.get("best_baseline"), "best_baseline_value": entry.get("best_baseline_value"),
-                "vs_base": across_seeds_difference(finetuned, first["base"][task], resamples, seed),
-                "vs_baseline": across_seeds_difference(finetuned, first["best_baseline"][task], resamples, seed)
+                "vs_base": across_seeds_difference(finetuned, first["base"][task], **versus),
+                "vs_baseline": across_seeds_difference(finetuned, first["best_baseline"][task], **versus)
                 if task in first["best_baseline"] else None,
             }
         out.append(row)
@@ -155,124 +156,3 @@ def check_same_test_set(results: dict[Point, dict[str, Any]]) -> int:
     if len(tests) != 1:
         raise UserError("the experiments were scored on different test sets; rerun the study from one commit")
     return next(iter(results.values()))["splits"]["test"]["articles"]
-
-
-def _verdict(cell: dict[str, Any] | None) -> str:
-    if not cell:
-        return "–"
-    return f"{cell['diff']:+.3f} [{cell['ci_low']:+.3f}, {cell['ci_high']:+.3f}] {cell['verdict']}"
-
-
-def study_markdown(rows: list[dict[str, Any]], test_articles: int, synthetic: bool) -> str:
-    tasks = [task for task in REGISTRY if task in rows[0]]
-    header = ["training articles", "seeds", *(REGISTRY[task].headline_name for task in tasks), "best eval loss", "steps",
-              "train s"]
-    table, verdicts = [], []
-    for row in rows:
-        cells = [str(row["size"]), str(len(row["seeds"]))]
-        for task in tasks:
-            cell = row[task]
-            interval = f" [{cell['ci_low']:.3f}, {cell['ci_high']:.3f}]" if cell["ci_low"] is not None else ""
-            spread = (f"; seeds {cell['seed_min']:.3f}–{cell['seed_max']:.3f}, sd {cell['seed_sd']:.3f}"
-                      if cell["seed_sd"] is not None else "")
-            cells.append(f"{cell['value']:.3f}{interval}{spread}")
-        cells += [f"{row['best_eval_loss']:.4f}", str(row["steps"]), f"{row['train_seconds']:.0f}"]
-        table.append(cells)
-        for task in tasks:
-            cell = row[task]
-            verdicts.append([str(row["size"]), REGISTRY[task].headline_name, f"{cell['base']:.3f}",
-                             _verdict(cell["vs_base"]),
-                             f"{cell['best_baseline'] or '–'} {cell['best_baseline_value'] or 0:.3f}",
-                             _verdict(cell["vs_baseline"])])
-    note = (" The corpus is SYNTHETIC (generated by the project): these numbers say what fine-tuning buys on its "
-            "articles, not on real PressClub articles." if synthetic else "")
-    return "\n".join([
-        "# Data-size study",
-        "",
-        f"Fine-tuned on the first N articles of the seeded training pool (the smaller sets are inside the larger), "
-        f"each size and training seed (`train.seed`) one DVC experiment, all scored on the same {test_articles} test "
-        f"articles.{note}",
-        "",
-        "A score is the mean over the seeds that ran; in brackets the 95% bootstrap interval over test articles of "
-        "one run (the committed seed's); then the seeds' lowest and highest score and their standard deviation: "
-        "the training run's own variance, which the test-set interval does not hold.",
-        "",
-        markdown_table(header, table),
-        "",
-        "Against the base model and the best simple baseline (trained on the same articles): the mean difference "
-        "over seeds with a 95% interval from a bootstrap that resamples seeds and test articles together. A verdict "
-        "(better, worse) is called only when that interval excludes 0, else \"not distinguishable\"; with one seed "
-        "it covers the test articles only.",
-        "",
-        markdown_table(["training articles", "task", "base", "fine-tuned − base", "best baseline",
-                        "fine-tuned − best baseline"], verdicts),
-        "",
-        "![metrics by size](metrics.png)",
-        "",
-        "![loss curves by size](loss.png)",
-        "",
-    ])
-
-
-def metrics_figure(rows: list[dict[str, Any]], out: Path, synthetic: bool) -> None:
-    tasks = [task for task in REGISTRY if task in rows[0]]
-    sizes = [row["size"] for row in rows]
-    grid = max((len(tasks) + 1) // 2, 1)  # two panels a row, as many rows as the tasks need
-    fig, axes = plt.subplots(grid, 2, figsize=(12, 4.25 * grid), squeeze=False)
-    for ax, task in zip(axes.flat, tasks, strict=False):
-        values = [row[task]["value"] for row in rows]
-        low = [row[task]["value"] - (row[task]["ci_low"] if row[task]["ci_low"] is not None else row[task]["value"])
-               for row in rows]
-        high = [(row[task]["ci_high"] if row[task]["ci_high"] is not None else row[task]["value"]) - row[task]["value"]
-                for row in rows]
-        ax.errorbar(sizes, values, yerr=[low, high], color=COLOURS["finetuned"], marker="o", capsize=4,
-                    label="fine-tuned: mean over seeds (95% CI over test articles)")
-        seeds = [(row["size"], value) for row in rows for value in row[task]["seed_values"].values()]
-        ax.scatter([size for size, _ in seeds], [value for _, value in seeds], color=COLOURS["finetuned"],
-                   marker="x", s=30, alpha=0.7, zorder=3, label="fine-tuned: each training seed")
-        ax.plot(sizes, [row[task]["base"] for row in rows], color=COLOURS["base"], linestyle=":", marker=".",
-                label="base model")
-        baseline = [row[task]["best_baseline_value"] for row in rows]
-        if all(value is not None for value in baseline):
-            ax.plot(sizes, baseline, color=COLOURS["best_baseline"], linestyle="--", marker="s",
-                    label="best baseline, same training articles")
-        ax.set_title(REGISTRY[task].headline_name)
-        ax.set_xlabel("training articles")
-        ax.set_ylabel("score (0–1)")
-        ax.set_xticks(sizes)
-        ax.set_ylim(0, 1.05)
-        ax.grid(alpha=0.3)
-    for ax in axes.flat[len(tasks):]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False)
-    corpus = " (SYNTHETIC corpus)" if synthetic else ""
-    fig.suptitle(f"Headline metrics by training-set size, one fixed test set{corpus}")
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-
-
-def loss_figure(results: dict[Point, dict[str, Any]], out: Path, synthetic: bool) -> None:
-    sizes = sorted({size for size, _ in results})
-    cmap = plt.get_cmap("viridis")
-    fig, ax = plt.subplots(figsize=(11, 5.5))
-    for i, size in enumerate(sizes):
-        colour = cmap(i / max(len(sizes) - 1, 1) * 0.85)
-        seeds = sorted(seed for run_size, seed in results if run_size == size)
-        for j, seed in enumerate(seeds):
-            train, evals = results[(size, seed)]["loss_train"], results[(size, seed)]["loss_eval"]
-            ax.plot([r["step"] for r in train], [r["loss"] for r in train], color=colour, alpha=0.35, linewidth=0.8)
-            label = f"{size} articles: eval (train faint), {len(seeds)} seed(s)" if j == 0 else None
-            ax.plot([r["step"] for r in evals], [r["eval_loss"] for r in evals], color=colour, marker="o",
-                    markersize=4, linewidth=1.8, label=label)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (answer tokens, nats per token)")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="upper right", frameon=False)
-    corpus = " (SYNTHETIC corpus)" if synthetic else ""
-    ax.set_title(f"Train and eval loss by training-set size and seed{corpus}")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)

@@ -227,10 +227,19 @@ def generate_predictions(
     return records  # type: ignore[return-value]
 
 
+def vllm_dtype(name: str) -> str:
+    """vLLM's name for a value of param infer.dtype, auto resolved as for the transformers backend (vLLM's own auto
+    would take the checkpoint's dtype, fp32 for a merged adapter)."""
+    from pressft.model.modeling import inference_dtype
+
+    return str(inference_dtype(name)).removeprefix("torch.")
+
+
 def generate_with_vllm(
     model_dir: str,
     examples: list[dict[str, Any]],
     *,
+    dtype: str,
     max_new_tokens: dict[str, int],
     max_length: int,
     date_string: str,
@@ -261,7 +270,7 @@ def generate_with_vllm(
 
             tokenizer = AutoTokenizer.from_pretrained(model_dir)
         end = eot_id(tokenizer)
-        llm = vllm.LLM(model=served, tokenizer=served, dtype="bfloat16", seed=0, max_model_len=max_length)
+        llm = vllm.LLM(model=served, tokenizer=served, dtype=vllm_dtype(dtype), seed=0, max_model_len=max_length)
         results: list[dict[str, Any] | None] = [None] * len(examples)
         # One group per task (one token limit); vLLM batches within it on its own.
         for group in plan_batches(tokenizer, examples, max_new_tokens, max_length, date_string, len(examples)):

@@ -91,6 +91,9 @@ def build_embedded_model(articles: list[dict[str, Any]], cfg: EmbeddedConfig, ou
     model = LlamaForCausalLM(config)
     blocks = pretrain_blocks(tokenizer, texts, cfg.pretrain_block)
     steps, batch = cfg.pretrain_steps, cfg.pretrain_batch
+    # Weight decay, warmup and clipping stay fixed, common values rather than params: this model is a smoke test of
+    # the pipeline, its pretraining only has to leave a base LoRA can steer, and each knob would be one more to
+    # keep in every preset (model.embedded has the steps, batch, block and learning rate that decide that).
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.01)
     schedule = get_cosine_schedule_with_warmup(optimizer, min(20, steps // 10), steps)
     order = torch.Generator().manual_seed(cfg.seed)

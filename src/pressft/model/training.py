@@ -301,7 +301,7 @@ def _set_up(base_dir: str, train_examples: list[dict[str, Any]], val_examples: l
         output_dir=str(work_dir),
         num_train_epochs=train.epochs,
         per_device_train_batch_size=train.batch_size,
-        per_device_eval_batch_size=train.batch_size * 2,
+        per_device_eval_batch_size=train.eval_batch_size,
         gradient_accumulation_steps=train.grad_accum,
         learning_rate=train.lr,
         lr_scheduler_type=train.scheduler,

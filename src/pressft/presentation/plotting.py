@@ -126,7 +126,8 @@ def _metric_bars(ax, metrics: dict[str, dict], models: list[str], task: str, key
 
 def comparison_figure(metrics: dict[str, dict], comparison: dict, out: Path, subtitle: str = "") -> None:
     """Overview, one panel per task, two a row: grouped bars per metric for base, fine-tuned and the task's best
-    baseline; 95% interval whiskers on the headline metric; the majority-class macro-F1 on the type panel."""
+    baseline; interval whiskers (at the comparison's confidence) on the headline metric; the majority-class
+    macro-F1 on the type panel."""
     grid = (len(REGISTRY) + 1) // 2
     fig, axes = plt.subplots(grid, 2, figsize=(WIDTH, 4.3 * grid), layout="constrained", squeeze=False)
     whisker = majority = None
@@ -163,7 +164,7 @@ def comparison_figure(metrics: dict[str, dict], comparison: dict, out: Path, sub
         if r in drawn]
     if whisker is not None:
         handles.append(whisker)
-        whisker.set_label("95% bootstrap interval (bold metric = headline)")
+        whisker.set_label(f"{100 * comparison['confidence']:g}% bootstrap interval (bold metric = headline)")
     if majority is not None:
         handles.append(Line2D([], [], color=MAJORITY_COLOUR, linestyle="--",
                               label=f"majority-class macro-F1 ({majority:.2f})"))
