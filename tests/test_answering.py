@@ -51,6 +51,22 @@ def test_unusable_input_is_one_line_naming_it(text, message):
         read_articles("-", io.StringIO(text))
 
 
+def test_a_bad_jsonl_line_is_named_by_its_line_in_the_file():
+    good = '{"content": "Fine."}\n'
+    with pytest.raises(UserError, match=r"\(Expecting property name enclosed in double quotes at line 11, column 2\)"):
+        read_articles("-", io.StringIO(good * 10 + "{not json\n" + good))
+    # Blank lines are skipped but counted, leading ones too.
+    with pytest.raises(UserError, match=r"\(Expecting value at line 5, column 13\)"):
+        read_articles("-", io.StringIO("\n\n" + good + "  \n" + '{"content": x}\n'))
+
+
+def test_a_broken_json_document_is_named_by_its_own_line_and_column():
+    """A pretty-printed document is no JSONL: the error is the document's, not its first line's."""
+    text = json.dumps([{"content": "One."}, {"content": "Two."}], indent=2).replace('"Two."', "Two.")
+    with pytest.raises(UserError, match=r"neither JSON nor JSONL \(Expecting value at line 6, column 16\)"):
+        read_articles("-", io.StringIO(text))
+
+
 def test_a_missing_or_binary_file_is_named(tmp_path):
     with pytest.raises(UserError, match="not found"):
         read_articles(str(tmp_path / "nope.json"))
@@ -160,11 +176,14 @@ def test_the_command_prints_one_json_line_per_article(tiny_adapter, normalised_a
     (["article.txt", "--tasks", "headline"], "error: unknown task headline"),
     (["article.txt", "--model", "models/adapter"], "error: model models/adapter not found; run `dvc repro`"),
     (["empty.txt"], "error: input empty.txt is empty"),
+    (["broken.jsonl"], "error: input broken.jsonl is neither JSON nor JSONL "
+                       "(Expecting property name enclosed in double quotes at line 11, column 2)"),
 ])
 def test_the_command_fails_in_one_line(tmp_path, args, message):
     project = _project(tmp_path)
     (project / "article.txt").write_text("Munich. The BMW iX3 arrives.")
     (project / "empty.txt").write_text("")
+    (project / "broken.jsonl").write_text('{"content": "Fine."}\n' * 10 + "{not json\n")
     done = _generate(project, *args)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), done.stderr

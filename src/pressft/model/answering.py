@@ -17,21 +17,37 @@ from pressft.model.modeling import ADAPTER_FILE
 from pressft.tasks import REGISTRY, get_task
 
 
+def _parse_jsonl(text: str, origin: str, document_error: json.JSONDecodeError) -> list[Any]:
+    """The records of a text that is not one JSON document, line by line. Blank lines are skipped but counted, so an
+    error names the file's own line. A text whose first record is already bad is no JSONL: the error named is then the
+    one JSON document's (a pretty-printed file's line and column)."""
+    records = []
+    # Only \n ends a record (as in pressft.data.sources): str.splitlines would also split at U+2028 inside a string.
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if not records:
+                error, number = document_error, document_error.lineno
+            raise UserError(f"{origin} is neither JSON nor JSONL ({error.msg} at line {number}, column {error.colno})"
+                            ) from None
+    return records
+
+
 def _parse_text(text: str, origin: str) -> list[dict[str, Any]]:
     """Articles of a text that is JSON (one article, a list, or {"articles": [...]}), JSONL, or else plain text (the
     content of one article)."""
-    stripped = text.strip().removeprefix("\ufeff")
+    text = text.removeprefix("\ufeff")
+    stripped = text.strip()
     if not stripped:
         raise UserError(f"{origin} is empty; give an article as text, JSON or JSONL")
     if stripped[0] in "[{":
         try:
-            document = json.loads(stripped)
-        except json.JSONDecodeError:
-            document = None
-            try:
-                document = [json.loads(line) for line in stripped.splitlines() if line.strip()]
-            except json.JSONDecodeError as error:
-                raise UserError(f"{origin} is neither JSON nor JSONL ({error.msg} at line {error.lineno})") from None
+            document = json.loads(text)
+        except json.JSONDecodeError as error:
+            document = _parse_jsonl(text, origin, error)
         if isinstance(document, dict):
             document = document["articles"] if isinstance(document.get("articles"), list) else [document]
         for number, item in enumerate(document, start=1):
