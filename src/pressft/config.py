@@ -27,6 +27,7 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ATTENTION = ("sdpa", "eager", "flash_attention_2")
 BACKENDS = ("transformers", "vllm")
+LABEL_METHODS = ("likelihood", "generate")
 LAUNCHERS = ("python", "python3", "accelerate", "torchrun")
 EMBEDDED = "embedded"
 # A hub id is "owner/name"; anything with more path structure is a local directory.
@@ -265,6 +266,8 @@ class InferConfig:
     backend: str = _param("transformers, or vllm (GPU, `pip install vllm`; same records, greedy)", choices=BACKENDS)
     batch_size: int = _param("prompts per batch; a batch decodes until its longest answer ends")
     dtype: str = _param("weights' dtype; auto: bf16 where native, else fp16 on GPU, fp32 on CPU", choices=PRECISIONS)
+    label_method: str = _param("a label task's answer: likelihood (the most likely label after the prompt) or "
+                               "generate (the generated text, parsed)", choices=LABEL_METHODS)
     max_new_tokens: dict[str, int] = _param("per task; generation also stops at the end-of-turn token")
 
     def check(self) -> None:

@@ -395,17 +395,19 @@ def bootstrap_ci(statistic: Statistic, resamples: int, seed: int) -> tuple[float
     return _r(np.percentile(values, 2.5)), _r(np.percentile(values, 97.5))
 
 
-def paired_difference(a: Statistic, b: Statistic, resamples: int, seed: int) -> dict:
+def paired_difference(a: Statistic, b: Statistic, resamples: int, seed: int, lower_is_better: bool = False) -> dict:
     """a - b with a 95% paired bootstrap interval: both recomputed on the same resampled articles.
 
-    The verdict is "better" or "worse" only when the interval excludes 0, else "tie".
+    The verdict is "better" or "worse" only when the interval excludes 0, else "tie"; with `lower_is_better` (a share
+    of invented facts) a difference below 0 is "better".
     """
     if a.ids != b.ids:
         raise ValueError("the two models were scored on different test examples")
     indices = _resamples(len(a.ids), resamples, seed)
     diffs = a(indices) - b(indices)
     low, high = _r(np.percentile(diffs, 2.5)), _r(np.percentile(diffs, 97.5))
-    verdict = "better" if low > 0 else "worse" if high < 0 else "tie"
+    above, below = ("worse", "better") if lower_is_better else ("better", "worse")
+    verdict = above if low > 0 else below if high < 0 else "tie"
     return {"diff": _r(a.value - b.value), "ci_low": low, "ci_high": high, "verdict": verdict}
 
 
