@@ -62,9 +62,14 @@ def is_local_model(spec: str) -> bool:
     return spec != EMBEDDED and spec not in PACKAGED and (Path(spec).exists() or not _HUB_ID.match(spec))
 
 
-def check_train_size(size: int, pool: int) -> None:
+def check_train_size(size: int | None, pool: int) -> int:
+    """The number of training articles: `size`, or the whole pool when it is None."""
+    if size is None:
+        return pool
     if size > pool:
-        raise UserError(f"param train.size={size} exceeds the training pool of {pool} articles; use 1..{pool}")
+        raise UserError(f"param train.size={size} exceeds the training pool of {pool} articles; use 1..{pool}, "
+                        "or null for all of them")
+    return size
 
 
 # ------------------------------------------------------------------ data
@@ -232,7 +237,8 @@ class LoraConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     launcher: str = _param("python, or e.g. `accelerate launch --multi_gpu --num_processes 4` (data parallel)")
-    size: int = _param("training articles: the first N of the seeded train pool, so sizes are nested")
+    size: int | None = _param("training articles: the first N of the seeded train pool, so sizes are nested; "
+                              "null: the whole pool")
     epochs: int = _param("passes over the training examples")
     batch_size: int = _param("examples per step and process (evaluation: twice that)")
     grad_accum: int = _param("steps accumulated per optimizer step")
@@ -356,6 +362,8 @@ def _value(kind: Any, value: Any, dotted: str, meta: dict[str, Any]) -> Any:
             return value
         if tuple in {typing.get_origin(arg) for arg in args} and isinstance(value, list):
             return tuple(value)  # the elements: the class's check()
+        if int in args and isinstance(value, int):
+            return _value(int, value, dotted, meta)
         raise _fail(dotted, "be " + " or ".join(_describe(arg) for arg in args), value)
     if origin is tuple:
         if not isinstance(value, list):
