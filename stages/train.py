@@ -24,7 +24,8 @@ def main() -> None:
     train = config.train
     examples = select_training(read_jsonl(args.pool), train.size, train.type_oversample_cap)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"train: {train.size} articles -> {len(examples)} examples (minority types oversampled)")
+        print(f"train: {len({e['id'] for e in examples})} articles -> {len(examples)} examples (minority types "
+              "oversampled)")
         if train.precision == "bf16" and bf16_emulated():
             print(f"train: warning: {EMULATED_BF16}; set train.precision to auto or fp32 (the adapter then differs)")
     result = train_lora(args.base, examples, read_jsonl(args.val), train, config.model, args.out,

@@ -240,4 +240,5 @@ def test_stage_writes_four_prediction_files_and_the_choices(tmp_path, normalised
 
     done = _stage(tmp_path, 100)  # below the embedded corpus' pool, so params pass; above these 24 articles
     assert done.returncode == 2
-    assert done.stderr == "error: param train.size=100 exceeds the training pool of 24 articles; use 1..24\n"
+    assert done.stderr == ("error: param train.size=100 exceeds the training pool of 24 articles; use 1..24, or null "
+                           "for all of them\n")

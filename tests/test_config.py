@@ -14,6 +14,7 @@ from pressft.config import (
     Config,
     as_dict,
     compose,
+    check_train_size,
     is_local_model,
     load_config,
     parse_config,
@@ -60,10 +61,25 @@ def test_the_config_is_frozen(config):
         config.train.size = 1
 
 
-@pytest.mark.parametrize("size", [0, -1, "abc", 2.5, True, None])
+@pytest.mark.parametrize("size", [0, -1, True])
 def test_train_size_must_be_a_positive_integer(params, size):
     params["train"]["size"] = size
     check_fails(params, "train.size", "integer >= 1", repr(size))
+
+
+@pytest.mark.parametrize("size", ["abc", 2.5])
+def test_train_size_is_an_integer_or_null(params, size):
+    params["train"]["size"] = size
+    check_fails(params, "train.size", "must be integer or null", repr(size))
+
+
+def test_train_size_null_takes_the_whole_pool(params):
+    params["train"]["size"] = None
+    assert parse_config(params).train.size is None
+    assert check_train_size(None, 238) == 238 and check_train_size(200, 238) == 200
+    with pytest.raises(UserError, match=r"train.size=239 exceeds the training pool of 238 articles; use 1..238, or "
+                                        r"null for all of them"):
+        check_train_size(239, 238)
 
 
 def test_unknown_data_source_lists_the_allowed_ones(params):
@@ -270,7 +286,7 @@ def test_bad_value_in_file_fails_on_load(tmp_path):
     assert "size: lots" in text
     path = tmp_path / "params.yaml"
     path.write_text(text)
-    with pytest.raises(UserError, match=r"train\.size must be an integer >= 1, got 'lots'"):
+    with pytest.raises(UserError, match=r"train\.size must be integer or null, got 'lots'"):
         load_config(path=path)
 
 

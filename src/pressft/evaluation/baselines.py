@@ -50,9 +50,9 @@ def covers() -> dict[str, tuple[str, ...]]:
     return {name: tuple(task.name for task in REGISTRY.values() if name in task.baselines) for name in names}
 
 
-def training_examples(pool: Examples, size: int) -> Examples:
+def training_examples(pool: Examples, size: int | None) -> Examples:
     """The examples of the first `size` pool articles: the LLM's training articles, without its class balancing."""
-    check_train_size(size, len({example["id"] for example in pool}))
+    size = check_train_size(size, len({example["id"] for example in pool}))
     return [example for example in pool if example["rank"] < size]
 
 

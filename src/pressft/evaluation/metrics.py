@@ -401,16 +401,19 @@ def bootstrap_ci(statistic: Statistic, resamples: int, seed: int, *, confidence:
     return _percentile_interval(statistic(_resamples(len(statistic.ids), resamples, seed)), confidence)
 
 
-def paired_difference(a: Statistic, b: Statistic, resamples: int, seed: int, *, confidence: float) -> dict:
+def paired_difference(a: Statistic, b: Statistic, resamples: int, seed: int, *, confidence: float,
+                      lower_is_better: bool = False) -> dict:
     """a - b with a paired bootstrap interval: both recomputed on the same resampled articles.
 
-    The verdict is "better" or "worse" only when the interval excludes 0, else "tie".
+    The verdict is "better" or "worse" only when the interval excludes 0, else "tie"; with `lower_is_better` (a share
+    of invented facts) a difference below 0 is "better".
     """
     if a.ids != b.ids:
         raise ValueError("the two models were scored on different test examples")
     indices = _resamples(len(a.ids), resamples, seed)
     low, high = _percentile_interval(a(indices) - b(indices), confidence)
-    verdict = "better" if low > 0 else "worse" if high < 0 else "tie"
+    above, below = ("worse", "better") if lower_is_better else ("better", "worse")
+    verdict = above if low > 0 else below if high < 0 else "tie"
     return {"diff": _r(a.value - b.value), "ci_low": low, "ci_high": high, "verdict": verdict}
 
 

@@ -152,8 +152,11 @@ def _score_answers(model, cache, input_ids: torch.Tensor, mask: torch.Tensor,
 
 
 def _run_batches(model, tokenizer, examples, *, max_new_tokens, max_length, date_string, batch_size, generate: bool,
-                 score: bool, log: Callable[[str], None]) -> tuple[list[dict[str, Any] | None], list[tuple | None]]:
-    """Per example: its prediction record (if `generate`) and its reference answer's (nll, tokens) (if `score`)."""
+                 score: bool, log: Callable[[str], None], labels: dict[str, tuple[str, ...]] | None = None,
+                 ) -> tuple[list[dict[str, Any] | None], list[tuple | None], list[dict[str, float] | None]]:
+    """Per example: its prediction record (if `generate`), its reference answer's (nll, tokens) (if `score`), and for
+    the tasks in `labels` the summed nll of each label as the answer, all from one prefill of its prompt."""
+    labels = labels or {}
     end = eot_id(tokenizer)
     batches = plan_batches(tokenizer, examples, max_new_tokens, max_length, date_string, batch_size)
     prefixes = {}
@@ -163,14 +166,19 @@ def _run_batches(model, tokenizer, examples, *, max_new_tokens, max_length, date
         prefixes[task] = (prefix, _prefix_cache(model, prefix))
     records: list[dict[str, Any] | None] = [None] * len(examples)
     scores: list[tuple | None] = [None] * len(examples)
+    label_scores: list[dict[str, float] | None] = [None] * len(examples)
     start = time.time()
     done = 0
     for number, batch in enumerate(batches, start=1):
         task, limit = batch[0].task, batch[0].limit
         answers = [answer_ids(tokenizer, examples[job.index], date_string) for job in batch] if score else [[]]
+        # Each label as every row's answer: scored from the same prompts' keys and values, one label at a time.
+        candidates = {label: [answer_ids(tokenizer, examples[job.index] | {"answer": label}, date_string)
+                              for job in batch] for label in labels.get(task, ())}
         prefix, prefix_cache = prefixes[task]
-        input_ids, mask, cache = _batch_inputs(model, tokenizer, batch, prefix, prefix_cache,
-                                               max(limit if generate else 0, max(map(len, answers))))
+        room = max(limit if generate else 0, *map(len, answers), *(len(ids) for rows in candidates.values()
+                                                                     for ids in rows))
+        input_ids, mask, cache = _batch_inputs(model, tokenizer, batch, prefix, prefix_cache, room)
         if generate:
             with torch.inference_mode():
                 output = model.generate(
@@ -193,10 +201,21 @@ def _run_batches(model, tokenizer, examples, *, max_new_tokens, max_length, date
         if score:
             for job, scored in zip(batch, _score_answers(model, cache, input_ids, mask, answers), strict=True):
                 scores[job.index] = scored
+        for label, label_answers in candidates.items():
+            for job, (nll, _) in zip(batch, _score_answers(model, cache, input_ids, mask, label_answers), strict=True):
+                label_scores[job.index] = (label_scores[job.index] or {}) | {label: nll}
         done += len(batch)
         if number == 1 or number % 5 == 0 or number == len(batches):
             log(f"{'generated' if generate else 'scored'} {done}/{len(examples)} ({task})  {time.time() - start:.0f}s")
-    return records, scores
+    return records, scores, label_scores
+
+
+def choose_label(record: dict[str, Any], nll_by_label: dict[str, float]) -> dict[str, Any]:
+    """The record answering the most likely label (least summed nll of the label and its end of turn; ties: the
+    first label), with each label's nll and the freely generated text kept beside it."""
+    best = min(nll_by_label, key=lambda label: nll_by_label[label])  # min keeps the first of equal values
+    return record | {"prediction": best, "generated": record["prediction"], "label_method": "likelihood",
+                     "label_nll": {label: round(nll, 4) for label, nll in nll_by_label.items()}}
 
 
 def generate_predictions(
@@ -209,6 +228,7 @@ def generate_predictions(
     date_string: str,
     batch_size: int,
     score_answers: bool = False,
+    labels: dict[str, tuple[str, ...]] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """One prediction record per example, in the examples' order: batched greedy decoding, left padding.
@@ -216,14 +236,17 @@ def generate_predictions(
     The prompts of one task share their start (chat header, system message), so that prefix is computed
     once per task and every batch continues from its keys and values (see _batch_inputs). With `score_answers`,
     each record also gets its reference answer's `answer_nll` and `answer_tokens` (see answer_nll), from the same
-    prompts' keys and values.
+    prompts' keys and values. The tasks in `labels` ({task: its labels}) answer the most likely label (choose_label)
+    instead of the generated text, which is kept as `generated`.
     """
-    records, scores = _run_batches(model, tokenizer, examples, max_new_tokens=max_new_tokens, max_length=max_length,
-                                   date_string=date_string, batch_size=batch_size, generate=True,
-                                   score=score_answers, log=log)
-    for record, scored in zip(records, scores, strict=True):
+    records, scores, label_scores = _run_batches(
+        model, tokenizer, examples, max_new_tokens=max_new_tokens, max_length=max_length, date_string=date_string,
+        batch_size=batch_size, generate=True, score=score_answers, log=log, labels=labels)
+    for index, (record, scored, nll_by_label) in enumerate(zip(records, scores, label_scores, strict=True)):
         if score_answers:
             record.update(answer_nll=round(scored[0], 4), answer_tokens=scored[1])
+        if nll_by_label:
+            records[index] = choose_label(record, nll_by_label)
     return records  # type: ignore[return-value]
 
 
@@ -306,6 +329,17 @@ def answer_nll(
     answer's likelihood says little about the task. generate_predictions(score_answers=True) gives the same numbers
     while it generates; this is for backends that only generate (vLLM).
     """
-    _, scores = _run_batches(model, tokenizer, examples, max_new_tokens=max_new_tokens, max_length=max_length,
-                             date_string=date_string, batch_size=batch_size, generate=False, score=True, log=log)
+    _, scores, _ = _run_batches(model, tokenizer, examples, max_new_tokens=max_new_tokens, max_length=max_length,
+                                date_string=date_string, batch_size=batch_size, generate=False, score=True, log=log)
     return scores  # type: ignore[return-value]
+
+
+def label_nll(model, tokenizer, examples: list[dict[str, Any]], labels: dict[str, tuple[str, ...]], *,
+              max_new_tokens: dict[str, int], max_length: int, date_string: str, batch_size: int,
+              log: Callable[[str], None] = print) -> list[dict[str, float] | None]:
+    """{label: summed nll} of each example of the tasks in `labels` (None for the others), for backends that only
+    generate (vLLM); generate_predictions(labels=...) gives the same while it generates."""
+    _, _, label_scores = _run_batches(
+        model, tokenizer, examples, max_new_tokens=max_new_tokens, max_length=max_length, date_string=date_string,
+        batch_size=batch_size, generate=False, score=False, log=log, labels=labels)
+    return label_scores

@@ -26,14 +26,14 @@ SEAL = "pressft_complete"  # written into a checkpoint once everything in it is 
 FINGERPRINT = "pressft_run.json"  # what the checkpoints in a work directory were trained on
 
 
-def select_training(pool: list[dict[str, Any]], size: int, oversample_cap: int) -> list[dict[str, Any]]:
+def select_training(pool: list[dict[str, Any]], size: int | None, oversample_cap: int) -> list[dict[str, Any]]:
     """Examples of the first `size` pool articles; in each label task, the examples of its minority classes repeated.
 
     Classes are imbalanced (most articles are press releases): without balancing, a classifier learns to answer the
     majority class and loses to the majority baseline on macro-F1. Each class's examples are repeated
     round(majority / count) times, at most `oversample_cap` times.
     """
-    check_train_size(size, len({example["id"] for example in pool}))
+    size = check_train_size(size, len({example["id"] for example in pool}))
     chosen = [example for example in pool if example["rank"] < size]
     balanced = {task.name for task in of_kind("label")}
     counts = Counter((example["task"], example["answer"]) for example in chosen if example["task"] in balanced)

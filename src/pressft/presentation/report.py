@@ -4,6 +4,7 @@ model and over simple baselines, with intervals, per-class results and examples.
 from typing import Any
 
 from pressft.config import Config
+from pressft.evaluation.faithfulness import check
 from pressft.evaluation.metrics import INVALID_LABEL, example_scores
 from pressft.tasks import METRIC_NAMES, REGISTRY, of_kind
 
@@ -101,6 +102,7 @@ def model_section(config: Config, base: dict, train: dict) -> str:
     balanced = (f" (minority {' and '.join(task.nouns[1] for task in labelled)} oversampled up to "
                 f"×{t.type_oversample_cap} in the {' and '.join(task.name for task in labelled)} "
                 f"task{'s' if len(labelled) > 1 else ''})") if labelled else ""
+    label_tasks = [task.name for task in labelled]
     rows = [
         ["base model", _base_description(config.model.base, base)],
         ["LoRA", f"r {lora.r}, alpha {lora.alpha}, dropout {lora.dropout}, on {', '.join(lora.target_modules)}"],
@@ -122,6 +124,10 @@ def model_section(config: Config, base: dict, train: dict) -> str:
         ["inference", f"greedy, {infer.backend}, infer.dtype {infer.dtype}, batches of {infer.batch_size}, at "
                       "most " + ", ".join(f"{n} ({task})" for task, n in infer.max_new_tokens.items()) +
                       " new tokens, stop at end-of-turn"],
+        ["label answers", ", ".join(label_tasks) + (
+            ": the label most likely after the prompt (summed log-likelihood of the label and its end of turn), "
+            "so every answer is a valid label" if infer.label_method == "likelihood" else
+            ": the generated text, parsed to a label (an answer that names none counts as wrong)")],
     ]
     return "## Model and training\n\n" + markdown_table(["", ""], rows)
 
@@ -281,6 +287,51 @@ def perplexity_section(metrics: dict[str, dict]) -> str:
             + markdown_table(["task", "fine-tuned", "base"], rows))
 
 
+def _share(values: dict, key: str) -> str:
+    return f"{values[key]:.3f} [{values[f'{key}_ci_low']:.3f}, {values[f'{key}_ci_high']:.3f}]"
+
+
+def invented_section(metrics: dict[str, dict], comparison: dict, tests: list[dict],
+                     predictions: dict[str, list[dict]], count: int = 3) -> str:
+    """Per free-text task: each model's share of numbers and names that the article does not contain, the paired
+    differences of the fine-tuned model, and its answers that invent the most (evaluation.faithfulness)."""
+    sources = {(e["id"], e["task"]): e["input"] for e in tests}
+    parts = ["## Invented facts",
+             "The share of the numbers (and of the capitalised names and model codes) in the answers that the article "
+             f"does not contain, pooled over the test answers, with {100 * comparison['confidence']:g}% bootstrap "
+             "intervals; \"answers\" is the share "
+             "of answers holding at least one invented number. A lexical check: \"1,000\" matches \"1000\" and a "
+             "date matches its parts, but numbers written as words and wrong facts without a new word escape it. "
+             "Lower is better; the lead baseline copies the article and invents nothing."]
+    for task in (spec.name for spec in of_kind("text")):
+        models = [name for name in metrics if "invented_numbers" in metrics[name].get(task, {})]
+        if not models:
+            continue
+        rows = [[name, _share(metrics[name][task], "invented_numbers"), _share(metrics[name][task], "invented_names"),
+                 f"{metrics[name][task]['answers_with_invented_numbers']:.2f}",
+                 metrics[name][task]["numbers_checked"]] for name in models]
+        lines = [f"### {task}", markdown_table(
+            ["model", "numbers not in the article", "names not in the article", "answers", "numbers checked"], rows)]
+        for key, what in (("invented_numbers", "numbers"), ("invented_names", "names")):
+            entry = comparison.get(task, {}).get(key, {})
+            versus = [f"vs {name.removeprefix('finetuned_minus_')}: {_difference(value)}"
+                      for name, value in entry.items() if name.startswith("finetuned_minus_")]
+            if versus:
+                lines.append(f"Fine-tuned, share of invented {what}: " + "; ".join(versus) + ".")
+        if "finetuned" in predictions:
+            answers = sorted((r for r in predictions["finetuned"] if r["task"] == task), key=lambda r: r["id"])
+            found = [(check(r["prediction"], sources[r["id"], task]), r) for r in answers if (r["id"], task) in sources]
+            worst = sorted((pair for pair in found if pair[0].invented_numbers or pair[0].invented_names),
+                           key=lambda pair: (-len(pair[0].invented_numbers), -len(pair[0].invented_names),
+                                             pair[1]["id"]))[:count]
+            if worst:
+                lines.append("The fine-tuned answers that invent the most (numbers first):\n\n" + "\n".join(
+                    f"- article `{r['id']}`: {_quote(r['prediction'])} — not in the article: "
+                    f"{', '.join(c.invented_numbers + c.invented_names)}" for c, r in worst))
+        parts.append("\n\n".join(lines))
+    return "\n\n".join(parts) if len(parts) > 2 else ""
+
+
 def render_report(
     *, config: Config, base: dict, data: dict, splits: dict, train: dict, metrics: dict[str, dict], comparison: dict,
     tests: list[dict], predictions: dict[str, list[dict]], figures: list[str],
@@ -297,6 +348,7 @@ def render_report(
         results_section(metrics, comparison),
         labels_section(metrics, comparison),
         perplexity_section(metrics),
+        *filter(None, [invented_section(metrics, comparison, tests, predictions)]),
         examples_section(tests, predictions),
         "## Figures\n\n" + figure_lines,
     ]) + "\n"
