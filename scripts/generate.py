@@ -28,6 +28,7 @@ from pressft.model.answering import (  # noqa: E402
 from pressft.errors import UserError, run_stage  # noqa: E402
 from pressft.io import jsonl_line, write_jsonl  # noqa: E402
 from pressft.config import load_config  # noqa: E402
+from pressft.tasks import label_choices  # noqa: E402
 
 
 def main() -> None:
@@ -48,7 +49,8 @@ def main() -> None:
 
     infer = config.infer
     settings = dict(max_new_tokens=infer.max_new_tokens, max_length=config.model.max_length,
-                    date_string=config.model.date_string, batch_size=infer.batch_size)
+                    date_string=config.model.date_string, batch_size=infer.batch_size,
+                    labels=label_choices(tasks, infer.label_method))
     with model_directory(args.model, args.exp) as directory:
         model, tokenizer = load_for_inference(directory, infer.dtype)
     print(f"generate: {len(articles)} article(s), {', '.join(tasks)}, with {args.model}"

@@ -7,6 +7,7 @@ baseline from a bootstrap over seeds and test articles together.
     python scripts/size_study.py --sizes 100,200 --seeds 1   # other sizes and seeds
     python scripts/size_study.py --collect     # only collect experiments that already ran (from this commit, or for
                                                # runs it lacks, the nearest commit before it), every seed found
+    python scripts/size_study.py --render      # only rewrite study.md and metrics.png from study.json (no experiments)
 
 Each experiment is `dvc exp run -S train.size=N -S train.seed=S`: DVC reruns only what depends on them (train,
 infer@finetuned, baselines, score, plot, report) and restores the data, the base model and the base inference
@@ -28,6 +29,7 @@ from pressft.evaluation.study import (
     experiment_name,
     experiments,
     read_experiment,
+    rows_from_json,
     run_statistics,
     study_rows,
 )
@@ -47,15 +49,30 @@ def dvc(*args: str) -> None:
         raise UserError(f"dvc {' '.join(args)} failed (see its output above)")
 
 
+def write_study(rows: list[dict], out: Path, test_articles: int, synthetic: bool, confidence: float) -> None:
+    (out / "study.md").write_text(study_markdown(rows, test_articles, synthetic, confidence))
+    metrics_figure(rows, out / "metrics.png", synthetic, confidence)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default=None, help="comma-separated training sizes (default: study.sizes)")
     parser.add_argument("--seeds", default=None, help="comma-separated training seeds (default: study.seeds)")
     parser.add_argument("--collect", action="store_true",
                         help="do not run experiments, only collect them (every seed found for the sizes)")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite study.md and metrics.png from the folder's study.json (its test set is "
+                             "metrics/splits.json's)")
     parser.add_argument("--out", default="study", help="folder for study.md, study.json, metrics.png, loss.png")
     args = parser.parse_args()
     config = load_config("study", "train", "score")
+    if args.render:
+        out = Path(args.out)
+        rows = rows_from_json(read_json(out / "study.json"), config.train.seed)
+        write_study(rows, out, read_json("metrics/splits.json")["test"]["articles"],
+                    read_json("metrics/data.json")["synthetic"], config.score.confidence)
+        print(f"size_study: {len(rows)} sizes from {out}/study.json -> {out}/study.md, metrics.png")
+        return
     sizes = integers(args.sizes, "--sizes") if args.sizes else list(config.study.sizes)
     seeds = integers(args.seeds, "--seeds") if args.seeds else list(config.study.seeds)
     repo = Path.cwd()
@@ -94,8 +111,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(rows, out / "study.json")
-    (out / "study.md").write_text(study_markdown(rows, test_articles, synthetic, config.score.confidence))
-    metrics_figure(rows, out / "metrics.png", synthetic, config.score.confidence)
+    write_study(rows, out, test_articles, synthetic, config.score.confidence)
     loss_figure(results, out / "loss.png", synthetic)
     print(f"size_study: {len(sizes)} sizes, {len(results)} runs on {test_articles} test articles -> {out}/study.md, "
           f"metrics.png, loss.png")

@@ -11,7 +11,7 @@ from pressft.errors import run_stage
 from pressft.io import read_jsonl, write_jsonl
 from pressft.model.generation import answer_nll, choose_label, generate_predictions, generate_with_vllm, label_nll
 from pressft.model.modeling import EMULATED_BF16, bf16_emulated, load_for_inference
-from pressft.tasks import of_kind
+from pressft.tasks import label_choices
 
 
 def main() -> None:
@@ -25,9 +25,7 @@ def main() -> None:
     examples = read_jsonl(args.test)
     settings = dict(max_new_tokens=infer.max_new_tokens, max_length=config.model.max_length,
                     date_string=config.model.date_string)
-    tasks = {example["task"] for example in examples}
-    labels = {task.name: task.labels for task in of_kind("label")
-              if task.name in tasks and infer.label_method == "likelihood"}
+    labels = label_choices({example["task"] for example in examples}, infer.label_method)
     model, tokenizer = load_for_inference(args.model, infer.dtype)
     print(f"infer: {model.dtype} on {model.device}")
     if model.dtype == torch.bfloat16 and bf16_emulated():

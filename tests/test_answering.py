@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pressft.tasks import REGISTRY
+from pressft.tasks import REGISTRY, label_choices
 from pressft.model.answering import answer_articles, check_tasks, model_directory, prepare_article, read_articles
 from pressft.errors import UserError
 from pressft.model.generation import generate_predictions
@@ -119,6 +119,24 @@ def test_answers_are_the_evaluations_predictions_parsed(tiny_model, tokenizer, n
         assert isinstance(result["tags"], list) and all(isinstance(tag, str) for tag in result["tags"])
         assert result["type_is_label"] == (result["type"] in ("Press Release", "Press Kit", "Speech", "Fact & Figures"))
         assert "summary_generated" not in result
+
+
+def test_labels_by_likelihood_answer_the_infer_stages_label(tiny_model, tokenizer, normalised_articles, config):
+    """With the infer stage's label choice in the settings, the type is the label it chose for the same example (always
+    a label) and the raw answer stays the generated text."""
+    prompts = config.tasks.prompts
+    corpus = normalised_articles(3)
+    articles = [prepare_article(a, n, 10**6) for n, a in enumerate(corpus, start=1)]
+    settings = SETTINGS | {"labels": label_choices(["type"], "likelihood")}
+    results = answer_articles(tiny_model, tokenizer, articles, ["type"], prompts=prompts, settings=settings,
+                              log=lambda line: None)
+    examples = [e for a in corpus for e in make_examples(a, ["type"], prompts)]
+    expected = generate_predictions(tiny_model, tokenizer, examples, log=lambda line: None, **settings)
+    for record, result in zip(expected, results, strict=True):
+        assert record["label_method"] == "likelihood" and result["id"] == record["id"]
+        assert result["type"] == record["prediction"] and result["type_is_label"] is True
+        assert result["raw"]["type"] == record["generated"]
+    assert label_choices(["title", "tags"], "likelihood") == {} and label_choices(["type"], "generate") == {}
 
 
 def test_an_article_without_summary_reads_the_models_own(tiny_model, tokenizer, normalised_articles, config):

@@ -182,6 +182,12 @@ def of_kind(kind: str) -> list[Task]:
     return [task for task in REGISTRY.values() if task.kind == kind]
 
 
+def label_choices(names, method: str) -> dict[str, tuple[str, ...]]:
+    """{task: its labels} of the label tasks among `names` that answer by likelihood (param infer.label_method), for
+    generation.generate_predictions(labels=...); empty when labels are generated."""
+    return {task.name: task.labels for task in of_kind("label") if task.name in names and method == "likelihood"}
+
+
 def get_task(name: str) -> Task:
     try:
         return REGISTRY[name]

@@ -108,6 +108,25 @@ def run_statistics(repo: Path, commit: str, best_baselines: dict[str, str]) -> d
     return out
 
 
+def pick_interval_seed(seeds: list[int], reference_seed: int) -> int:
+    """The run whose test-set interval a row shows: the committed `train.seed`'s, else the lowest seed's."""
+    return reference_seed if reference_seed in seeds else min(seeds)
+
+
+def rows_from_json(rows: list[dict[str, Any]], reference_seed: int) -> list[dict[str, Any]]:
+    """study.json's rows as study_rows returns them: JSON keeps the seeds of `seed_values` as strings, and rows
+    collected before `interval_seed` was recorded get it by the same rule."""
+    out = []
+    for row in rows:
+        row = dict(row)
+        for task in REGISTRY:
+            if task in row:
+                row[task] = row[task] | {"seed_values": {int(k): v for k, v in row[task]["seed_values"].items()}}
+        row.setdefault("interval_seed", pick_interval_seed(row["seeds"], reference_seed))
+        out.append(row)
+    return out
+
+
 def study_rows(results: dict[Point, dict[str, Any]], stats: dict[Point, dict[str, dict[str, Statistic]]], *,
                reference_seed: int, resamples: int, seed: int, confidence: float) -> list[dict[str, Any]]:
     """One row per size: each task's headline metric as the mean over the seeds that ran, each seed's value and
@@ -118,7 +137,7 @@ def study_rows(results: dict[Point, dict[str, Any]], stats: dict[Point, dict[str
     for size in sorted({size for size, _ in results}):
         seeds = sorted(run_seed for run_size, run_seed in results if run_size == size)
         runs = [results[(size, run_seed)] for run_seed in seeds]
-        interval_seed = reference_seed if reference_seed in seeds else seeds[0]
+        interval_seed = pick_interval_seed(seeds, reference_seed)
         reference = results[(size, interval_seed)]
         row: dict[str, Any] = {
             "size": size, "seeds": seeds, "interval_seed": interval_seed, "steps": reference["train"]["steps"],

@@ -116,7 +116,7 @@ def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: lis
     article without such a field gets, in its place, the model's answer to the task that provides it (summarization
     provides the summary), marked `<field>_generated`: a first pass of those answers runs before the other tasks.
     """
-    results = {article["id"]: {"id": article["id"], "raw": {}, "hit_limit": [], "input_tokens_cut": {}}
+    results = {article["id"]: {"id": article["id"], "raw": {}, "answer": {}, "hit_limit": [], "input_tokens_cut": {}}
                for article in articles}
     if len(results) < len(articles):
         raise UserError("two input articles share an id; give each its own \"id\"")
@@ -136,18 +136,20 @@ def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: lis
     done += generate_predictions(model, tokenizer, rest, log=log, **settings) if rest else []
     for record in (record for record in done if record["task"] in tasks):
         result = results[record["id"]]
-        result["raw"][record["task"]] = record["prediction"]
+        result["answer"][record["task"]] = record["prediction"]
+        # A label chosen by likelihood (settings' `labels`) keeps the generated text beside it.
+        result["raw"][record["task"]] = record.get("generated", record["prediction"])
         result["input_tokens_cut"][record["task"]] = record["input_tokens_cut"]
         if record["hit_limit"]:
             result["hit_limit"].append(record["task"])
     ordered = []
     for article in articles:
         found = results[article["id"]]
-        raw, result = found["raw"], {"id": article["id"]}
+        answer, result = found["answer"], {"id": article["id"]}
         for task in map(get_task, tasks):
-            parsed = task.parse(raw[task.name])
+            parsed = task.parse(answer[task.name])
             if task.kind == "label":
-                result[task.name], result[f"{task.name}_is_label"] = parsed or raw[task.name], parsed is not None
+                result[task.name], result[f"{task.name}_is_label"] = parsed or answer[task.name], parsed is not None
             else:
                 result[task.name] = parsed
         for task in providers:
