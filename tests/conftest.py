@@ -63,7 +63,7 @@ def make_article(i: int, article_type: str | None = None) -> dict:
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def articles():
     """Factory: articles(n) -> n valid raw articles, 80% Press Release (16/2/1/1 per 20)."""
 
@@ -73,7 +73,7 @@ def articles():
     return factory
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def normalised_articles(articles):
     """Factory: articles in the project schema (ISO date, id), as the fetch stage writes them."""
     from pressft.data.cleaning import clean_article

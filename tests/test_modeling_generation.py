@@ -9,6 +9,7 @@ import torch
 from pressft.tasks import REGISTRY
 from pressft.model.chat import CHAT_TEMPLATE, EOT, PAD, eot_id, prompt_ids
 from pressft.errors import UserError
+from pressft.model import modeling
 from pressft.model.generation import generate_predictions, shared_prefix_length
 from pressft.model.modeling import (
     PAD_CANDIDATES, SOURCE_FILE, SPECIAL_TOKENS, inference_dtype, load_for_inference, load_model, prepare_base,
@@ -331,9 +332,17 @@ def test_reused_prefix_gives_the_outputs_of_a_full_prefill(tiny_model, tokenizer
         assert record["output_tokens"] == len(tokens)
 
 
-def test_inference_dtype_names():
+@pytest.mark.parametrize(("cuda", "bf16", "auto"), [(False, True, torch.bfloat16), (False, False, torch.float32),
+                                                  (True, True, torch.bfloat16), (True, False, torch.float16)])
+def test_inference_dtype_names(monkeypatch, cuda, bf16, auto):
+    # auto is bf16 where the hardware computes it natively (a CPU with AVX512-BF16/AMX, an Ampere GPU), else fp32 on
+    # a CPU and fp16 on a GPU.
+    monkeypatch.setattr(modeling.torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(modeling.torch.cuda, "is_bf16_supported", lambda: bf16)
+    monkeypatch.setattr(modeling, "cpu_has_bf16", lambda: bf16 and not cuda)
+    assert inference_dtype("auto") == auto
     assert inference_dtype("fp32") == torch.float32 and inference_dtype("bf16") == torch.bfloat16
-    assert inference_dtype("auto") in (torch.float32, torch.bfloat16)  # on a CPU: bf16 only where it is native
+    assert inference_dtype("fp16") == torch.float16
 
 
 def test_prediction_records(tiny_model, tokenizer, mixed_examples):

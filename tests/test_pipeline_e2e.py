@@ -1,7 +1,11 @@
 """The real pipeline, end to end: `dvc repro` on the smallest configuration (preset smoke) in a temporary git repository,
-then `dvc exp run -S train.size=...` and which stages it re-ran."""
+then `dvc exp run -S train.size=...` and which stages it re-ran.
+
+The repro runs once, in the module fixture `reproduced`, and every test asks for it (and the size study's runs for
+the tests that read them), so each test also runs alone: `pytest tests/test_pipeline_e2e.py -k generate`."""
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -11,10 +15,16 @@ import pytest
 from ruamel.yaml import YAML
 
 from pressft.config import compose
+from pressft.evaluation.baselines import covers
+from pressft.evaluation.metrics import headline_statistic
 from pressft.evaluation.reproduction import MACHINE_DEPENDENT, WITHOUT_AMX
+from pressft.tasks import REGISTRY
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
+
+
+TASKS = ("summarization", "title", "tags", "type")
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -48,16 +58,65 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-def test_repro_builds_everything_and_second_repro_does_nothing(project):
+def _commit(project: Path, message: str) -> None:
+    _run(["git", "add", "-A"], project)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message, "--allow-empty"], project)
+
+
+def _verdict(difference: dict, tie: str) -> str:
+    """The verdict a paired difference must carry: better or worse only when its interval excludes 0."""
+    return "better" if difference["ci_low"] > 0 else "worse" if difference["ci_high"] < 0 else tie
+
+
+@pytest.fixture(scope="module")
+def reproduced(project) -> Path:
+    """The project after `dvc repro` of the smoke preset (the tests below may change it: later ones in the file see
+    what earlier ones did, and none depends on that)."""
     _run(["dvc", "repro"], project)
-    for name in ("base", "finetuned"):
+    return project
+
+
+@pytest.fixture(scope="module")
+def study_runs(reproduced, tmp_path_factory) -> tuple[str, Path]:
+    """The size study's experiments from one commit: sizes 16 and 32 with seed 3407, then 16 with seed 1; (what the
+    first command printed, its --out folder, elsewhere: the committed study/ stays as it is)."""
+    _commit(reproduced, "before the study")
+    first = tmp_path_factory.mktemp("study") / "first"
+    out = _run(["python", "scripts/size_study.py", "--sizes", "16,32", "--seeds", "3407", "--out", str(first)],
+               reproduced)
+    _run(["python", "scripts/size_study.py", "--sizes", "16", "--seeds", "1", "--out", str(first)], reproduced)
+    return out, first
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_repro_builds_everything_and_second_repro_does_nothing(reproduced):
+    project = reproduced
+    params = YAML(typ="safe").load((project / "params.yaml").read_text())
+    # The score stage's headline metrics are those of the predictions each model wrote, on the 16 test articles. (The
+    # smoke preset's tiny model answers nothing, so its scores are 0; the baselines' are not.)
+    predictions = {"base": "data/predictions/base.jsonl", "finetuned": "data/predictions/finetuned.jsonl",
+                   **{name: f"data/baselines/{name}.jsonl" for name in covers()}}
+    for name, path in predictions.items():
         metrics = json.loads((project / "metrics" / f"{name}.json").read_text())
-        assert set(metrics) >= {"summarization", "title", "tags", "type"}
-        assert 0.0 <= metrics["summarization"]["rougeL"] <= 1.0
-        predictions = (project / "data" / "predictions" / f"{name}.jsonl").read_text().splitlines()
-        assert len(predictions) == 16 * 4
+        records = _jsonl(project / path)
+        tasks = covers().get(name, TASKS)
+        assert sorted(record["task"] for record in records) == sorted(tasks * 16), name
+        for task in tasks:
+            key = REGISTRY[task].headline
+            of_task = [record for record in records if record["task"] == task]
+            assert metrics[task][key] == round(headline_statistic(task, of_task).value, 4), (name, task)
+            assert metrics[task][f"{key}_ci_low"] <= metrics[task][key] <= metrics[task][f"{key}_ci_high"]
+    base = json.loads((project / "metrics" / "base.json").read_text())
+    finetuned = json.loads((project / "metrics" / "finetuned.json").read_text())
+    assert finetuned["perplexity"] < base["perplexity"]  # training lowered the loss on the test answers
     train = json.loads((project / "metrics" / "train.json").read_text())
-    assert train["train_articles"] == 48 and train["steps"] > 0
+    assert train["train_articles"] == 48
+    # One epoch of batch 8 (the smoke preset), no gradient accumulation: every example once, no early stop.
+    assert (params["train"]["epochs"], params["train"]["batch_size"], params["train"]["grad_accum"]) == (1, 8, 1)
+    assert train["steps"] == math.ceil(train["train_examples"] / 8)
     assert (project / "models" / "adapter" / "adapter_model.safetensors").exists()
     assert not (project / "models" / "checkpoints").exists()
     # Relocatable: the adapter names its base relative to the repository root, never by an absolute path.
@@ -70,14 +129,18 @@ def test_repro_builds_everything_and_second_repro_does_nothing(project):
     assert "eval_loss" in (project / "metrics" / "loss" / "eval.csv").read_text()
     data = json.loads((project / "metrics" / "data.json").read_text())
     assert (data["records_read"], data["kept"], data["rejected"], data["duplicates"]) == (160, 160, 0, 0)
+    baselines = {name: json.loads((project / "metrics" / f"{name}.json").read_text()) for name in covers()}
     comparison = json.loads((project / "metrics" / "comparison.json").read_text())
-    for task in ("summarization", "title", "tags", "type"):
-        assert comparison[task]["finetuned_minus_base"]["verdict"] in ("better", "tie", "worse")
-        assert comparison[task]["best_baseline"].startswith("baseline-")
-    for name in ("baseline-lead", "baseline-majority", "baseline-tfidf", "baseline-nearest"):
-        assert json.loads((project / "metrics" / f"{name}.json").read_text())
-    finetuned = json.loads((project / "metrics" / "finetuned.json").read_text())
-    assert finetuned["perplexity"] > 1 and finetuned["summarization"]["rougeL_ci_low"] <= finetuned["summarization"]["rougeL"]
+    for task in TASKS:
+        entry, headline = comparison[task], REGISTRY[task].headline
+        assert (entry["finetuned"], entry["base"]) == (finetuned[task][headline], base[task][headline])
+        assert entry["finetuned_minus_base"]["verdict"] == _verdict(entry["finetuned_minus_base"], "tie")
+        assert entry["finetuned_minus_best_baseline"]["verdict"] == _verdict(entry["finetuned_minus_best_baseline"],
+                                                                             "tie")
+        # The best baseline is the one of the highest headline metric among those that answer the task.
+        best = max((name for name, tasks in covers().items() if task in tasks),
+                   key=lambda name: (baselines[name][task][headline], name))
+        assert (entry["best_baseline"], entry["best_baseline_value"]) == (best, baselines[best][task][headline])
     report = (project / "reports" / "results.md").read_text()
     assert "## Summary" in report and "## Examples" in report
     assert "| kept | 160 |" in report and "| test | 16 | 64 |" in report
@@ -85,7 +148,8 @@ def test_repro_builds_everything_and_second_repro_does_nothing(project):
     assert "up to date" in _run(["dvc", "repro"], project).lower()
 
 
-def test_generate_gives_a_test_article_the_infer_stages_answers_and_the_export_loads(project, tmp_path):
+def test_generate_gives_a_test_article_the_infer_stages_answers_and_the_export_loads(reproduced, tmp_path):
+    project = reproduced
     article = json.loads((project / "data/split/test.jsonl").read_text().splitlines()[0])
     (tmp_path / "article.json").write_text(json.dumps(article))
     _run(["python", "scripts/generate.py", str(tmp_path / "article.json"), "--out", str(tmp_path / "a.jsonl")], project)
@@ -103,11 +167,11 @@ def test_generate_gives_a_test_article_the_infer_stages_answers_and_the_export_l
     assert card.startswith("---\n") and f"fine-tuned {comparison['title']['finetuned']:.3f}" in card
 
 
-def test_a_cpu_without_amx_reproduces_the_committed_metrics_bit_for_bit(project):
+def test_a_cpu_without_amx_reproduces_the_committed_metrics_bit_for_bit(reproduced):
+    project = reproduced
     """The committed run's metrics, then every stage again with oneDNN and MKL capped below AMX (this CPU, if it has
     AMX, computing as the machine of this kind without it), checked by the command users run."""
-    _run(["git", "add", "-A"], project)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results", "--allow-empty"], project)
+    _commit(project, "results")
     _run(["dvc", "repro", "-f"], project, env=WITHOUT_AMX)
     out = _run(["python", "scripts/check_reproduction.py"], project)
     assert "metrics/finetuned.json" in out and "relative difference" not in out
@@ -116,7 +180,8 @@ def test_a_cpu_without_amx_reproduces_the_committed_metrics_bit_for_bit(project)
 
 
 
-def test_training_killed_during_dvc_repro_resumes_to_the_same_adapter(project):
+def test_training_killed_during_dvc_repro_resumes_to_the_same_adapter(reproduced):
+    project = reproduced
     import signal
     import time
 
@@ -146,7 +211,8 @@ def test_training_killed_during_dvc_repro_resumes_to_the_same_adapter(project):
     assert "up to date" in _run(["dvc", "status"], project).lower()
 
 
-def test_two_process_training_matches_one_process(project, tmp_path):
+def test_two_process_training_matches_one_process(reproduced, tmp_path):
+    project = reproduced
     """`accelerate launch` with 2 CPU processes (gloo) of batch 4 against the repro's 1 process of batch 8."""
     single = json.loads((project / "metrics/train.json").read_text())
     params_file = project / "params.yaml"
@@ -172,7 +238,8 @@ def test_two_process_training_matches_one_process(project, tmp_path):
     assert (tmp_path / "adapter/adapter_model.safetensors").exists() and not (tmp_path / "checkpoints").exists()
 
 
-def test_adapter_loads_from_a_moved_clone(project, tmp_path):
+def test_adapter_loads_from_a_moved_clone(reproduced, tmp_path):
+    project = reproduced
     moved = tmp_path / "elsewhere"
     shutil.copytree(project / "models", moved / "models")
     code = ("from pressft.model.modeling import load_for_inference; m, t = load_for_inference('models/adapter'); "
@@ -180,9 +247,9 @@ def test_adapter_loads_from_a_moved_clone(project, tmp_path):
     assert "LlamaForCausalLM True\n" in _run(["python", "-c", code], moved)
 
 
-def test_experiment_on_another_size_reruns_only_training_side(project):
-    _run(["git", "add", "-A"], project)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro", "--allow-empty"], project)
+def test_experiment_on_another_size_reruns_only_training_side(reproduced):
+    project = reproduced
+    _commit(project, "repro")
     log = _run(["dvc", "exp", "run", "-S", "train.size=24"], project)
     ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
     assert {"train", "infer@finetuned", "baselines"} <= ran
@@ -193,14 +260,10 @@ def test_experiment_on_another_size_reruns_only_training_side(project):
     assert "train_articles" in diff
 
 
-def test_size_study_runs_one_experiment_per_size_and_seed_on_one_test_set(project, tmp_path):
-    _run(["git", "add", "-A"], project)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "before the study", "--allow-empty"], project)
-    first = tmp_path / "first"  # elsewhere: the committed study/ must stay as it is for the second run
-    out = _run(["python", "scripts/size_study.py", "--sizes", "16,32", "--seeds", "3407", "--out", str(first)], project)
+def test_size_study_runs_one_experiment_per_size_and_seed_on_one_test_set(reproduced, study_runs, tmp_path):
+    project, (out, first) = reproduced, study_runs
     assert f"size_study: 2 sizes, 2 runs on 16 test articles -> {first}/study.md" in out
-    # A second seed at one size, then one study of everything from this commit.
-    _run(["python", "scripts/size_study.py", "--sizes", "16", "--seeds", "1", "--out", str(first)], project)
+    # After a second seed at one size (study_runs), one study of everything from this commit.
     out = _run(["python", "scripts/size_study.py", "--sizes", "16,32", "--collect"], project)
     assert "size_study: 2 sizes, 3 runs on 16 test articles -> study/study.md" in out
     # The printed `dvc plots diff` names each run's experiment by revision, and DVC draws them.
@@ -212,10 +275,17 @@ def test_size_study_runs_one_experiment_per_size_and_seed_on_one_test_set(projec
     assert all(rev in page for rev in revisions)
     rows = json.loads((project / "study/study.json").read_text())
     assert [(row["size"], row["seeds"]) for row in rows] == [(16, [1, 3407]), (32, [3407])]
+    base = json.loads((project / "metrics/base.json").read_text())  # infer@base ran once, for every experiment
     for row in rows:
-        assert 0 <= row["summarization"]["ci_low"] <= row["summarization"]["ci_high"] <= 1
-        assert row["type"]["best_baseline"].startswith("baseline-")
-        assert row["title"]["vs_base"]["verdict"] in ("better", "worse", "not distinguishable")
+        for task in TASKS:
+            cell, values = row[task], list(row[task]["seed_values"].values())
+            assert len(values) == len(row["seeds"]) and cell["value"] == round(sum(values) / len(values), 4)
+            assert (cell["seed_min"], cell["seed_max"]) == (min(values), max(values))
+            assert cell["base"] == base[task][REGISTRY[task].headline]
+            for versus in ("vs_base", "vs_baseline"):
+                assert cell[versus]["runs"] == len(values)
+                assert cell[versus]["verdict"] == _verdict(cell[versus], "not distinguishable"), (row["size"], task)
+            assert cell["vs_base"]["diff"] == pytest.approx(cell["value"] - cell["base"], abs=2e-4)
     assert rows[0]["tags"]["seed_sd"] is not None and rows[1]["tags"]["seed_sd"] is None
     study = (project / "study/study.md").read_text()
     assert "| 16 | 2 |" in study and "| 32 | 1 |" in study and "![metrics by size](metrics.png)" in study
@@ -228,8 +298,7 @@ def test_size_study_runs_one_experiment_per_size_and_seed_on_one_test_set(projec
         ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
         assert ran and ran <= {"train", "infer@finetuned", "baselines", "score", "plot", "report"}, (name, ran)
     # Collecting again after the study's outputs were committed on top finds the same runs.
-    _run(["git", "add", "-A"], project)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "study outputs"], project)
+    _commit(project, "study outputs")
     assert "2 sizes, 3 runs on 16 test articles" in _run(["python", "scripts/size_study.py", "--sizes", "16,32",
                                                           "--collect"], project)
     assert json.loads((project / "study/study.json").read_text()) == rows
@@ -275,7 +344,8 @@ def _share(project: Path, tmp_path: Path, url: str, endpoint: str | None = None)
 
 
 @pytest.mark.parametrize("kind", ["folder", "s3"])
-def test_a_dvc_remote_gives_a_second_clone_every_output(project, tmp_path, kind, request):
+def test_a_dvc_remote_gives_a_second_clone_every_output(reproduced, tmp_path, kind, request):
+    project = reproduced
     endpoint = request.getfixturevalue("s3_endpoint") if kind == "s3" else None
     url = f"s3://pressft/{tmp_path.name}" if endpoint else str(tmp_path / "remote")
     origin = _share(project, tmp_path, url, endpoint)
@@ -289,11 +359,12 @@ def test_a_dvc_remote_gives_a_second_clone_every_output(project, tmp_path, kind,
     assert "Running stage" not in out and "up to date" in out.lower()
 
 
-def test_experiments_of_two_machines_make_one_study_on_a_third(project, tmp_path):
-    """Machine A (the project) ran size 16 in the study test, before any remote; machine B (a clone) runs size 32
+def test_experiments_of_two_machines_make_one_study_on_a_third(reproduced, study_runs, tmp_path):
+    """Machine A (the project) ran size 16 in the study's runs, before any remote; machine B (a clone) runs size 32
     after the remote was committed; each pushes with `dvc exp push`, machine C pulls with `dvc exp pull` and collects
     the study. DVC moves an experiment's outputs through the remote its own commit names, so A's older experiments
     need the remote in .dvc/config.local too (on A and C), as docs/pipeline.md says; B's need nothing more."""
+    project = reproduced
     remote = str(tmp_path / "remote")
     origin = _share(project, tmp_path, remote)
     _run(["dvc", "remote", "add", "--local", "-f", "-d", "storage", remote], project)

@@ -229,7 +229,7 @@ class TrainingResult:
 
 
 @dataclass
-class _Run:
+class TrainingRun:
     """A trainer set up to train, with what its metrics need from the set-up."""
 
     trainer: Any
@@ -249,7 +249,7 @@ def train_lora(
 ) -> TrainingResult | None:
     """Train, keep the best adapter by eval loss in out_dir; None in the other processes of a multi-process run."""
     work_dir, out_dir = Path(work_dir), Path(out_dir)
-    run = _set_up(base_dir, train_examples, val_examples, train, model, work_dir)
+    run = build_trainer(base_dir, train_examples, val_examples, train, model, work_dir)
     tokens_before = _tokens_at(run.resume)  # read now: the checkpoint may be rotated away during training
     start = time.time()
     run.trainer.train(resume_from_checkpoint=run.resume)
@@ -273,9 +273,10 @@ def train_lora(
     return TrainingResult(metrics, run.trainer.state.log_history)
 
 
-def _set_up(base_dir: str, train_examples: list[dict[str, Any]], val_examples: list[dict[str, Any]],
-            train: TrainConfig, model_params: ModelConfig, work_dir: Path) -> _Run:
-    """The trainer of this run: resumed from its newest sealed checkpoint if an earlier try was interrupted."""
+def build_trainer(base_dir: str, train_examples: list[dict[str, Any]], val_examples: list[dict[str, Any]],
+                  train: TrainConfig, model_params: ModelConfig, work_dir: Path) -> TrainingRun:
+    """The trainer of this run, set up to train: resumed from its newest sealed checkpoint if an earlier try was
+    interrupted. train_lora trains with it; tests read its batches without training."""
     from peft import LoraConfig as PeftLoraConfig
     from transformers import EarlyStoppingCallback, PrinterCallback, set_seed
     from trl import SFTConfig
@@ -351,10 +352,10 @@ def _set_up(base_dir: str, train_examples: list[dict[str, Any]], val_examples: l
         + ([EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience)] if train.keep_best else []),
     )
     trainer.remove_callback(PrinterCallback)  # its per-step dicts would drown the progress lines
-    return _Run(trainer, resume, precision, {"train": train_cut, "val": val_cut})
+    return TrainingRun(trainer, resume, precision, {"train": train_cut, "val": val_cut})
 
 
-def _metrics(run: _Run, train_examples: list[dict[str, Any]], val_examples: list[dict[str, Any]], seconds: float,
+def _metrics(run: TrainingRun, train_examples: list[dict[str, Any]], val_examples: list[dict[str, Any]], seconds: float,
              tokens_before: int) -> dict[str, Any]:
     """metrics/train.json of a finished run."""
     state = run.trainer.state
