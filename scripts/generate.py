@@ -15,6 +15,8 @@ article of the test set gets the answers the infer stage gave it. Progress goes 
 import argparse
 import os
 import sys
+from functools import partial
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -26,8 +28,9 @@ from pressft.model.answering import (  # noqa: E402
     read_articles,
 )
 from pressft.errors import UserError, run_stage  # noqa: E402
-from pressft.io import jsonl_line, write_jsonl  # noqa: E402
-from pressft.config import load_config  # noqa: E402
+from pressft.io import jsonl_line, read_jsonl, write_jsonl  # noqa: E402
+from pressft.config import check_train_size, load_config  # noqa: E402
+from pressft.data.neighbours import add_candidates  # noqa: E402
 from pressft.tasks import label_choices  # noqa: E402
 
 
@@ -38,8 +41,11 @@ def main() -> None:
     parser.add_argument("--exp", help="take --model from this DVC experiment (or git revision) instead of the workspace")
     parser.add_argument("--tasks", default="summarization,title,tags,type", help="comma-separated (default: all)")
     parser.add_argument("--out", help="write JSON lines here instead of stdout")
+    parser.add_argument("--pool", default="data/tasks/pool.jsonl",
+                        help="the training examples, read where params tasks.neighbours offers candidates from "
+                             "similar training articles (default: %(default)s)")
     args = parser.parse_args()
-    config = load_config("data", "tasks", "model", "infer")
+    config = load_config("data", "tasks", "model", "infer", "train")
     tasks = check_tasks([name.strip() for name in args.tasks.split(",") if name.strip()])
     articles = [prepare_article(raw, number, config.data.max_chars)
                 for number, raw in enumerate(read_articles(args.input), start=1)]
@@ -55,8 +61,16 @@ def main() -> None:
         model, tokenizer = load_for_inference(directory, infer.dtype)
     print(f"generate: {len(articles)} article(s), {', '.join(tasks)}, with {args.model}"
           + (f" of {args.exp}" if args.exp else ""), file=sys.stderr)
-    results = answer_articles(model, tokenizer, articles, tasks, prompts=config.tasks.prompts,
-                              settings=settings, log=lambda line: print(line, file=sys.stderr))
+    offer = None
+    if config.tasks.neighbours:
+        if not Path(args.pool).is_file():
+            raise UserError(f"params tasks.neighbours offers candidates from the training articles, but {args.pool} "
+                            "is missing; run `dvc repro build_tasks` (or `dvc pull`) or give --pool")
+        pool = read_jsonl(args.pool)
+        size = check_train_size(config.train.size, len({example["id"] for example in pool}))
+        offer = partial(add_candidates, pool=pool, neighbours=config.tasks.neighbours, train_articles=size)
+    results = answer_articles(model, tokenizer, articles, tasks, prompts=config.tasks.prompts, settings=settings,
+                              candidates=offer, log=lambda line: print(line, file=sys.stderr))
     if args.out:
         write_jsonl(results, args.out)
         print(f"generate: {len(results)} result(s) -> {args.out}", file=sys.stderr)

@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     text = render_report(
-        config=load_config("model", "train", "infer"),
+        config=load_config("model", "train", "infer", "tasks"),
         base=read_json(Path(args.base) / "pressft_base.json"),
         data=read_json(args.data),
         splits=read_json(args.splits),

@@ -163,6 +163,9 @@ class PromptConfig:
 class TasksConfig:
     names: tuple[str, ...] = _param("the tasks built from each article")
     prompts: dict[str, PromptConfig] = _param("per task: its system message and instruction")
+    neighbours: dict[str, int] = _param("per set or label task: the answers of its k most similar training "
+                                        "articles offered in the prompt as candidates (data/neighbours.py); a task "
+                                        "not listed gets the reference study's plain prompt")
 
     def check(self) -> None:
         unknown = [name for name in self.names if name not in REGISTRY]
@@ -173,6 +176,11 @@ class TasksConfig:
         for name in self.names:
             if name not in self.prompts:
                 raise UserError(f"param tasks.prompts.{name} is missing from params.yaml")
+        for name in self.neighbours:
+            offered = [task for task in REGISTRY if REGISTRY[task].kind in ("set", "label")]
+            if name not in offered:
+                raise UserError(f"param tasks.neighbours.{name}: candidates are offered to the set and label tasks "
+                                f"only ({', '.join(offered)}); remove {name}")
 
 
 # ------------------------------------------------------------------ model

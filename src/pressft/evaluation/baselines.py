@@ -26,9 +26,9 @@ from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
-from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import MultiLabelBinarizer
 
+from pressft.data.neighbours import fit_vectorizer, nearest
 from pressft.errors import UserError
 from pressft.evaluation.metrics import tag_scores, type_scores
 from pressft.tasks import REGISTRY, LeadRule, Task
@@ -113,11 +113,6 @@ def apply_lead_rule(text: str, rule: dict[str, Any]) -> str:
     return lead_words(text, rule["lead_k"] if "lead_k" in rule else rule["k"])
 
 
-def fit_vectorizer(texts: list[str]) -> TfidfVectorizer:
-    # Sublinear tf: a word repeated throughout a long press kit should not outweigh the topic words.
-    return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1).fit(texts)
-
-
 def fit_label_classifier(features, labels: list[str]):
     """Balanced logistic regression: classes (article types) are imbalanced and the headline metric is macro-F1.
 
@@ -193,9 +188,7 @@ def choose_tag_threshold(classifier: TagClassifier, probabilities: np.ndarray,
 
 def nearest_tags(train_features, train_tags: list[list[str]], features) -> list[str]:
     """For each row of `features`, the tags of the most similar training article (TF-IDF cosine), joined."""
-    neighbours = NearestNeighbors(n_neighbors=1, metric="cosine", algorithm="brute").fit(train_features)
-    index = neighbours.kneighbors(features, return_distance=False)[:, 0]
-    return [", ".join(train_tags[i]) for i in index]
+    return [", ".join(train_tags[rows[0]]) for rows in nearest(train_features, features, 1)]
 
 
 # ------------------------------------------------------------------ the fitters, by baseline and task kind

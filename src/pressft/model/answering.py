@@ -108,6 +108,7 @@ def _example(article: dict[str, Any], task: str, prompts: dict[str, PromptConfig
 
 def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: list[str], *,
                     prompts: dict[str, PromptConfig], settings: dict[str, Any],
+                    candidates: Callable[[list[dict[str, Any]]], None] | None = None,
                     log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """One result per article: each task's answer parsed (tags as a list; type as a known label, or the raw answer
     with `type_is_label` false), the raw text, and whether an answer hit its token limit or its input was cut.
@@ -115,6 +116,7 @@ def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: lis
     Tasks read their context fields before the content, as in training (title, tags and type read the summary). An
     article without such a field gets, in its place, the model's answer to the task that provides it (summarization
     provides the summary), marked `<field>_generated`: a first pass of those answers runs before the other tasks.
+    `candidates` gives the examples their hints where the model was trained with them (data.neighbours).
     """
     results = {article["id"]: {"id": article["id"], "raw": {}, "answer": {}, "hit_limit": [], "input_tokens_cut": {}}
                for article in articles}
@@ -133,6 +135,8 @@ def answer_articles(model, tokenizer, articles: list[dict[str, Any]], tasks: lis
                     if a["id"] in missing[task.name] else a for a in articles]
     first_pass = {task.name for task in providers}
     rest = [_example(a, task, prompts) for task in tasks if task not in first_pass for a in articles]
+    if candidates:
+        candidates(rest)
     done += generate_predictions(model, tokenizer, rest, log=log, **settings) if rest else []
     for record in (record for record in done if record["task"] in tasks):
         result = results[record["id"]]

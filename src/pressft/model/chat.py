@@ -55,10 +55,13 @@ def eot_id(tokenizer) -> int:
 
 
 def _messages(example: dict[str, Any], input_text: str) -> list[dict[str, str]]:
-    # The instruction follows the article: a small model placed before a long input loses track of the task.
+    # The instruction follows the article: a small model placed before a long input loses track of the task. A hint
+    # (the candidates of data.neighbours) sits between them, after the article's cut, so it is never shortened.
+    parts = [input_text, example["hint"], example["instruction"]] if example.get("hint") else [
+        input_text, example["instruction"]]
     return [
         {"role": "system", "content": example["system"]},
-        {"role": "user", "content": f"{input_text}\n\n{example['instruction']}"},
+        {"role": "user", "content": "\n\n".join(parts)},
     ]
 
 

@@ -31,13 +31,21 @@ def _front_matter(base: dict[str, Any], config: Config, data: dict[str, Any]) ->
     return f"---\n{text.getvalue()}---"
 
 
+def _candidates(config: Config) -> str:
+    return "".join(f"; the {task} prompt also held, between the article and the instruction, the lines \"{noun} of "
+                   f"similar articles, most similar first:\" and \"- A, B\" for each of the {k} most similar "
+                   f"training articles (data/neighbours.py; give it such lines)" for task, k in config.tasks.neighbours.items()
+                   for noun in [get_task(task).nouns[1].capitalize()])
+
+
 def _usage(name: str, config: Config) -> str:
     prompt = config.tasks.prompts["summarization"]
     return f"""## How to use
 
 The model was trained on prompts made of a system message and a user message: the article, a blank line, then the
 task's instruction (summary, title and tags as in the reference study; the title, tags and type prompts read the
-article's summary + content). Decoding is greedy and stops at the end-of-turn token (`generation_config.json`).
+article's summary + content){_candidates(config)}. Decoding is greedy and stops at the end-of-turn token
+(`generation_config.json`).
 
 ```python
 from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -6,7 +6,7 @@ from typing import Any
 from pressft.config import Config
 from pressft.evaluation.faithfulness import check
 from pressft.evaluation.metrics import INVALID_LABEL, example_scores
-from pressft.tasks import METRIC_NAMES, REGISTRY, of_kind
+from pressft.tasks import METRIC_NAMES, REGISTRY, get_task, of_kind
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -124,6 +124,9 @@ def model_section(config: Config, base: dict, train: dict) -> str:
         ["inference", f"greedy, {infer.backend}, infer.dtype {infer.dtype}, batches of {infer.batch_size}, at "
                       "most " + ", ".join(f"{n} ({task})" for task, n in infer.max_new_tokens.items()) +
                       " new tokens, stop at end-of-turn"],
+        ["prompts", "the reference study's system messages and instructions" + "".join(
+            f"; {task}: with the {get_task(task).nouns[1]} of the {k} most similar training articles (TF-IDF) "
+            "offered as candidates" for task, k in config.tasks.neighbours.items())],
         ["label answers", ", ".join(label_tasks) + (
             ": the label most likely after the prompt (summed log-likelihood of the label and its end of turn), "
             "so every answer is a valid label" if infer.label_method == "likelihood" else
