@@ -1,0 +1,70 @@
+"""A model's headline metrics on the validation examples, to choose settings without looking at the test set: each
+task's headline metric, the share of answers that hit their token limit, and for label tasks both answer methods
+(free generation parsed to a label, and the label most likely after the prompt: infer.label_method). One generation
+pass gives both.
+
+    python scripts/validate.py                                          # the adapter on data/tasks/val.jsonl
+    python scripts/validate.py --model models/base                      # the base model
+    python scripts/validate.py --exp real-preset --out metrics/val.json
+
+The settings are those of params.yaml (prompts, max_length, greedy decoding); the examples carry their prompts'
+candidates (tasks.neighbours) as build_tasks wrote them, so validate a run with the val file of that run.
+"""
+
+import argparse
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from pressft.config import load_config  # noqa: E402
+from pressft.errors import UserError, run_stage  # noqa: E402
+from pressft.evaluation.metrics import headline_statistic, type_scores  # noqa: E402
+from pressft.io import read_jsonl, write_json  # noqa: E402
+from pressft.model.answering import model_directory  # noqa: E402
+from pressft.tasks import REGISTRY, label_choices, of_kind  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="models/adapter", help="adapter or model directory (default: %(default)s)")
+    parser.add_argument("--exp", help="take --model from this DVC experiment (or git revision) instead of the workspace")
+    parser.add_argument("--examples", default="data/tasks/val.jsonl", help="task examples (default: %(default)s)")
+    parser.add_argument("--out", help="also write the scores as JSON here")
+    args = parser.parse_args()
+    config = load_config("model", "infer")
+    examples = read_jsonl(args.examples)
+    if not examples:
+        raise UserError(f"{args.examples} holds no example")
+    labels = label_choices([task.name for task in of_kind("label")], "likelihood")
+    from pressft.model.generation import generate_predictions
+    from pressft.model.modeling import load_for_inference
+
+    with model_directory(args.model, args.exp) as directory:
+        model, tokenizer = load_for_inference(directory, config.infer.dtype)
+    records = generate_predictions(model, tokenizer, examples, max_new_tokens=config.infer.max_new_tokens,
+                                   max_length=config.model.max_length, date_string=config.model.date_string,
+                                   batch_size=config.infer.batch_size, labels=labels)
+    out = {"model": args.model, "exp": args.exp, "examples": args.examples}
+    for task in (name for name in REGISTRY if any(record["task"] == name for record in records)):
+        rows = [record for record in records if record["task"] == task]
+        spec = REGISTRY[task]
+        limit = sum(record["hit_limit"] for record in rows) / len(rows)
+        if task in labels:
+            # Scored twice: as generated ("generated" keeps the text) and as chosen by likelihood ("prediction").
+            out[task] = {"examples": len(rows), "hit_limit": round(limit, 4)}
+            for method, key in (("generate", "generated"), ("likelihood", "prediction")):
+                scores = type_scores([record[key] for record in rows], [record["reference"] for record in rows],
+                                     labels[task])
+                out[task][method] = {name: scores[name] for name in ("macro_f1", "accuracy", "well_formed")}
+                print(f"{task} ({len(rows)} examples), {method}: macro-F1 {scores['macro_f1']:.3f}, accuracy "
+                      f"{scores['accuracy']:.3f}, valid labels {scores['well_formed']:.3f}")
+            continue
+        value = round(headline_statistic(task, rows).value, 4)
+        out[task] = {"examples": len(rows), spec.headline: value, "hit_limit": round(limit, 4)}
+        print(f"{task} ({len(rows)} examples): {spec.headline} {value:.3f}, hit the token limit {limit:.1%}")
+    if args.out:
+        write_json(out, args.out)
+
+
+if __name__ == "__main__":
+    run_stage(main)
