@@ -11,7 +11,8 @@ from PIL import Image
 from ruamel.yaml import YAML
 
 from pressft.evaluation.metrics import INVALID_LABEL
-from pressft.model.curves import SERIES, series_file
+from pressft.errors import UserError
+from pressft.model.curves import SERIES, read_curves, series_file
 from pressft.tasks import ARTICLE_TYPES
 from pressft.presentation.plotting import (
     comparison_figure,
@@ -309,6 +310,12 @@ def test_stage_writes_the_figures_and_the_confusion_data(tmp_path):
     assert {f"plots/{name}" for name in written} <= declared  # each one a DVC plot (`dvc plots show` / `diff`)
     for name in FIGURES:
         assert_png(tmp_path / "plots" / name, 300, 1100)
+
+
+def test_missing_curves_name_the_stage_that_writes_them(tmp_path):
+    with pytest.raises(UserError, match=r"^\S+/curves/plots/metrics/train/loss.tsv does not exist; run the train stage "
+                                        r"first \(dvc repro train\)$"):
+        read_curves(tmp_path / "curves")
 
 
 def test_stage_names_a_best_baseline_that_was_not_passed(tmp_path):

@@ -21,7 +21,7 @@ from pressft.io import parse_tsv
 # transformers' own dvclive callback names them. Timings (train_runtime, eval_runtime, ...) are left out.
 SERIES = {"train/loss": "loss", "train/learning_rate": "learning_rate", "train/grad_norm": "grad_norm",
           "eval/loss": "eval_loss"}
-# Digits kept: the last digits of a loss differ between CPUs (docs/gpu-and-machines.md); the schedule's rate is exact.
+# Digits kept: further ones are float noise that differs between CPUs (docs/gpu-and-machines.md); the rate is exact.
 DIGITS = {"loss": 5, "grad_norm": 5, "eval_loss": 5}
 
 
