@@ -1,13 +1,16 @@
-"""Stage plot: PNG figures of the model comparison, output lengths, type confusion, per-tag F1 and loss curves."""
+"""Stage plot: PNG figures of the model comparison, output lengths, type confusion, per-tag F1 and loss curves, and
+the type confusion of the base and fine-tuned model as data for DVC's confusion plots."""
 
 import argparse
 from pathlib import Path
 
 from pressft.errors import UserError, run_stage
-from pressft.io import read_csv, read_json, read_jsonl
+from pressft.io import read_json, read_jsonl, write_json
+from pressft.model.curves import read_curves
 from pressft.presentation.plotting import (
     comparison_figure,
     confusion_figure,
+    confusion_plot_data,
     corpus_note,
     lengths_figure,
     loss_figure,
@@ -40,7 +43,7 @@ def main() -> None:
     parser.add_argument("--train", required=True, help="training metrics JSON")
     parser.add_argument("--data", required=True,
                         help="data report of the fetch stage (says whether the corpus is synthetic)")
-    parser.add_argument("--curves", required=True, help="folder with train.csv and eval.csv")
+    parser.add_argument("--curves", required=True, help="dvclive folder of the training curves")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     metrics = {Path(path).stem: read_json(path) for path in args.metrics}
@@ -51,18 +54,20 @@ def main() -> None:
     note = corpus_note(read_json(args.data), train)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    curves = Path(args.curves)
+    train_rows, eval_rows = read_curves(args.curves)
     written = {
         "comparison.png": lambda path: comparison_figure(metrics, comparison, path, note),
         "lengths.png": lambda path: lengths_figure(predictions, comparison, path, note),
         "confusion.png": lambda path: confusion_figure(metrics, comparison, path, note),
         "tags.png": lambda path: tags_figure(predictions, comparison, path, note),
-        "loss.png": lambda path: loss_figure(read_csv(curves / "train.csv"), read_csv(curves / "eval.csv"),
-                                             train.get("best_step"), path, note),
+        "loss.png": lambda path: loss_figure(train_rows, eval_rows, train.get("best_step"), path, note),
     }
     for name, draw in written.items():
         draw(out / name)
-    print(f"plot: wrote {', '.join(written)} to {out}")
+    confusions = confusion_plot_data(metrics)
+    for name, records in confusions.items():
+        write_json(records, out / name)
+    print(f"plot: wrote {', '.join([*written, *confusions])} to {out}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Stage train: LoRA fine-tuning on the first train.size pool articles; adapter, training metrics, loss curves."""
+"""Stage train: LoRA fine-tuning on the first train.size pool articles; adapter, training metrics, and the loss curves
+logged with dvclive step by step while it trains."""
 
 import argparse
 import os
@@ -6,9 +7,9 @@ from pathlib import Path
 
 from pressft.config import load_config
 from pressft.errors import run_stage
-from pressft.io import read_jsonl, write_csv, write_json
+from pressft.io import read_jsonl, write_json
 from pressft.model.modeling import EMULATED_BF16, bf16_emulated
-from pressft.model.training import loss_curves, select_training, train_lora
+from pressft.model.training import select_training, train_lora
 
 
 def main() -> None:
@@ -18,7 +19,7 @@ def main() -> None:
     parser.add_argument("--val", required=True)
     parser.add_argument("--out", required=True, help="adapter directory")
     parser.add_argument("--metrics", required=True, help="training metrics JSON")
-    parser.add_argument("--curves", required=True, help="folder for train.csv and eval.csv")
+    parser.add_argument("--curves", required=True, help="dvclive folder of the curves (pressft.model.curves)")
     args = parser.parse_args()
     config = load_config("train", "model")
     train = config.train
@@ -29,15 +30,11 @@ def main() -> None:
         if train.precision == "bf16" and bf16_emulated():
             print(f"train: warning: {EMULATED_BF16}; set train.precision to auto or fp32 (the adapter then differs)")
     result = train_lora(args.base, examples, read_jsonl(args.val), train, config.model, args.out,
-                        work_dir=Path(args.out).with_name("checkpoints"))
+                        work_dir=Path(args.out).with_name("checkpoints"), curves=args.curves)
     if result is None:  # another process of a multi-process (accelerate) run: the main process writes the outputs
         return
     metrics = result.metrics
     write_json(metrics, args.metrics)
-    train_rows, eval_rows = loss_curves(result.history)
-    # A run too short to log still writes both tables, with the step column the plots read.
-    write_csv(train_rows, Path(args.curves) / "train.csv", empty_columns=["step"])
-    write_csv(eval_rows, Path(args.curves) / "eval.csv", empty_columns=["step"])
     print(
         f"train: {metrics['steps']} steps in {metrics['runtime_seconds']}s ({metrics['tokens_per_second']:.0f} tokens/s, "
         f"peak memory {metrics['peak_memory_gib']} GiB), best eval loss {metrics['best_eval_loss']} "

@@ -3,7 +3,7 @@
 import pytest
 
 from pressft.errors import UserError
-from pressft.io import parse_csv, read_csv, read_json, read_jsonl, write_csv, write_json, write_jsonl
+from pressft.io import parse_tsv, read_json, read_jsonl, write_json, write_jsonl
 
 
 def test_write_then_read_records_round_trip(tmp_path, normalised_articles):
@@ -36,22 +36,13 @@ def test_json_is_indented_with_a_trailing_newline_and_keeps_each_files_escaping(
     assert read_json(tmp_path / "utf8.json") == read_json(tmp_path / "sub" / "escaped.json") == data
 
 
-def test_csv_round_trip_of_numbers_with_gaps(tmp_path):
-    rows = [{"step": 1, "loss": 2.5, "grad_norm": ""}, {"step": 2, "loss": 2.25, "grad_norm": 0.5}]
-    write_csv(rows, tmp_path / "curves" / "train.csv")
-    assert (tmp_path / "curves" / "train.csv").read_bytes() == b"step,loss,grad_norm\r\n1,2.5,\r\n2,2.25,0.5\r\n"
-    assert read_csv(tmp_path / "curves" / "train.csv") == [{"step": 1.0, "loss": 2.5},
-                                                           {"step": 2.0, "loss": 2.25, "grad_norm": 0.5}]
-    assert parse_csv("step,loss\n3,1.5\n".splitlines()) == [{"step": 3.0, "loss": 1.5}]
+def test_tsv_of_numbers_with_gaps():
+    lines = "step\tloss\tgrad_norm\r\n1\t2.5\t\r\n2\t2.25\t0.5\r\n".splitlines()
+    assert parse_tsv(lines) == [{"step": 1.0, "loss": 2.5}, {"step": 2.0, "loss": 2.25, "grad_norm": 0.5}]
+    assert parse_tsv(["step"]) == []
 
 
-def test_csv_without_rows_still_has_its_header(tmp_path):
-    write_csv([], tmp_path / "eval.csv", empty_columns=["step"])
-    assert (tmp_path / "eval.csv").read_bytes() == b"step\r\n"
-    assert read_csv(tmp_path / "eval.csv") == []
-
-
-@pytest.mark.parametrize("read", [read_json, read_jsonl, read_csv])
+@pytest.mark.parametrize("read", [read_json, read_jsonl])
 def test_a_missing_file_is_one_line_naming_it_and_the_fix(tmp_path, read):
     with pytest.raises(UserError, match=r"^\S*metrics/none does not exist; run the stage that writes it first"):
         read(tmp_path / "metrics" / "none")

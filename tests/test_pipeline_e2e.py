@@ -18,6 +18,7 @@ from pressft.config import compose
 from pressft.evaluation.baselines import covers
 from pressft.evaluation.metrics import headline_statistic
 from pressft.evaluation.reproduction import MACHINE_DEPENDENT, WITHOUT_AMX
+from pressft.model.curves import read_curves, series_file
 from pressft.tasks import REGISTRY
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,7 +127,9 @@ def test_repro_builds_everything_and_second_repro_does_nothing(reproduced):
     assert describe["base_model"] == "models/base" and describe["train"]["size"] == 48
     for png in ("comparison.png", "lengths.png", "confusion.png", "tags.png", "loss.png"):
         assert (project / "plots" / png).read_bytes()[:4] == b"\x89PNG"
-    assert "eval_loss" in (project / "metrics" / "loss" / "eval.csv").read_text()
+    train_rows, eval_rows = read_curves(project / "metrics" / "curves")  # logged by dvclive inside `dvc repro`
+    assert train_rows and eval_rows and not (project / "metrics" / "curves" / "dvc.yaml").exists()
+    assert json.loads((project / "plots" / "confusion" / "type-finetuned.json").read_text())
     data = json.loads((project / "metrics" / "data.json").read_text())
     assert (data["records_read"], data["kept"], data["rejected"], data["duplicates"]) == (160, 160, 0, 0)
     baselines = {name: json.loads((project / "metrics" / f"{name}.json").read_text()) for name in covers()}
@@ -226,7 +229,7 @@ def test_two_process_training_matches_one_process(reproduced, tmp_path):
         out = _run(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                     "--mixed_precision", "no", "--dynamo_backend", "no", "stages/train.py", "--base", "models/base",
                     "--pool", "data/tasks/pool.jsonl", "--val", "data/tasks/val.jsonl", "--out", f"{tmp_path}/adapter",
-                    "--metrics", f"{tmp_path}/train.json", "--curves", f"{tmp_path}/loss"], project)
+                    "--metrics", f"{tmp_path}/train.json", "--curves", f"{tmp_path}/curves"], project)
     finally:
         params_file.write_text(original)
     double = json.loads((tmp_path / "train.json").read_text())
@@ -234,7 +237,9 @@ def test_two_process_training_matches_one_process(reproduced, tmp_path):
     assert double["steps"] == single["steps"] and double["train_examples"] == single["train_examples"]
     # Same global batch, but the processes see their shares in another order and average per process first.
     assert double["best_eval_loss"] == pytest.approx(single["best_eval_loss"], rel=0.03)
-    assert out.count("  eval loss ") == len((tmp_path / "loss/eval.csv").read_text().splitlines()) - 1  # one printer
+    # One printer and one logger: the main process alone prints and logs each evaluation.
+    evals = (tmp_path / "curves" / series_file("eval/loss")).read_text().splitlines()[1:]
+    assert out.count("  eval loss ") == len(evals)
     assert (tmp_path / "adapter/adapter_model.safetensors").exists() and not (tmp_path / "checkpoints").exists()
 
 

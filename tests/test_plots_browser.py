@@ -4,8 +4,8 @@ The repo's .dvc/config points `plots.html_template` at the committed .dvc/plots/
 loads vega / vega-lite / vega-embed from build/vega/ (fetched once by scripts/setup_plots.sh) instead
 of dvc-render's CDN tags, and makes vega-embed draw SVG so the marks are part of the DOM.
 
-The browser tests build a throw-away DVC repo (the repo's own top-level `plots:` definitions, small
-loss CSVs, the committed template and build/vega/) in a temp dir, run `dvc plots show` there and
+The browser tests build a throw-away DVC repo (the repo's own top-level curve plots, small curves in
+dvclive's layout, the committed template and build/vega/) in a temp dir, run `dvc plots show` there and
 load the page in headless Chromium with every network request failing. They skip without `chromium`
 or `npm` on PATH (.ci/run installs both prerequisites).
 """
@@ -21,6 +21,8 @@ import pytest
 from configobj import ConfigObj
 from ruamel.yaml import YAML
 
+from pressft.model.curves import series_file
+
 REPO = Path(__file__).resolve().parents[1]
 SETUP = REPO / "scripts" / "setup_plots.sh"
 LIBS = ("vega", "vega-lite", "vega-embed")
@@ -28,20 +30,20 @@ WINDOW = (1000, 820)
 # DVC's colour for the `workspace` revision (#945dd6): the stroke of every curve.
 CURVE_RGB = (148, 93, 214)
 
-# Small curves; the first point of each line ends up in the line mark's aria-label, as vega prints it.
-TRAIN_CSV = "step,loss,learning_rate,grad_norm\n" + "".join(
-    f"{s},{6.5 - 0.2 * (s - 1) + 0.3 * (s % 3 == 0):g},{0.0005 * (31 - s) / 30:g},"
-    f"{2.5 + 0.25 * ((s - 1) % 4):g}\n"
-    for s in range(1, 31)
-)
-EVAL_CSV = "step,eval_loss,eval_perplexity\n10,3.25,25.8\n20,2.5,12.2\n30,1.75,5.75\n"
+# Small curves in dvclive's layout (pressft.model.curves); the first point of each line ends up in the line mark's
+# aria-label, as vega prints it.
+CURVES = {
+    "train/loss": [(s, f"{6.5 - 0.2 * (s - 1) + 0.3 * (s % 3 == 0):g}") for s in range(1, 31)],
+    "train/learning_rate": [(s, f"{0.0005 * (31 - s) / 30:g}") for s in range(1, 31)],
+    "train/grad_norm": [(s, f"{2.5 + 0.25 * ((s - 1) % 4):g}") for s in range(1, 31)],
+    "eval/loss": [(10, "3.25"), (20, "2.5"), (30, "1.75")],
+}
 EXPECTED_LABELS = (
     # The loss plot takes y from two files; vega names the axes by the x_label / y_label set in dvc.yaml.
-    'aria-label="optimizer step: 1; loss (nats per answer token): 6.5; rev: workspace; filename::field: train.csv::loss"',
-    'aria-label="optimizer step: 10; loss (nats per answer token): 3.25; rev: workspace; '
-    'filename::field: eval.csv::eval_loss"',
-    'aria-label="step: 1; learning_rate: 0.0005; rev: workspace"',
-    'aria-label="step: 1; grad_norm: 2.5; rev: workspace"',
+    'aria-label="optimizer step: 1; loss (nats per answer token): 6.5; rev: workspace; filename: train/loss.tsv"',
+    'aria-label="optimizer step: 10; loss (nats per answer token): 3.25; rev: workspace; filename: eval/loss.tsv"',
+    'aria-label="optimizer step: 1; learning_rate: 0.0005; rev: workspace"',
+    'aria-label="optimizer step: 1; grad_norm: 2.5; rev: workspace"',
 )
 MARK_STRINGS = ('class="marks"', "role-mark", 'aria-label="step: ', 'aria-label="optimizer step: ')
 
@@ -142,12 +144,14 @@ def rendered(tmp_path_factory):
         shutil.copy(REPO / "build" / "vega" / f"{lib}.min.js", root / "build" / "vega")
 
     yaml = YAML(typ="safe")
-    plots = yaml.load((REPO / "dvc.yaml").read_text())["plots"]
+    plots = [plot for plot in yaml.load((REPO / "dvc.yaml").read_text())["plots"]
+             if isinstance(plot, dict) and next(iter(plot.values())).get("template") == "linear"]
     with open(root / "dvc.yaml", "w") as fh:
         yaml.dump({"plots": plots}, fh)
-    (root / "metrics" / "loss").mkdir(parents=True)
-    (root / "metrics" / "loss" / "train.csv").write_text(TRAIN_CSV)
-    (root / "metrics" / "loss" / "eval.csv").write_text(EVAL_CSV)
+    for series, points in CURVES.items():
+        path = root / "metrics" / "curves" / series_file(series)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"step\t{series.split('/')[1]}\n" + "".join(f"{step}\t{value}\n" for step, value in points))
 
     out = {}
     _dvc(root, "plots", "show", "-o", str(root / "dvc_plots"))

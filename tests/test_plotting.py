@@ -8,14 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from ruamel.yaml import YAML
 
 from pressft.evaluation.metrics import INVALID_LABEL
+from pressft.errors import UserError
+from pressft.model.curves import SERIES, read_curves, series_file
 from pressft.tasks import ARTICLE_TYPES
 from pressft.presentation.plotting import (
     comparison_figure,
     confusion_axes,
     confusion_figure,
     confusion_grid,
+    confusion_plot_data,
     corpus_note,
     label,
     lengths_figure,
@@ -28,6 +32,7 @@ from pressft.presentation.plotting import (
 
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = ("comparison.png", "lengths.png", "confusion.png", "tags.png", "loss.png")
+CONFUSION_DATA = ("confusion/type-base.json", "confusion/type-finetuned.json")
 
 # ------------------------------------------------------------------ invented data: three test articles
 
@@ -211,6 +216,17 @@ def test_lengths_figure(tmp_path):
     assert_png(tmp_path / "l.png", 500, 800)
 
 
+def test_confusion_plot_data_is_one_record_per_answer_of_the_language_models():
+    data = confusion_plot_data(METRICS)
+    assert sorted(data) == sorted(CONFUSION_DATA)  # the baselines' matrices stay in confusion.png
+    assert data["confusion/type-finetuned.json"] == [
+        {"actual": "Press Release", "predicted": "Press Release"}, {"actual": "Press Release", "predicted": "Speech"},
+        {"actual": "Speech", "predicted": "Speech"}]
+    assert data["confusion/type-base.json"] == [{"actual": "Press Release", "predicted": INVALID_LABEL}] * 2 + [
+        {"actual": "Speech", "predicted": INVALID_LABEL}]
+    assert confusion_plot_data({"finetuned": {"summarization": {}}}) == {}
+
+
 def test_confusion_figure(tmp_path):
     confusion_figure(METRICS, COMPARISON, tmp_path / "m.png", "SYNTHETIC corpus")
     assert_png(tmp_path / "m.png", 500, 800)
@@ -262,7 +278,7 @@ def test_loss_figure(tmp_path):
 
 
 def _write_inputs(root: Path, comparison: dict = COMPARISON) -> list[str]:
-    (root / "metrics" / "loss").mkdir(parents=True)
+    (root / "metrics").mkdir()
     (root / "preds").mkdir()
     for model, result in METRICS.items():
         (root / "metrics" / f"{model}.json").write_text(json.dumps(result))
@@ -271,23 +287,35 @@ def _write_inputs(root: Path, comparison: dict = COMPARISON) -> list[str]:
     (root / "metrics" / "comparison.json").write_text(json.dumps(comparison))
     (root / "metrics" / "train.json").write_text(json.dumps({"train_articles": 12, "best_step": 40}))
     (root / "metrics" / "data.json").write_text(json.dumps({"synthetic": True}))
-    (root / "metrics" / "loss" / "train.csv").write_text(
-        "step,loss,learning_rate,grad_norm\n" + "".join(f"{r['step']:g},{r['loss']},0.001,\n" for r in TRAIN_ROWS))
-    (root / "metrics" / "loss" / "eval.csv").write_text(
-        "step,eval_loss,eval_perplexity\n" + "".join(f"{r['step']:g},{r['eval_loss']},2.0\n" for r in EVAL_ROWS))
+    for series, key in SERIES.items():  # dvclive's tables, as the train stage logs them
+        path = root / "metrics" / "curves" / series_file(series)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = EVAL_ROWS if series.startswith("eval/") else TRAIN_ROWS
+        path.write_text(f"step\t{series.split('/')[1]}\n" + "".join(f"{r['step']:g}\t{r.get(key, 0.001)}\n"
+                                                                     for r in rows))
     return [sys.executable, str(REPO / "stages" / "plot.py"),
             "--metrics", *[f"metrics/{m}.json" for m in METRICS], "--comparison", "metrics/comparison.json",
             "--predictions", *[f"preds/{m}.jsonl" for m in PREDICTIONS], "--train", "metrics/train.json",
-            "--curves", "metrics/loss", "--data", "metrics/data.json", "--out", "plots"]
+            "--curves", "metrics/curves", "--data", "metrics/data.json", "--out", "plots"]
 
 
-def test_stage_writes_the_five_figures(tmp_path):
+def test_stage_writes_the_figures_and_the_confusion_data(tmp_path):
     done = subprocess.run(_write_inputs(tmp_path), cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"plot: wrote {', '.join(FIGURES)} to plots"
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(FIGURES)
+    assert done.stdout.strip() == f"plot: wrote {', '.join(FIGURES + CONFUSION_DATA)} to plots"
+    written = sorted(str(p.relative_to(tmp_path / "plots")) for p in (tmp_path / "plots").rglob("*") if p.is_file())
+    assert written == sorted(FIGURES + CONFUSION_DATA)
+    declared = {next(iter(plot)) if isinstance(plot, dict) else plot
+                for plot in YAML(typ="safe").load((REPO / "dvc.yaml").read_text())["plots"]}
+    assert {f"plots/{name}" for name in written} <= declared  # each one a DVC plot (`dvc plots show` / `diff`)
     for name in FIGURES:
         assert_png(tmp_path / "plots" / name, 300, 1100)
+
+
+def test_missing_curves_name_the_stage_that_writes_them(tmp_path):
+    with pytest.raises(UserError, match=r"^\S+/curves/plots/metrics/train/loss.tsv does not exist; run the train stage "
+                                        r"first \(dvc repro train\)$"):
+        read_curves(tmp_path / "curves")
 
 
 def test_stage_names_a_best_baseline_that_was_not_passed(tmp_path):

@@ -14,7 +14,8 @@ from pressft.model.chat import encode_for_training
 from pressft.tasks import make_examples
 from pressft.model import modeling, training
 from pressft.evaluation.reproduction import MACHINE_DEPENDENT
-from pressft.model.training import FINGERPRINT, SEAL, answer_token_loss, loss_curves, resume_point, train_lora
+from pressft.model.curves import read_curves
+from pressft.model.training import FINGERPRINT, SEAL, answer_token_loss, resume_point, train_lora
 
 
 
@@ -34,8 +35,13 @@ def small(config):
 
 def train(saved_model_dir, examples, config, root):
     result = train_lora(str(saved_model_dir), examples[:16], examples[16:20], config.train, config.model,
-                        root / "adapter", root / "work")
+                        root / "adapter", root / "work", curves=root / "curves")
     return result.metrics, result.history
+
+
+def curve_files(root):
+    """{path: bytes} of the curves folder a run logged into."""
+    return {str(path.relative_to(root)): path.read_bytes() for path in (root / "curves").rglob("*") if path.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -104,15 +110,15 @@ def test_only_the_main_process_deletes(tmp_path):
 
 def test_same_params_give_the_same_adapter_and_metrics(saved_model_dir, examples, small, reference, tmp_path):
     """Dropout is on (0.1) so the seeded dropout masks are part of what must repeat."""
-    first, first_history, first_root = reference
-    second, second_history = train(saved_model_dir, examples, small, tmp_path)
+    first, _, first_root = reference
+    second, _ = train(saved_model_dir, examples, small, tmp_path)
     weights = "adapter/adapter_model.safetensors"
     assert (first_root / weights).read_bytes() == (tmp_path / weights).read_bytes()
     def result(metrics):
         return {k: v for k, v in metrics.items() if k not in MACHINE_DEPENDENT}
 
     assert result(first) == result(second)
-    assert loss_curves(first_history) == loss_curves(second_history)
+    assert curve_files(tmp_path) == curve_files(first_root)  # no timestamps: the same run, the same bytes
     for name in ("adapter_config.json", "pressft_adapter.json", "tokenizer.json", "chat_template.jinja"):
         assert (first_root / "adapter" / name).read_bytes() == (tmp_path / "adapter" / name).read_bytes(), name
 
@@ -137,16 +143,19 @@ def test_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(saved_model_
 
     original = training.TerminalProgress.on_log
 
-    def crash_after_step_five(self, args, state, control, logs=None, **kwargs):
-        if state.global_step == 5:
-            raise KeyboardInterrupt  # as a Ctrl-C or a kill would stop it, after checkpoint-4 was sealed
+    def crash_in_step_six(self, args, state, control, logs=None, **kwargs):
+        if state.global_step == 6:
+            # As a Ctrl-C or a kill would stop it: checkpoint-4 is sealed, and the curves hold step 5, which the
+            # resumed run trains and logs again.
+            raise KeyboardInterrupt
         return original(self, args, state, control, logs=logs, **kwargs)
 
-    monkeypatch.setattr(training.TerminalProgress, "on_log", crash_after_step_five)
+    monkeypatch.setattr(training.TerminalProgress, "on_log", crash_in_step_six)
     with pytest.raises(KeyboardInterrupt):
         train(saved_model_dir, examples, small, tmp_path / "cut")
     work = tmp_path / "cut" / "work"
     assert (work / "checkpoint-4" / SEAL).exists() and not (tmp_path / "cut" / "adapter").exists()
+    assert [row["step"] for row in read_curves(tmp_path / "cut" / "curves")[0]] == [1, 2, 3, 4, 5]
 
     monkeypatch.setattr(training.TerminalProgress, "on_log", original)
     resumed, _ = train(saved_model_dir, examples, small, tmp_path / "cut")
@@ -156,32 +165,35 @@ def test_interrupted_run_resumes_and_ends_like_an_uninterrupted_one(saved_model_
     }
     weights = "adapter/adapter_model.safetensors"
     assert (tmp_path / "cut" / weights).read_bytes() == (whole_root / weights).read_bytes()
+    assert curve_files(tmp_path / "cut") == curve_files(whole_root)  # every step once: none lost, none twice
     assert not work.exists()  # checkpoints are cleaned up at the end
 
 
 def test_training_metrics_and_curves(small, reference):
-    metrics, history, _ = reference
+    metrics, history, root = reference
     assert metrics["steps"] == 8 and metrics["epochs"] == 1.0 and metrics["processes"] == 1
     assert metrics["precision"] == small.train.precision == "fp32" and metrics["resumed_from_step"] is None
     assert metrics["best_step"] in (2, 4, 6, 8)
     assert metrics["tokens_seen"] > 16 * 50 and metrics["tokens_per_second"] > 0
     assert metrics["peak_memory_kind"] == "cpu rss" and metrics["peak_memory_gib"] > 0.05
     assert 0 < metrics["trainable_percent"] < 100
-    train_rows, eval_rows = loss_curves(history)
+    train_rows, eval_rows = read_curves(root / "curves")  # the trainer's global steps, train and eval aligned
     assert [row["step"] for row in train_rows] == list(range(1, 9))
     assert all(row["grad_norm"] > 0 and row["learning_rate"] > 0 for row in train_rows)
+    assert [row["loss"] for row in train_rows] == [round(e["loss"], 5) for e in history if "loss" in e]
     assert [row["step"] for row in eval_rows] == [2, 4, 6, 8]
     best = min(eval_rows, key=lambda row: row["eval_loss"])
     assert best["step"] == metrics["best_step"] and best["eval_loss"] == pytest.approx(metrics["best_eval_loss"], abs=1e-4)
-    for row in eval_rows:
-        assert row["eval_perplexity"] == pytest.approx(2.718281828 ** row["eval_loss"], rel=1e-3)
+    latest = json.loads((root / "curves" / "metrics.json").read_text())  # dvclive's summary: the last step's values
+    assert latest["step"] == 8 and latest["eval"]["loss"] == eval_rows[-1]["eval_loss"]
+    assert latest["train"]["loss"] == train_rows[-1]["loss"]
 
 
 def test_the_last_step_is_evaluated_even_when_eval_steps_does_not_divide_the_run(saved_model_dir, examples, small,
                                                                                   tmp_path):
     small = replace(small, train=replace(small.train, eval_steps=3))
-    metrics, history = train(saved_model_dir, examples, small, tmp_path)
-    _, eval_rows = loss_curves(history)
+    metrics, _ = train(saved_model_dir, examples, small, tmp_path)
+    _, eval_rows = read_curves(tmp_path / "curves")
     assert [row["step"] for row in eval_rows] == [3, 6, 8]  # 8 steps: the last two are not trained for nothing
     assert metrics["best_step"] == min(eval_rows, key=lambda row: row["eval_loss"])["step"]
 

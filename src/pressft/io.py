@@ -1,11 +1,11 @@
 """Reading and writing the pipeline's files, one way each: JSON (indented, one trailing newline), JSONL (one record
-a line) and CSV tables of numbers, all UTF-8. The bytes written depend on the data only, so an unchanged output
+a line), all UTF-8, and tables of numbers read back. The bytes written depend on the data only, so an unchanged output
 hashes the same and DVC sees it as unchanged."""
 
 import csv
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -68,24 +68,7 @@ def write_jsonl(records: Iterable[dict[str, Any]], path: str | Path) -> None:
         out.writelines(map(jsonl_line, records))
 
 
-def parse_csv(lines: Iterable[str]) -> list[dict[str, float]]:
-    """The rows of a CSV table of numbers; an empty cell (a value not logged at that row's step) is left out."""
-    return [{key: float(value) for key, value in row.items() if value} for row in csv.DictReader(lines)]
-
-
-def read_csv(path: str | Path) -> list[dict[str, float]]:
-    try:
-        with Path(path).open(newline="", encoding="utf-8") as lines:
-            return parse_csv(lines)
-    except FileNotFoundError:
-        raise _missing(path) from None
-
-
-def write_csv(rows: Sequence[dict[str, Any]], path: str | Path, *, empty_columns: Sequence[str] = ()) -> None:
-    """The columns are the first row's keys; a table without rows gets the header empty_columns."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else list(empty_columns))
-        writer.writeheader()
-        writer.writerows(rows)
+def parse_tsv(lines: Iterable[str]) -> list[dict[str, float]]:
+    """The rows of a tab-separated table of numbers with a header (as dvclive writes its series); an empty cell is left
+    out."""
+    return [{key: float(value) for key, value in row.items() if value} for row in csv.DictReader(lines, delimiter="\t")]

@@ -11,7 +11,8 @@ from typing import Any
 
 from pressft.errors import UserError
 from pressft.evaluation.metrics import Statistic, across_seeds_difference, headline_statistic
-from pressft.io import parse_csv, parse_jsonl
+from pressft.io import parse_jsonl
+from pressft.model.curves import curve_rows
 from pressft.tasks import REGISTRY
 
 
@@ -77,15 +78,15 @@ def read_experiment(repo: Path, commit: str) -> dict[str, Any]:
     def text(path: str) -> str:
         return _git(repo, "show", f"{commit}:{path}")
 
-
+    loss_train, loss_eval = curve_rows(lambda path: text(f"metrics/curves/{path}"))
     return {
         "finetuned": json.loads(text("metrics/finetuned.json")),
         "base": json.loads(text("metrics/base.json")),
         "comparison": json.loads(text("metrics/comparison.json")),
         "splits": json.loads(text("metrics/splits.json")),
         "train": json.loads(text("metrics/train.json")),
-        "loss_train": parse_csv(text("metrics/loss/train.csv").splitlines()),
-        "loss_eval": parse_csv(text("metrics/loss/eval.csv").splitlines()),
+        "loss_train": loss_train,
+        "loss_eval": loss_eval,
     }
 
 

@@ -18,6 +18,7 @@ from transformers import TrainerCallback
 from pressft.config import ModelConfig, TrainConfig, as_dict, check_train_size
 from pressft.model.chat import encode_for_training
 from pressft.model.allocator import keep_freed_memory
+from pressft.model.curves import curve_points
 from pressft.model.modeling import ADAPTER_FILE, load_model, perplexity, resolve_precision
 from pressft.io import read_json, write_json
 from pressft.tasks import of_kind
@@ -156,6 +157,50 @@ class EvaluateLastStep(TrainerCallback):
         return control
 
 
+class LiveCurves(TrainerCallback):
+    """Logs the curves of pressft.model.curves with dvclive while the trainer logs them, at the trainer's global step,
+    so `dvc plots show`, the VS Code extension and Studio (where configured) follow the run step by step.
+
+    Each start writes the folder afresh from the trainer's log history: empty in a new run, the steps up to its
+    checkpoint in a resumed one. So the steps an interrupted try logged after its last checkpoint, which the resumed
+    run trains again, are neither kept twice nor lost. Only the main process logs.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = str(folder)
+        self.live = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        from dvclive import Live
+
+        # Without resume, Live deletes what an earlier try logged. dvc.yaml declares the curves by hand, and the
+        # stage runs in `dvc repro` or `dvc exp run`: dvclive edits neither dvc.yaml nor the experiments.
+        self.live = Live(dir=self.folder, dvcyaml=None, save_dvc_exp=False)
+        for entry in state.log_history:
+            self._log(entry, entry["step"])
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.live is not None:
+            self._log(logs or {}, state.global_step)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.live is not None:
+            self.live.end()
+            self.live = None
+
+    def _log(self, entry: dict[str, Any], step: int) -> None:
+        points = curve_points(entry)
+        if not points:
+            return
+        self.live.step = step  # dvclive counts its own steps; the trainer's global step aligns train and eval rows
+        for series, value in points.items():
+            self.live.log_metric(series, value)
+        # Writes metrics.json, signals the VS Code extension that a step ended and posts to Studio where configured.
+        self.live.next_step()
+
+
 class CheckpointSeal(TrainerCallback):
     """Marks a checkpoint complete once the trainer has written all of it (model, optimizer, RNG, state).
 
@@ -222,7 +267,7 @@ def peak_memory() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """metrics/train.json (its keys in their order) and the trainer's log history (the loss curves)."""
+    """metrics/train.json (its keys in their order) and the trainer's log history (every logged value, unrounded)."""
 
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
@@ -246,10 +291,12 @@ def train_lora(
     model: ModelConfig,
     out_dir: str | Path,
     work_dir: str | Path,
+    curves: str | Path | None = None,
 ) -> TrainingResult | None:
-    """Train, keep the best adapter by eval loss in out_dir; None in the other processes of a multi-process run."""
+    """Train, keep the best adapter by eval loss in out_dir, log the curves into the folder `curves` while training
+    (none without it: benchmarks); None in the other processes of a multi-process run."""
     work_dir, out_dir = Path(work_dir), Path(out_dir)
-    run = build_trainer(base_dir, train_examples, val_examples, train, model, work_dir)
+    run = build_trainer(base_dir, train_examples, val_examples, train, model, work_dir, curves)
     tokens_before = _tokens_at(run.resume)  # read now: the checkpoint may be rotated away during training
     start = time.time()
     run.trainer.train(resume_from_checkpoint=run.resume)
@@ -274,7 +321,8 @@ def train_lora(
 
 
 def build_trainer(base_dir: str, train_examples: list[dict[str, Any]], val_examples: list[dict[str, Any]],
-                  train: TrainConfig, model_params: ModelConfig, work_dir: Path) -> TrainingRun:
+                  train: TrainConfig, model_params: ModelConfig, work_dir: Path,
+                  curves: str | Path | None = None) -> TrainingRun:
     """The trainer of this run, set up to train: resumed from its newest sealed checkpoint if an earlier try was
     interrupted. train_lora trains with it; tests read its batches without training."""
     from peft import LoraConfig as PeftLoraConfig
@@ -349,6 +397,7 @@ def build_trainer(base_dir: str, train_examples: list[dict[str, Any]], val_examp
         peft_config=lora,
         # Early stopping judges by the best checkpoint, so it only exists together with keep_best.
         callbacks=[TerminalProgress(), EvaluateLastStep(), CheckpointSeal()]
+        + ([LiveCurves(curves)] if curves is not None else [])
         + ([EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience)] if train.keep_best else []),
     )
     trainer.remove_callback(PrinterCallback)  # its per-step dicts would drown the progress lines
@@ -421,14 +470,3 @@ def _versions() -> dict[str, str]:
         "peft": peft.__version__,
     }
 
-
-def loss_curves(history: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
-    """(train rows, eval rows) with the trainer's global step, for `dvc plots`."""
-    train = [
-        {"step": e["step"], "loss": round(e["loss"], 5), "learning_rate": e.get("learning_rate"),
-         "grad_norm": round(e["grad_norm"], 5) if e.get("grad_norm") is not None else None}
-        for e in history if "loss" in e
-    ]
-    evals = [{"step": e["step"], "eval_loss": round(e["eval_loss"], 5),
-              "eval_perplexity": round(perplexity(e["eval_loss"]), 4)} for e in history if "eval_loss" in e]
-    return train, evals

@@ -4,7 +4,8 @@ article-type confusion matrices, F1 per tag, and the loss curves.
 Which tasks a figure draws follows from their kind: the lengths figure has a panel per text task, the confusion
 figure a row per label task, the tags figure a panel per set task.
 
-Every figure function takes loaded data and an output path and writes one PNG; nothing here reads files.
+Every figure function takes loaded data and an output path and writes one PNG; nothing here reads files. The type
+confusion also goes to DVC's own confusion plots as data (confusion_plot_data).
 What a figure draws is computed by separate helpers (output_lengths, tag_f1_table, confusion_grid) so the
 numbers can be tested without looking at pixels.
 """
@@ -345,6 +346,21 @@ def confusion_figure(metrics: dict[str, dict], comparison: dict, out: Path, subt
     _title(fig, f"Article {singular}: confusion matrices (rows: reference, columns: answer; cells: article counts)",
            subtitle)
     _save(fig, out)
+
+
+def confusion_records(confusion: dict[str, dict[str, int]]) -> list[dict[str, str]]:
+    """A confusion dict as one {actual, predicted} record per answer (reference rows in their order), the data DVC's
+    `confusion` template counts: `dvc plots show` draws the matrix and `dvc plots diff` puts experiments' side by side."""
+    return [{"actual": actual, "predicted": predicted}
+            for actual, row in confusion.items() for predicted, count in row.items() for _ in range(count)]
+
+
+def confusion_plot_data(metrics: dict[str, dict]) -> dict[str, list[dict[str, str]]]:
+    """{file name: confusion_records} per label task of the base and the fine-tuned model (the models experiments
+    change), for the confusion plots dvc.yaml declares: confusion/<task>-<model>.json."""
+    return {f"confusion/{task.name}-{model}.json": confusion_records(metrics[model][task.name]["confusion"])
+            for task in of_kind("label") for model in LABELS
+            if "confusion" in metrics.get(model, {}).get(task.name, {})}
 
 
 # --------------------------------------------------------------------------- 4. tags
