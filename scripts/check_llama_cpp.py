@@ -29,6 +29,8 @@ CMAKE_FLAGS = ["-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON", "-DLLAMA_CURL=O
                "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_APP=OFF",
                # no web UI: the default fetches a prebuilt one from the network
                "-DLLAMA_BUILD_UI=OFF", "-DLLAMA_USE_PREBUILT_UI=OFF", "-DBUILD_SHARED_LIBS=OFF"]
+# Whole articles on both sides: the infer stage shortens inputs to model.max_length, a chat client would not.
+CONTEXT = 2048
 
 
 def build_server(jobs: int) -> Path:
@@ -84,7 +86,7 @@ def llama_cpp_answers(server: Path, gguf_path: Path, examples: list[dict], limit
 
     port = _free_port()
     process = subprocess.Popen([str(server), "-m", str(gguf_path), "--port", str(port), "-t", str(threads),
-                                "-c", "4096", "--jinja", "-np", "1"], stdout=subprocess.DEVNULL,
+                                "-c", str(2 * CONTEXT), "--jinja", "-np", "1"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
         for _ in range(600):
@@ -150,9 +152,8 @@ def main() -> None:
     model, tokenizer = load_for_inference(model_dir, "fp32")
     examples, seen = [], {}
     for example in read_jsonl(args.test):
-        # Whole articles only: the infer stage shortens over-long inputs itself, a chat client would not.
         if seen.get(example["task"], 0) < args.per_task and prompt_ids(
-                tokenizer, example, config.model.max_length, date_string)[1] == 0:
+                tokenizer, example, CONTEXT, date_string)[1] == 0:
             examples.append(example)
             seen[example["task"]] = seen.get(example["task"], 0) + 1
     with tempfile.TemporaryDirectory() as tmp:
@@ -162,18 +163,18 @@ def main() -> None:
         for example in examples:  # one at a time, as a chat user asks
             start = time.time()
             ours += generate_predictions(model, tokenizer, [example], max_new_tokens=limits,
-                                         max_length=config.model.max_length, date_string=date_string, batch_size=1,
+                                         max_length=CONTEXT, date_string=date_string, batch_size=1,
                                          log=lambda line: None)
             timed += time.time() - start
         start = time.time()
         batched = generate_predictions(model, tokenizer, examples, max_new_tokens=limits,
-                                       max_length=config.model.max_length, date_string=date_string,
+                                       max_length=CONTEXT, date_string=date_string,
                                        batch_size=config.infer.batch_size, log=lambda line: None)
         batched_seconds = time.time() - start
         theirs = llama_cpp_answers(server, path, examples, limits, date_string, args.threads)
         size = path.stat().st_size
     n = len(examples)
-    prompts = [len(prompt_ids(tokenizer, e, config.model.max_length, date_string)[0]) for e in examples]
+    prompts = [len(prompt_ids(tokenizer, e, CONTEXT, date_string)[0]) for e in examples]
     out_tokens = sum(r["output_tokens"] for r in ours)
     result = {
         "examples": n, "gguf": args.gguf, "gguf_bytes": size, "vocabulary": "carried over" if source else "written",
