@@ -4,9 +4,11 @@ tokenizer and chat template, greedy generation config, and a model card (README.
     python scripts/export.py --out exports/pressft-model                 # the workspace's adapter
     python scripts/export.py --exp size-120-seed-3407 --out exports/size-120
     python scripts/export.py --out exports/pressft-model --push-to-hub me/pressft-model   # needs HF_TOKEN
+    python scripts/export.py --out exports/pressft-model --gguf q8_0     # also one GGUF file + Ollama Modelfile
 
 The export loads with `AutoModelForCausalLM.from_pretrained(dir)` alone, no project code. The model card's numbers
-are those of the workspace's metrics/ (or of the experiment's, with --exp).
+are those of the workspace's metrics/ (or of the experiment's, with --exp). With --gguf, the folder also holds
+`<name>-<type>.gguf` (llama.cpp, Ollama: chat template, end-of-turn stop token, greedy defaults) and a `Modelfile`.
 """
 
 import argparse
@@ -16,6 +18,7 @@ import sys
 from pathlib import Path
 
 from pressft.errors import UserError, run_stage
+from pressft.model.gguf_export import OUTTYPES
 from pressft.io import read_json as read_workspace_json
 
 
@@ -39,6 +42,8 @@ def main() -> None:
     parser.add_argument("--name", help="model name in the card (default: the --out folder's name)")
     parser.add_argument("--push-to-hub", metavar="REPO_ID",
                         help="also upload to this Hugging Face Hub repo (token from the HF_TOKEN environment variable)")
+    parser.add_argument("--gguf", choices=OUTTYPES,
+                        help="also write the merged model as one GGUF file of this type, and an Ollama Modelfile")
     args = parser.parse_args()
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
@@ -58,15 +63,29 @@ def main() -> None:
         if not (Path(directory) / ADAPTER_FILE).exists():
             raise UserError(f"{args.model} is not an adapter directory (no {ADAPTER_FILE}); export the fine-tuned model")
         model, tokenizer = load_for_inference(directory, "fp32")
+    base = read_json("models/base/pressft_base.json", None)
     card = model_card(
         name=args.name or out.name, config=config,
-        base=read_json("models/base/pressft_base.json", None),
+        base=base,
         data=read_json("metrics/data.json", args.exp), splits=read_json("metrics/splits.json", args.exp),
         train=read_json("metrics/train.json", args.exp), comparison=read_json("metrics/comparison.json", args.exp),
     )
+    if args.gguf:
+        from pressft.model.gguf_export import check_supported
+
+        check_supported(model, args.gguf)  # before anything is written
     save_merged(model.cpu(), tokenizer, out)
     (out / "README.md").write_text(card, encoding="utf-8")
     print(f"export: merged model, tokenizer, generation config and model card -> {out}", file=sys.stderr)
+    if args.gguf:
+        from pressft.model.gguf_export import modelfile, write_gguf
+        from pressft.model.packaged import source_gguf
+
+        name = args.name or out.name
+        path = write_gguf(model, tokenizer, out / f"{name}-{args.gguf}.gguf", args.gguf, name=name,
+                          source_gguf=source_gguf(base))
+        (out / "Modelfile").write_text(modelfile(path.name, tokenizer), encoding="utf-8")
+        print(f"export: {path.name} and an Ollama Modelfile -> {out}", file=sys.stderr)
     if args.push_to_hub:
         from huggingface_hub import HfApi
 

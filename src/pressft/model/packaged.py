@@ -138,3 +138,12 @@ def load(name: str):
     provenance = {"model": spec.origin, "dequantized_from": f"{spec.quantization} GGUF",
                   **{key: value for key, value in asdict(spec).items() if key != "origin"}}
     return model, tokenizer, provenance
+
+
+def source_gguf(provenance: dict) -> Path | None:
+    """The GGUF file a base was dequantized from, by its provenance (models/base/pressft_base.json); None for a base
+    that did not come from a packaged GGUF."""
+    name = provenance.get("source")
+    if name in PACKAGED and provenance.get("gguf_sha256") == PACKAGED[name].gguf_sha256:
+        return gguf_file(name)
+    return None
