@@ -178,7 +178,7 @@ def test_a_cpu_without_amx_reproduces_the_committed_metrics_bit_for_bit(reproduc
     _run(["dvc", "repro", "-f"], project, env=WITHOUT_AMX)
     out = _run(["python", "scripts/check_reproduction.py"], project)
     assert "metrics/finetuned.json" in out and "relative difference" not in out
-    assert "check_reproduction: all 10 metrics files match HEAD within rtol 0" in out
+    assert "check_reproduction: all 11 metrics files match HEAD within rtol 0" in out
 
 
 
