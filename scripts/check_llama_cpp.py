@@ -82,7 +82,7 @@ def _post(url: str, body: dict) -> dict:
 def llama_cpp_answers(server: Path, gguf_path: Path, examples: list[dict], limits: dict[str, int],
                       date_string: str, threads: int) -> list[dict]:
     """One chat completion per example from llama-server, with no sampling parameters: the file's defaults apply."""
-    from pressft.model.chat import _messages
+    from pressft.model.chat import _messages  # the very messages training and infer render
 
     port = _free_port()
     process = subprocess.Popen([str(server), "-m", str(gguf_path), "--port", str(port), "-t", str(threads),
@@ -112,14 +112,6 @@ def llama_cpp_answers(server: Path, gguf_path: Path, examples: list[dict], limit
         process.wait()
 
 
-def _rouge_l(records: list[dict], references: list[str]) -> float:
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    return sum(scorer.score(ref, r["prediction"])["rougeL"].fmeasure for r, ref in zip(records, references)) / len(
-        records)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="adapter or base directory")
@@ -133,6 +125,7 @@ def main() -> None:
     import torch
 
     from pressft.config import load_config
+    from pressft.evaluation.baselines import mean_rouge
     from pressft.io import read_json, read_jsonl
     from pressft.model.chat import prompt_ids
     from pressft.model.generation import generate_predictions
@@ -181,10 +174,13 @@ def main() -> None:
         "identical_answers": sum(a["prediction"] == b["prediction"] for a, b in zip(ours, theirs)) / n,
         "same_prompt_tokens": sum(p == t["prompt_tokens"] for p, t in zip(prompts, theirs)) / n,
         "same_stop": sum((not a["hit_limit"]) == b["stopped"] for a, b in zip(ours, theirs)) / n,
-        "rougeL": {task: {"transformers": round(_rouge_l([r for r in ours if r["task"] == task],
-                                                         [e["reference"] for e in examples if e["task"] == task]), 4),
-                          "llama.cpp": round(_rouge_l([t for t, e in zip(theirs, examples) if e["task"] == task],
-                                                      [e["reference"] for e in examples if e["task"] == task]), 4)}
+        "rougeL": {task: {"transformers": round(mean_rouge([r["prediction"] for r in ours if r["task"] == task],
+                                                           [e["reference"] for e in examples if e["task"] == task],
+                                                           "rougeL"), 4),
+                          "llama.cpp": round(mean_rouge([t["prediction"] for t, e in zip(theirs, examples)
+                                                         if e["task"] == task],
+                                                        [e["reference"] for e in examples if e["task"] == task],
+                                                        "rougeL"), 4)}
                    for task in ("summarization", "title") if task in seen},
         "tokens_per_s": {
             "transformers fp32, one prompt at a time": round(out_tokens / timed, 1),

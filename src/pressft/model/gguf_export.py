@@ -8,12 +8,14 @@ in f32, the output matrix left out when tied to the embeddings, `rope_freqs` for
 packaged SmolLM2) keeps that file's vocabulary keys, pre-tokenizer name included, so llama.cpp splits text as before.
 """
 
+import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from pressft.errors import UserError
+from pressft.model.chat import eot_id
 
 # HF architecture -> llama.cpp architecture. Only Llama is written: its tensor layout and the read-back through
 # transformers' GGUF loader are tested here; other architectures need their own converter rules.
@@ -28,18 +30,17 @@ _LLAMA3_SPLIT = (
 _TEMPLATE_PROBE = "pressft probe answer"
 
 
-def _file_type(outtype: str):
+def _types(outtype: str):
+    """(the file's type, its matrices' tensor type) of a --gguf choice."""
     import gguf
 
-    return {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
-            "bf16": gguf.LlamaFileType.MOSTLY_BF16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[outtype]
+    file_type, tensor_type = gguf.LlamaFileType, gguf.GGMLQuantizationType
+    return {"f32": (file_type.ALL_F32, tensor_type.F32), "f16": (file_type.MOSTLY_F16, tensor_type.F16),
+            "bf16": (file_type.MOSTLY_BF16, tensor_type.BF16), "q8_0": (file_type.MOSTLY_Q8_0, tensor_type.Q8_0)}[outtype]
 
 
-def _tensor_type(outtype: str):
-    import gguf
-
-    return {"f32": gguf.GGMLQuantizationType.F32, "f16": gguf.GGMLQuantizationType.F16,
-            "bf16": gguf.GGMLQuantizationType.BF16, "q8_0": gguf.GGMLQuantizationType.Q8_0}[outtype]
+def _head_dim(config) -> int:
+    return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
 def check_supported(model, outtype: str) -> str:
@@ -66,7 +67,7 @@ def _permute(weights: np.ndarray, n_head: int) -> np.ndarray:
 def _llama3_rope_factors(config) -> np.ndarray:
     """Per-frequency scale factors of Llama-3 rope scaling, as the converter computes its `rope_freqs` tensor."""
     rope = config.rope_parameters
-    dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    dim = _head_dim(config)
     freqs = 1.0 / (rope["rope_theta"] ** (np.arange(0, dim, 2, dtype=np.float32) / dim))
     factor, low, high = rope.get("factor", 8.0), rope.get("low_freq_factor", 1.0), rope.get("high_freq_factor", 4.0)
     old_context = rope.get("original_max_position_embeddings", 8192)
@@ -101,7 +102,7 @@ def _write_tensors(writer, model, outtype: str) -> None:
         elif hf_name.endswith(("k_proj.weight", "k_proj.bias")):
             data = _permute(data, config.num_key_value_heads)
         # As the converter: vectors and norms stay f32; a matrix whose rows do not fill Q8_0 blocks falls back to f16.
-        qtype = gguf.GGMLQuantizationType.F32 if data.ndim <= 1 or name.endswith("_norm.weight") else _tensor_type(outtype)
+        qtype = gguf.GGMLQuantizationType.F32 if data.ndim <= 1 or name.endswith("_norm.weight") else _types(outtype)[1]
         try:
             packed = gguf.quants.quantize(data, qtype)
         except gguf.QuantError:
@@ -113,7 +114,7 @@ def _write_tensors(writer, model, outtype: str) -> None:
 
 
 def _write_hyperparameters(writer, config, name: str, outtype: str) -> None:
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    head_dim = _head_dim(config)
     writer.add_name(name)
     writer.add_context_length(config.max_position_embeddings)
     writer.add_embedding_length(config.hidden_size)
@@ -127,13 +128,11 @@ def _write_hyperparameters(writer, config, name: str, outtype: str) -> None:
     writer.add_rope_freq_base(float(config.rope_parameters["rope_theta"]))
     writer.add_layer_norm_rms_eps(config.rms_norm_eps)
     writer.add_vocab_size(config.vocab_size)
-    writer.add_file_type(_file_type(outtype))
+    writer.add_file_type(_types(outtype)[0])
 
 
 def _pre_tokenizer(tokenizer) -> str:
     """llama.cpp's name for the tokenizer's split rule; refused in one line when it is not a known byte-level one."""
-    import json
-
     state = json.loads(tokenizer.backend_tokenizer.to_str())
     pre = state.get("pre_tokenizer") or {}
     steps = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
@@ -208,13 +207,6 @@ def _copy_vocabulary(writer, source: Path, vocab_size: int) -> None:
             writer.add_key_value(key, field.contents(), main)
 
 
-def chat_end(tokenizer) -> int:
-    """The end-of-turn token id (the one training taught the model to write, and generation stops at)."""
-    from pressft.model.chat import eot_id
-
-    return eot_id(tokenizer)
-
-
 def write_gguf(model, tokenizer, path: str | Path, outtype: str, *, name: str, source_gguf: Path | None = None) -> Path:
     """One GGUF file at `path`: weights in `outtype`, the vocabulary (from `source_gguf` when the base came from one,
     else from the tokenizer), the chat template, the end of turn as eos and eot (so both
@@ -224,7 +216,7 @@ def write_gguf(model, tokenizer, path: str | Path, outtype: str, *, name: str, s
     arch = check_supported(model, outtype)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    end = chat_end(tokenizer)
+    end = eot_id(tokenizer)
     writer = gguf.GGUFWriter(path, arch)
     _write_hyperparameters(writer, model.config, name, outtype)
     if source_gguf is not None:
@@ -275,7 +267,7 @@ def ollama_template(tokenizer) -> str:
 
 def modelfile(gguf_name: str, tokenizer) -> str:
     """An Ollama Modelfile for the GGUF beside it: the chat template, the end of turn as stop, greedy decoding."""
-    stop = tokenizer.convert_ids_to_tokens(chat_end(tokenizer))
+    stop = tokenizer.convert_ids_to_tokens(eot_id(tokenizer))
     template = ollama_template(tokenizer)
     return (f"FROM ./{gguf_name}\n"
             f'TEMPLATE """{template}"""\n'
