@@ -8,8 +8,10 @@ baseline from a bootstrap over seeds and test articles together.
     python scripts/size_study.py --collect     # only collect experiments that already ran (from this commit, or for
                                                # runs it lacks, the nearest commit before it), every seed found
     python scripts/size_study.py --render      # only rewrite study.md and metrics.png from study.json (no experiments)
+    python scripts/size_study.py --sizes 60,120,238 --seeds 3407 --set preset=real \
+        --set data.path=/abs/path/articles.jsonl --out study/real-articles   # real articles: every run gets the -S
 
-Each experiment is `dvc exp run -S train.size=N -S train.seed=S`: DVC reruns only what depends on them (train,
+Each experiment is `dvc exp run -S train.size=N -S train.seed=S` (plus each `--set`, the same on every run): DVC reruns only what depends on them (train,
 infer@finetuned, baselines, score, plot, report) and restores the data, the base model and the base inference
 from its cache.
 The `dvc plots diff <revision> ...` command the script prints at the end overlays their loss curves in the
@@ -21,7 +23,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from pressft.config import load_config
+from ruamel.yaml import YAML
+
+from pressft.config import compose, load_config
 from pressft.errors import UserError, run_stage
 from pressft.io import read_json, write_json
 from pressft.evaluation.study import (
@@ -63,14 +67,22 @@ def main() -> None:
     parser.add_argument("--render", action="store_true",
                         help="only rewrite study.md and metrics.png from the folder's study.json (its test set is "
                              "metrics/splits.json's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override every experiment gets as `dvc exp run -S KEY=VALUE` (repeatable); a queued "
+                             "run starts in a temporary copy of the repository, so give file paths absolute")
     parser.add_argument("--out", default="study", help="folder for study.md, study.json, metrics.png, loss.png")
     args = parser.parse_args()
     config = load_config("study", "train", "score")
+    for override in args.set:
+        if "=" not in override:
+            raise UserError(f"--set takes KEY=VALUE as `dvc exp run -S` does, got {override!r}")
+    # The params every run's size and seed are compared against: what conf/ composes with the overrides.
+    expected = YAML(typ="safe").load(compose(args.set)) if args.set else None
     if args.render:
         out = Path(args.out)
         rows = rows_from_json(read_json(out / "study.json"), config.train.seed)
-        write_study(rows, out, read_json("metrics/splits.json")["test"]["articles"],
-                    read_json("metrics/data.json")["synthetic"], config.score.confidence)
+        synthetic = rows[0].get("synthetic", read_json("metrics/data.json")["synthetic"])
+        write_study(rows, out, read_json("metrics/splits.json")["test"]["articles"], synthetic, config.score.confidence)
         print(f"size_study: {len(rows)} sizes from {out}/study.json -> {out}/study.md, metrics.png")
         return
     sizes = integers(args.sizes, "--sizes") if args.sizes else list(config.study.sizes)
@@ -80,7 +92,7 @@ def main() -> None:
         if subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=repo).returncode != 0:
             raise UserError("commit your changes first: every run must start from the same commit")
         start = time.time()
-        existing = experiments(repo, log=print)
+        existing = experiments(repo, expected=expected, log=print)
         for size in sizes:
             for seed in seeds:
                 if (size, seed) in existing:
@@ -88,10 +100,10 @@ def main() -> None:
                           flush=True)
                     continue
                 dvc("exp", "run", "--queue", "-n", experiment_name(size, seed), "-S", f"train.size={size}", "-S",
-                    f"train.seed={seed}")
+                    f"train.seed={seed}", *[flag for override in args.set for flag in ("-S", override)])
         dvc("exp", "run", "--run-all", "-j", "1")
         print(f"size_study: experiments done in {time.time() - start:.0f}s", flush=True)
-    found = experiments(repo, ancestors=args.collect, log=print)
+    found = experiments(repo, ancestors=args.collect, expected=expected, log=print)
     wanted = (lambda seed: True) if args.collect and not args.seeds else (lambda seed: seed in seeds)
     refs = {(size, seed): commit for (size, seed), commit in found.items() if size in sizes and wanted(seed)}
     missing = [str(size) for size in sizes if not any(point[0] == size for point in refs)]
@@ -107,7 +119,9 @@ def main() -> None:
              for point, commit in sorted(refs.items())}
     rows = study_rows(results, stats, reference_seed=config.train.seed, resamples=config.score.bootstrap_resamples,
                       seed=config.score.seed, confidence=config.score.confidence)
-    synthetic = read_json("metrics/data.json")["synthetic"]
+    synthetic = any(result["data"]["synthetic"] for result in results.values())
+    for row in rows:
+        row["synthetic"] = synthetic  # for --render, whatever corpus the workspace's metrics/data.json describes
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(rows, out / "study.json")

@@ -40,7 +40,8 @@ def _without_point(params: dict[str, Any]) -> dict[str, Any]:
     return {**params, "train": {key: value for key, value in params["train"].items() if key not in ("size", "seed")}}
 
 
-def experiments(repo: Path, *, ancestors: bool = False, log=lambda line: None) -> dict[Point, str]:
+def experiments(repo: Path, *, ancestors: bool = False, expected: dict[str, Any] | None = None,
+                log=lambda line: None) -> dict[Point, str]:
     """{(train.size, train.seed): experiment commit} of the experiments based on the current HEAD (DVC keeps them as
     git refs).
 
@@ -49,6 +50,8 @@ def experiments(repo: Path, *, ancestors: bool = False, log=lambda line: None) -
     changed another param is not a point of this study and is skipped, with a line saying so. With `ancestors`,
     a point HEAD has no experiment of comes from the nearest commit before it that has one: the study's outputs
     are committed after its experiments ran, so collecting again starts from a later commit.
+    With `expected` (the params a study's other overrides compose, e.g. `preset=real`), an experiment counts when its
+    params other than size and seed are those, instead of its base commit's.
     """
     history = _git(repo, "rev-list", "HEAD").split() if ancestors else [_git(repo, "rev-parse", "HEAD").strip()]
     distance = {commit: i for i, commit in enumerate(history)}
@@ -62,9 +65,10 @@ def experiments(repo: Path, *, ancestors: bool = False, log=lambda line: None) -
             continue
         params = _params_at(repo, commit)
         if base not in base_params:
-            base_params[base] = _without_point(_params_at(repo, base))
+            base_params[base] = _without_point(expected if expected is not None else _params_at(repo, base))
         if _without_point(params) != base_params[base]:
-            log(f"size_study: skipping experiment {parts[4]}: it changed params other than train.size and train.seed")
+            log(f"size_study: skipping experiment {parts[4]}: it changed params other than train.size and train.seed"
+                + (" and the study's --set" if expected is not None else ""))
             continue
         point = (int(params["train"]["size"]), int(params["train"]["seed"]))
         if point not in found or distance[base] < found[point][0]:
@@ -80,6 +84,7 @@ def read_experiment(repo: Path, commit: str) -> dict[str, Any]:
 
     loss_train, loss_eval = curve_rows(lambda path: text(f"metrics/curves/{path}"))
     return {
+        "data": json.loads(text("metrics/data.json")),
         "finetuned": json.loads(text("metrics/finetuned.json")),
         "base": json.loads(text("metrics/base.json")),
         "comparison": json.loads(text("metrics/comparison.json")),
