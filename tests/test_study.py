@@ -2,6 +2,8 @@
 set, the table."""
 
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from pressft.evaluation.metrics import Statistic, across_seeds_difference, paire
 from pressft.evaluation.study import check_same_test_set, experiments, study_rows
 from pressft.presentation.study_report import study_markdown
 
+ROOT = Path(__file__).resolve().parents[1]
 IDS = [f"a{i}" for i in range(20)]
 
 
@@ -150,6 +153,21 @@ def test_experiments_are_found_by_their_size_and_seed_whatever_their_name(repo):
                      "train.seed"]
 
 
+def test_a_study_with_overrides_counts_the_experiments_that_have_them(repo):
+    """`size_study --set preset=real` compares each run with what the overrides compose, not with the base commit:
+    the default study's runs of the same commit are not its points, and its own are not the default study's."""
+    base = commit_params(repo, 500)
+    default = experiment(repo, base, "size-1000-seed-3407", 1000)
+    real = experiment(repo, base, "size-238-seed-3407", 238, lr=0.001)
+    git(repo, "checkout", "-q", "main")
+    expected = {"train": {"size": None, "lr": 0.001, "seed": 3407}, "infer": {"dtype": "fp32"}}
+    lines = []
+    assert experiments(repo, expected=expected, log=lines.append) == {(238, 3407): real}
+    assert lines == ["size_study: skipping experiment size-1000-seed-3407: it changed params other than train.size "
+                     "and train.seed and the study's --set"]
+    assert experiments(repo) == {(1000, 3407): default}
+
+
 def test_collecting_from_a_later_commit_takes_the_nearest_earlier_experiments(repo):
     first = commit_params(repo, 500)
     old = experiment(repo, first, "size-1000-seed-3407", 1000)
@@ -164,3 +182,11 @@ def test_collecting_from_a_later_commit_takes_the_nearest_earlier_experiments(re
     newer = experiment(repo, second, "size-1000-seed-3407", 1000)
     git(repo, "checkout", "-q", "main")
     assert experiments(repo, ancestors=True) == {(1000, 3407): newer}  # the nearer base wins
+
+
+def test_an_override_without_a_value_is_one_line_before_any_experiment():
+    done = subprocess.run([sys.executable, "scripts/size_study.py", "--set", "preset", "--sizes", "60"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "error: --set takes KEY=VALUE as `dvc exp run -S` does, got 'preset'"]
