@@ -11,7 +11,8 @@ baseline from a bootstrap over seeds and test articles together.
     python scripts/size_study.py --sizes 60,120,238 --seeds 3407 --set preset=real \
         --set data.path=/abs/path/articles.jsonl --out study/real-articles   # real articles: every run gets the -S
 
-Each experiment is `dvc exp run -S train.size=N -S train.seed=S` (plus each `--set`, the same on every run): DVC reruns only what depends on them (train,
+Each experiment is `dvc exp run --queue -S train.size=N -S train.seed=S` (plus each `--set`, the same on every run),
+run one at a time by DVC's queue: DVC reruns only what depends on them (train,
 infer@finetuned, baselines, score, plot, report) and restores the data, the base model and the base inference
 from its cache.
 The `dvc plots diff <revision> ...` command the script prints at the end overlays their loss curves in the
@@ -19,6 +20,7 @@ browser (revisions, not the names size-N: a study from a later commit has a size
 """
 
 import argparse
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -51,6 +53,54 @@ def dvc(*args: str) -> None:
     print(f"size_study: dvc {' '.join(args)}", flush=True)
     if subprocess.run(["dvc", *args]).returncode != 0:
         raise UserError(f"dvc {' '.join(args)} failed (see its output above)")
+
+
+WAITING = ("Queued", "Running")
+
+
+def queue_status() -> tuple[dict[str, tuple[str, str]], int]:
+    """({task: (experiment name, state: Queued, Running, Success, Failed, ...)}, workers, active or idle) from
+    `dvc queue status`."""
+    done = subprocess.run(["dvc", "queue", "status"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise UserError(f"dvc queue status failed: {done.stderr.strip()}")
+    tasks, workers = {}, 0
+    for line in done.stdout.splitlines():
+        words = line.split()
+        if line.startswith("Worker status:"):  # "Worker status: 1 active, 0 idle"
+            workers = int(words[2]) + int(words[4])
+        elif len(words) >= 3 and re.fullmatch(r"[0-9a-f]{7,40}", words[0]):
+            tasks[words[0]] = (words[1], words[-1])
+    return tasks, workers
+
+
+def run_queue(earlier: set[str], poll_seconds: float = 10.0) -> None:
+    """Run the tasks queued since `earlier` (the tasks `dvc queue status` listed before) one at a time and wait for
+    them. DVC's queue worker can stop after an experiment and leave the rest queued (treeverse/dvc#10562), where
+    `dvc exp run --run-all` waits forever: a queue with runs left and no worker at two polls in a row (a worker
+    takes seconds to start) gets one again."""
+    dvc("queue", "start", "-j", "1")
+    print("size_study: follow a run with `dvc queue logs -f NAME`", flush=True)
+    reported: set[str] = set()
+    idle_polls = 0
+    while True:
+        time.sleep(poll_seconds)
+        tasks, workers = queue_status()
+        ours = {task: entry for task, entry in tasks.items() if task not in earlier}
+        for task in sorted({task for task, (_, state) in ours.items() if state not in WAITING} - reported):
+            reported.add(task)
+            print(f"size_study: {ours[task][0]} {ours[task][1].lower()} ({len(reported)} of {len(ours)})", flush=True)
+        if len(reported) == len(ours):
+            break
+        stalled = workers == 0 and not any(state == "Running" for _, state in tasks.values())  # runs left
+        idle_polls = idle_polls + 1 if stalled else 0
+        if idle_polls == 2:
+            print("size_study: the queue's worker stopped with runs left; starting another", flush=True)
+            dvc("queue", "start", "-j", "1")
+            idle_polls = 0
+    failed = [f"{name} ({state.lower()})" for name, state in ours.values() if state != "Success"]
+    if failed:
+        raise UserError(f"{len(failed)} run(s) did not succeed: {', '.join(failed)} (see `dvc queue logs NAME`)")
 
 
 def write_study(rows: list[dict], out: Path, test_articles: int, synthetic: bool, confidence: float) -> None:
@@ -93,6 +143,7 @@ def main() -> None:
             raise UserError("commit your changes first: every run must start from the same commit")
         start = time.time()
         existing = experiments(repo, expected=expected, log=print)
+        earlier, queued = set(queue_status()[0]), 0
         for size in sizes:
             for seed in seeds:
                 if (size, seed) in existing:
@@ -101,7 +152,9 @@ def main() -> None:
                     continue
                 dvc("exp", "run", "--queue", "-n", experiment_name(size, seed), "-S", f"train.size={size}", "-S",
                     f"train.seed={seed}", *[flag for override in args.set for flag in ("-S", override)])
-        dvc("exp", "run", "--run-all", "-j", "1")
+                queued += 1
+        if queued:
+            run_queue(earlier)
         print(f"size_study: experiments done in {time.time() - start:.0f}s", flush=True)
     found = experiments(repo, ancestors=args.collect, expected=expected, log=print)
     wanted = (lambda seed: True) if args.collect and not args.seeds else (lambda seed: seed in seeds)

@@ -232,3 +232,17 @@ def test_readme_real_articles_table_is_the_documented_runs():
         # README: fine-tuned, base, best baseline, fine-tuned − base; docs: the same, the verdict after the last.
         assert readme[task][:3] == docs[task][:3], task
         assert docs[task][3].startswith(readme[task][3]), task
+
+
+def test_readme_real_articles_run_is_the_real_study_whole_pool_point():
+    """The documented real-articles run is the largest point of the committed real-article study: the README's
+    fine-tuned, base and best-baseline scores are that row's, so the study and the prose cannot drift apart."""
+    rows = json.loads((REPO / "study/real-articles/study.json").read_text())
+    largest = max(rows, key=lambda row: row["size"])
+    assert largest["synthetic"] is False
+    readme = _rows(README.read_text(encoding="utf-8"))
+    for key in (key for key in readme if key.split(" (")[0] in TASKS):
+        cell = largest[key.split(" (")[0]]
+        assert readme[key][0].split(" [")[0] == f"{cell['value']:.3f}", key
+        assert readme[key][1] == f"{cell['base']:.3f}", key
+        assert readme[key][2].split()[-1] == f"{cell['best_baseline_value']:.3f}", key

@@ -106,7 +106,9 @@ def test_tables_give_the_spread_and_the_verdicts():
     assert "| 1000 | 1 | 0.300 [0.280, 0.320] | 0.9000 | 250 | 100 |" in text
     assert ("| 500 | Summarization: ROUGE-L F1 | 0.100 | +0.200 [+0.100, +0.300] better | baseline-lead 0.300 | "
             "+0.000 [-0.100, +0.100] not distinguishable |") in text
-    assert "same 160 test articles" in text and "SYNTHETIC" in text
+    assert "same 160 test articles" in text and "SYNTHETIC" in text and "third-party" not in text
+    real = study_markdown(rows(), 160, synthetic=False, confidence=0.95)
+    assert "SYNTHETIC" not in real and "The articles are real (third-party text)" in real
     assert "95% bootstrap interval" in text
     assert "90% bootstrap interval" in study_markdown(rows(), 160, synthetic=True, confidence=0.9)
 
@@ -190,3 +192,41 @@ def test_an_override_without_a_value_is_one_line_before_any_experiment():
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
         "error: --set takes KEY=VALUE as `dvc exp run -S` does, got 'preset'"]
+
+
+def test_the_study_restarts_a_queue_whose_worker_stopped_with_runs_left(monkeypatch, capsys):
+    """DVC's queue worker can stop after one experiment and leave the rest queued (treeverse/dvc#10562): the study
+    starts another worker once none has been seen at two polls in a row, waits only for its own tasks, and names the
+    runs that did not succeed."""
+    import size_study
+
+    def status(rows: list[tuple[str, str, str]], active: int, idle: int = 0) -> str:
+        lines = ["Task     Name                Created       Status"]
+        lines += [f"{task}  {name}  Dec 03, 2026  {state}" for task, name, state in rows]
+        return "\n".join([*lines, "", f"Worker status: {active} active, {idle} idle"]) + "\n"
+
+    old = ("1111111", "size-16-seed-3407", "Success")  # an earlier study's run of the same name
+    polls = iter([
+        status([old, ("2222222", "size-16-seed-3407", "Running"), ("3333333", "size-32-seed-3407", "Queued")], 1),
+        status([old, ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Queued")], 0),
+        status([old, ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Queued")], 0),
+        status([old, ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Running")], 1),
+        status([old, ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Failed")], 0, 1),
+    ])
+    commands = []
+
+    def run(command, **kwargs):
+        commands.append(command[1:])
+        stdout = next(polls) if command[1:] == ["queue", "status"] else ""
+        return subprocess.CompletedProcess(command, 0, stdout=stdout, stderr="")
+
+    monkeypatch.setattr(size_study.subprocess, "run", run)
+    monkeypatch.setattr(size_study.time, "sleep", lambda seconds: None)
+    with pytest.raises(UserError, match=r"^1 run\(s\) did not succeed: size-32-seed-3407 \(failed\)"):
+        size_study.run_queue({"1111111"})
+    starts = [i for i, command in enumerate(commands) if command == ["queue", "start", "-j", "1"]]
+    assert starts == [0, 4]  # at the beginning, and after the second poll without a worker
+    out = capsys.readouterr().out
+    assert "size_study: size-16-seed-3407 success (1 of 2)" in out
+    assert "size_study: size-32-seed-3407 failed (2 of 2)" in out
+    assert "the queue's worker stopped with runs left" in out
