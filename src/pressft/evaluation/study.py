@@ -55,6 +55,7 @@ def experiments(repo: Path, *, ancestors: bool = False, expected: dict[str, Any]
     """
     history = _git(repo, "rev-list", "HEAD").split() if ancestors else [_git(repo, "rev-parse", "HEAD").strip()]
     distance = {commit: i for i, commit in enumerate(history)}
+    reference = _without_point(expected) if expected is not None else None
     base_params: dict[str, dict[str, Any]] = {}
     found: dict[Point, tuple[int, str]] = {}
     for line in _git(repo, "for-each-ref", "refs/exps", "--format=%(refname) %(objectname)").splitlines():
@@ -64,11 +65,11 @@ def experiments(repo: Path, *, ancestors: bool = False, expected: dict[str, Any]
         if base not in distance:
             continue
         params = _params_at(repo, commit)
-        if base not in base_params:
-            base_params[base] = _without_point(expected if expected is not None else _params_at(repo, base))
-        if _without_point(params) != base_params[base]:
+        if reference is None and base not in base_params:
+            base_params[base] = _without_point(_params_at(repo, base))
+        if _without_point(params) != (reference or base_params[base]):
             log(f"size_study: skipping experiment {parts[4]}: it changed params other than train.size and train.seed"
-                + (" and the study's --set" if expected is not None else ""))
+                + (" and the study's --set" if reference is not None else ""))
             continue
         point = (int(params["train"]["size"]), int(params["train"]["seed"]))
         if point not in found or distance[base] < found[point][0]:
