@@ -192,6 +192,11 @@ def test_an_override_without_a_value_is_one_line_before_any_experiment():
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
         "error: --set takes KEY=VALUE as `dvc exp run -S` does, got 'preset'"]
+    done = subprocess.run([sys.executable, "scripts/size_study.py", "--set", "tasks.neighbours={summarization: 3}"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "error: --set tasks.neighbours={summarization: 3}: Could not override 'tasks.neighbours'."]
 
 
 def test_the_study_restarts_a_queue_whose_worker_stopped_with_runs_left(monkeypatch, capsys):
