@@ -18,6 +18,7 @@ from pressft.evaluation.baselines import (
     first_sentence,
     fit_and_predict,
     lead_words,
+    nearest_tags,
     majority_label,
     lead_rule,
     covers,
@@ -179,6 +180,15 @@ def test_nearest_copies_the_tags_of_the_article_sharing_the_vocabulary():
     predictions, _ = fit_and_predict(train, examples([article("v", "battery", 2)]),
                                      examples([article("t", "racing", 2, tags=["Motorsport"])]))
     assert [r["prediction"] for r in predictions["baseline-nearest"]] == ["Motorsport, Track Days"]
+
+
+def test_nearest_with_k_answers_the_tags_most_of_the_k_nearest_articles_carry():
+    train = np.array([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [0.0, 1.0]])  # rows 0, 1, 2 nearest to the query, in order
+    query = np.array([[1.0, 0.0]])
+    tags = [["BMW M", "Golf"], ["bmw m", "MINI"], ["MINI", "Corporate"], ["Golf", "Corporate"]]
+    assert nearest_tags(train, tags, query) == ["BMW M, Golf"]  # k=1: the nearest article's tags
+    assert nearest_tags(train, tags, query, k=3) == ["BMW M, MINI"]  # 2 of 3 votes, case-folded; as the nearer spells
+    assert nearest_tags(train, [["A"], ["B"], ["C"], ["D"]], query, k=3) == ["A"]  # no majority: the nearest's tags
 
 
 def test_only_training_articles_below_train_size_are_used():

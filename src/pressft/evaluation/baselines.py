@@ -37,6 +37,9 @@ from pressft.config import check_train_size
 Examples = list[dict[str, Any]]
 
 TAG_THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 11))
+# The nearest-article baseline's choices: the tags of the nearest article, or those most of the k nearest carry (a
+# vote, which drops the one article's idiosyncratic tags; odd k so a majority is never a tie).
+NEAREST_K = (1, 3, 5, 7)
 SEED = 0
 # Sentence end: . ! or ? (and any closing quote or bracket) before whitespace. Abbreviations
 # ("Dr. Smith", "approx. 40") end a "sentence" too: good enough for a baseline, and no tokenizer data to fetch.
@@ -186,9 +189,21 @@ def choose_tag_threshold(classifier: TagClassifier, probabilities: np.ndarray,
     return best[1], best[0]
 
 
-def nearest_tags(train_features, train_tags: list[list[str]], features) -> list[str]:
-    """For each row of `features`, the tags of the most similar training article (TF-IDF cosine), joined."""
-    return [", ".join(train_tags[rows[0]]) for rows in nearest(train_features, features, 1)]
+def nearest_tags(train_features, train_tags: list[list[str]], features, k: int = 1) -> list[str]:
+    """For each row of `features`, the tags that a majority of its k most similar training articles (TF-IDF cosine)
+    carry, joined: the nearest article's tags at k=1. Tags are counted case-folded and written as the nearer article
+    spells them, in order of nearness; where no tag has a majority, the nearest article's tags."""
+    answers = []
+    for rows in nearest(train_features, features, k):
+        votes, spelled = Counter(), {}
+        for row in rows:
+            tags = {tag.strip().casefold(): tag.strip() for tag in train_tags[row]}  # one vote per article
+            votes.update(tags.keys())
+            for key, tag in tags.items():
+                spelled.setdefault(key, tag)
+        chosen = [tag for key, tag in spelled.items() if votes[key] > len(rows) / 2]
+        answers.append(", ".join(chosen or train_tags[rows[0]]))
+    return answers
 
 
 # ------------------------------------------------------------------ the fitters, by baseline and task kind
@@ -236,9 +251,12 @@ def _set_classifier(task: Task, data: TaskData) -> tuple[list[str], dict[str, An
 
 def _nearest(task: Task, data: TaskData) -> tuple[list[str], dict[str, Any]]:
     train_features, train_sets = data.features(data.train), [e["reference"] for e in data.train]
-    val = nearest_tags(train_features, train_sets, data.features(data.val))
-    choices = {"nearest_val_f1": tag_scores(val, [e["reference"] for e in data.val])["f1"]}
-    return nearest_tags(train_features, train_sets, data.features(data.test)), choices
+    val_features, references = data.features(data.val), [e["reference"] for e in data.val]
+    scores = [(tag_scores(nearest_tags(train_features, train_sets, val_features, k), references)["f1"], k)
+              for k in NEAREST_K]
+    score, k = max(scores, key=lambda pair: pair[0])  # tie: the fewest articles
+    return nearest_tags(train_features, train_sets, data.features(data.test), k), {"nearest_k": k,
+                                                                                    "nearest_val_f1": score}
 
 
 @dataclass(frozen=True)
