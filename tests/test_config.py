@@ -521,7 +521,8 @@ def test_presets_are_what_they_say(tmp_path):
     real = parse_config(YAML(typ="safe").load(compose(["preset=real", f"data.path={PARAMS_FILE}"], conf_dir=CONF)))
     assert (real.data.source, real.model.base, real.train.size, real.infer.label_method) == (
         "file", "smollm2-135m-instruct", None, "likelihood")
-    assert (real.split.test, real.model.max_length, real.train.epochs) == (100, 384, 1)
+    assert (real.split.test, real.model.max_length, real.train.epochs, real.model.attn_implementation) == (
+        100, 384, 2, "sdpa")
     # A group chosen on the command line wins over the preset's choice; the preset's values still apply.
     mixed = parse_config(YAML(typ="safe").load(compose(["preset=reference", "model=embedded"], conf_dir=CONF)))
     assert mixed.model.base == "embedded" and mixed.model.max_length == 224 and mixed.train.size == 2000
