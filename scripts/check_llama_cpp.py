@@ -82,7 +82,7 @@ def _post(url: str, body: dict) -> dict:
 def llama_cpp_answers(server: Path, gguf_path: Path, examples: list[dict], limits: dict[str, int],
                       date_string: str, threads: int) -> list[dict]:
     """One chat completion per example from llama-server, with no sampling parameters: the file's defaults apply."""
-    from pressft.model.chat import _messages  # the very messages training and infer render
+    from pressft.model.chat import chat_messages  # the very messages training and infer render
 
     port = _free_port()
     process = subprocess.Popen([str(server), "-m", str(gguf_path), "--port", str(port), "-t", str(threads),
@@ -99,7 +99,7 @@ def llama_cpp_answers(server: Path, gguf_path: Path, examples: list[dict], limit
         answers = []
         for example in examples:
             reply = _post(f"http://127.0.0.1:{port}/v1/chat/completions", {
-                "messages": _messages(example, example["input"]), "max_tokens": limits[example["task"]],
+                "messages": chat_messages(example, example["input"]), "max_tokens": limits[example["task"]],
                 "chat_template_kwargs": {"date_string": date_string}})
             answers.append({"prediction": reply["choices"][0]["message"]["content"].strip(),
                             "stopped": reply["choices"][0]["finish_reason"] == "stop",

@@ -1,5 +1,6 @@
 """A model's headline metrics on the validation examples, to choose settings without looking at the test set: each
-task's headline metric, the share of answers that hit their token limit, and for label tasks both answer methods
+task's headline metric, the share of answers that hit their token limit, invented numbers and names in the free-text
+answers (counted as the score stage counts them), and for label tasks both answer methods
 (free generation parsed to a label, and the label most likely after the prompt: infer.label_method). One generation
 pass gives both.
 
@@ -18,6 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pressft.config import load_config  # noqa: E402
 from pressft.errors import UserError, run_stage  # noqa: E402
+from pressft.evaluation.faithfulness import invented_facts  # noqa: E402
 from pressft.evaluation.metrics import headline_statistic, type_scores  # noqa: E402
 from pressft.io import read_jsonl, write_json  # noqa: E402
 from pressft.model.answering import model_directory  # noqa: E402
@@ -44,6 +46,7 @@ def main() -> None:
     records = generate_predictions(model, tokenizer, examples, max_new_tokens=config.infer.max_new_tokens,
                                    max_length=config.model.max_length, date_string=config.model.date_string,
                                    batch_size=config.infer.batch_size, labels=labels)
+    sources = {(str(example["id"]), example["task"]): example["input"] for example in examples}
     out = {"model": args.model, "exp": args.exp, "examples": args.examples}
     for task in (name for name in REGISTRY if any(record["task"] == name for record in records)):
         rows = [record for record in records if record["task"] == task]
@@ -61,7 +64,13 @@ def main() -> None:
             continue
         value = round(headline_statistic(task, rows).value, 4)
         out[task] = {"examples": len(rows), spec.headline: value, "hit_limit": round(limit, 4)}
-        print(f"{task} ({len(rows)} examples): {spec.headline} {value:.3f}, hit the token limit {limit:.1%}")
+        line = f"{task} ({len(rows)} examples): {spec.headline} {value:.3f}, hit the token limit {limit:.1%}"
+        if spec.kind == "text":  # invented facts, as the score stage counts them on the test set
+            invented, _ = invented_facts(sorted(rows, key=lambda r: str(r["id"])), sources)
+            out[task] |= {key: invented[key] for key in ("invented_numbers", "invented_names")}
+            line += (f", invented numbers {invented['invented_numbers']:.3f} of {invented['numbers_checked']}, "
+                     f"names {invented['invented_names']:.3f}")
+        print(line)
     if args.out:
         write_json(out, args.out)
 

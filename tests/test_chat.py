@@ -192,6 +192,32 @@ def test_impossible_budget_is_a_user_error(tokenizer, examples):
     assert "model.max_length" in message and "summarization" in message
 
 
+def test_grounded_answers_leave_out_answers_quoting_a_number_cut_from_their_input(tokenizer, examples):
+    """train.grounded_answers: a summary quoting a figure that only the cut end of its article holds is left out; one
+    whose figure the kept lead holds (in another spelling) stays, and so do tags, which are not free text."""
+    from pressft.model.training import _dataset
+
+    summary, tags = (next(e for e in examples if e["task"] == task) for task in ("summarization", "tags"))
+    lead = "The plant in Leipzig built 1000 cars in 2024. "
+    article = lead + " ".join([summary["input"]] * 30) + " At the end: a top speed of 287 km/h."
+    kept = summary | {"input": article, "answer": "Leipzig built 1,000 cars in 2024."}
+    cut_off = summary | {"input": article, "answer": "Leipzig built 1,000 cars with a top speed of 287 km/h."}
+    labelled = tags | {"input": article, "answer": "Leipzig, 287 km/h"}
+    assert encode_for_training(tokenizer, cut_off, 256, DATE)["input_tokens_cut"] > 0
+
+    chosen = [kept, cut_off, labelled, cut_off]  # a repeated example is left out each time
+    dataset, shortened, left_out = _dataset(tokenizer, chosen, 256, DATE, grounded=True)
+    assert left_out == {"summarization": 2} and len(dataset) == 2 and shortened == 2
+    dataset, _, left_out = _dataset(tokenizer, chosen, 256, DATE)
+    assert left_out == {} and len(dataset) == 4
+    # With the whole article in the prompt the figure is there to read: nothing is left out.
+    assert _dataset(tokenizer, chosen, 4096, DATE, grounded=True)[2] == {}
+
+    with pytest.raises(UserError) as info:
+        _dataset(tokenizer, [cut_off], 256, DATE, grounded=True)
+    assert "\n" not in str(info.value) and "train.grounded_answers" in str(info.value)
+
+
 # ------------------------------------------------------------------ what trl trains on
 
 

@@ -505,6 +505,13 @@ def test_every_shipped_configuration_composes_and_is_valid(override, tmp_path, m
         assert config.model.base in (choice, "unsloth/Llama-3.2-1B-Instruct")
 
 
+def test_an_override_hydra_refuses_is_one_line():
+    with pytest.raises(UserError) as raised:
+        compose(["model=nope"], conf_dir=CONF)
+    assert str(raised.value).startswith("override model=nope: In 'config': Could not find 'model/nope'")
+    assert "\n" not in str(raised.value)
+
+
 def test_presets_are_what_they_say(tmp_path):
     def load(preset):
         return parse_config(YAML(typ="safe").load(compose([f"preset={preset}"], conf_dir=CONF)))
@@ -523,6 +530,7 @@ def test_presets_are_what_they_say(tmp_path):
         "file", "smollm2-135m-instruct", None, "likelihood")
     assert (real.split.test, real.model.max_length, real.train.epochs, real.model.attn_implementation) == (
         100, 384, 2, "sdpa")
+    assert real.train.grounded_answers and not load("cpu").train.grounded_answers
     # A group chosen on the command line wins over the preset's choice; the preset's values still apply.
     mixed = parse_config(YAML(typ="safe").load(compose(["preset=reference", "model=embedded"], conf_dir=CONF)))
     assert mixed.model.base == "embedded" and mixed.model.max_length == 224 and mixed.train.size == 2000

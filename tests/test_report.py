@@ -28,6 +28,7 @@ SPLITS = {
 }
 TRAIN = {"train_articles": 5, "train_examples": 20, "steps": 7, "epochs": 1.0, "best_eval_loss": 1.5,
          "best_eval_perplexity": 4.48, "best_step": 6, "inputs_shortened": {"train": 3, "val": 1},
+         "ungrounded_left_out": {"summarization": 2, "title": 1},
          "trainable_parameters": 1000, "trainable_percent": 1.5, "tokens_seen": 12345, "runtime_seconds": 2.5,
          "tokens_per_second": 4938.0, "precision": "fp32", "peak_memory_gib": 0.5, "peak_memory_kind": "cpu rss",
          "processes": 1}
@@ -141,6 +142,9 @@ def test_model_and_data_tables(report):
     assert "12,345 tokens in 2.5 s (4,938 tokens/s), fp32, peak memory 0.5 GiB (cpu rss)" in report
     assert ("| inference | greedy, transformers, infer.dtype bf16, batches of 32, at most 80 (summarization), 8 (type) "
             "new tokens, stop at end-of-turn |") in report
+    assert ("| training set | 5 articles, 20 examples (minority types oversampled up to ×10 in the type task); "
+            "left out: 2 summarization, 1 title examples whose answer quotes a number their cut input lacks "
+            "(train.grounded_answers) |") in report
     assert "| rejected | 2 (missing field 1, not JSON 1) |" in report
     assert "| tags per article | 2.5 (median 2, 1–6) |" in report
     assert "| val | 1 | 4 | Press Kit 1 |" in report

@@ -196,7 +196,7 @@ def test_an_override_without_a_value_is_one_line_before_any_experiment():
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
-        "error: --set tasks.neighbours={summarization: 3}: Could not override 'tasks.neighbours'."]
+        "error: override tasks.neighbours={summarization: 3}: Could not override 'tasks.neighbours'."]
 
 
 def test_the_study_restarts_a_queue_whose_worker_stopped_with_runs_left(monkeypatch, capsys):

@@ -260,6 +260,9 @@ class TrainConfig:
     early_stopping_patience: int = _param("evaluations without a lower eval loss before stopping")
     keep_best: bool = _param("end with the lowest eval loss's checkpoint (false: the last one, no early stopping)")
     type_oversample_cap: int = _param("minority article types repeated up to this factor in the type task (1 = off)")
+    grounded_answers: bool = _param("leave out training examples of the free-text tasks whose answer holds a number "
+                                    "that their input, cut to model.max_length, lacks (the model would learn to "
+                                    "invent numbers)")
     precision: str = _param("fp32; bf16 or fp16 autocast; auto: bf16 where native, else fp16 on GPU, fp32 on CPU",
                             choices=PRECISIONS)
     activation_checkpointing: bool = _param("recompute activations in backward: less GPU memory, slower")
@@ -520,7 +523,12 @@ def compose(overrides: list[str] = (), conf_dir: str | Path = "conf") -> str:
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
+    from hydra.errors import HydraException
+
     with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
-        composed = hydra_compose(config_name="config", overrides=list(overrides))
+        try:
+            composed = hydra_compose(config_name="config", overrides=list(overrides))
+        except HydraException as error:  # what `dvc exp run -S` refuses too: Hydra's first line says why
+            raise UserError(f"override {' '.join(overrides)}: {str(error).splitlines()[0]}") from None
     OmegaConf.resolve(composed)
     return OmegaConf.to_yaml(composed)

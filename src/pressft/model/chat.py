@@ -54,7 +54,7 @@ def eot_id(tokenizer) -> int:
     )
 
 
-def _messages(example: dict[str, Any], input_text: str) -> list[dict[str, str]]:
+def chat_messages(example: dict[str, Any], input_text: str) -> list[dict[str, str]]:
     # The instruction follows the article: a small model placed before a long input loses track of the task. A hint
     # (the candidates of data.neighbours) sits between them, after the article's cut, so it is never shortened.
     parts = [input_text, example["hint"], example["instruction"]] if example.get("hint") else [
@@ -79,7 +79,7 @@ def _ids(tokenizer, messages: list[dict[str, str]], date_string: str, generation
 
 
 def _render(tokenizer, example: dict[str, Any], input_text: str, date_string: str) -> list[int]:
-    return _ids(tokenizer, _messages(example, input_text), date_string, generation_prompt=True)
+    return _ids(tokenizer, chat_messages(example, input_text), date_string, generation_prompt=True)
 
 
 def prompt_ids(tokenizer, example: dict[str, Any], budget: int, date_string: str) -> tuple[list[int], int]:
@@ -110,7 +110,7 @@ def answer_ids(tokenizer, example: dict[str, Any], date_string: str) -> list[int
     Taken from the rendered conversation rather than tokenized alone, so whatever the template writes around an
     answer (a trim, a leading space of a SentencePiece vocabulary) is what the model learns and is asked for.
     """
-    messages = _messages(example, example["input"])
+    messages = chat_messages(example, example["input"])
     prompt = _ids(tokenizer, messages, date_string, generation_prompt=True)
     full = _ids(tokenizer, messages + [{"role": "assistant", "content": example["answer"]}], date_string, False)
     end = eot_id(tokenizer)
@@ -135,3 +135,11 @@ def encode_for_training(tokenizer, example: dict[str, Any], max_length: int, dat
         "completion_mask": [0] * len(prompt) + [1] * len(answer),
         "input_tokens_cut": cut,
     }
+
+
+def kept_input(tokenizer, example: dict[str, Any], cut: int) -> str:
+    """The article input as a prompt holds it once prompt_ids() has cut `cut` tokens off its end."""
+    if not cut:
+        return example["input"]
+    input_ids = tokenizer(example["input"], add_special_tokens=False, verbose=False)["input_ids"]
+    return tokenizer.decode(input_ids[: len(input_ids) - cut])

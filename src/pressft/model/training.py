@@ -16,12 +16,14 @@ import torch
 from transformers import TrainerCallback
 
 from pressft.config import ModelConfig, TrainConfig, as_dict, check_train_size
-from pressft.model.chat import encode_for_training
+from pressft.errors import UserError
+from pressft.evaluation.faithfulness import check
+from pressft.model.chat import encode_for_training, kept_input
 from pressft.model.allocator import keep_freed_memory
 from pressft.model.curves import curve_points
 from pressft.model.modeling import ADAPTER_FILE, load_model, perplexity, resolve_precision
 from pressft.io import read_json, write_json
-from pressft.tasks import of_kind
+from pressft.tasks import REGISTRY, of_kind
 
 SEAL = "pressft_complete"  # written into a checkpoint once everything in it is on disk
 FINGERPRINT = "pressft_run.json"  # what the checkpoints in a work directory were trained on
@@ -51,7 +53,20 @@ def select_training(pool: list[dict[str, Any]], size: int | None, oversample_cap
     return selected
 
 
-def _dataset(tokenizer, examples: list[dict[str, Any]], max_length: int, date_string: str):
+def ungrounded(tokenizer, example: dict[str, Any], encoding: dict[str, Any]) -> list[str]:
+    """The numbers in a free-text example's answer that its input, as cut for training, does not contain.
+
+    A reference summary of a whole article quotes figures from its end; cut to model.max_length, the prompt no longer
+    holds them, and the model learns to write numbers it cannot see: to invent them.
+    """
+    if REGISTRY[example["task"]].kind != "text":
+        return []
+    return check(example["answer"], kept_input(tokenizer, example, encoding["input_tokens_cut"])).invented_numbers
+
+
+def _dataset(tokenizer, examples: list[dict[str, Any]], max_length: int, date_string: str, grounded: bool = False):
+    """The encoded examples, how many had their input shortened, and (grounded: examples whose answer holds a number
+    missing from their cut input left out) how many were left out per task."""
     from datasets import Dataset
 
     # Oversampled examples are the same objects repeated: encode each once.
@@ -59,10 +74,19 @@ def _dataset(tokenizer, examples: list[dict[str, Any]], max_length: int, date_st
     for example in examples:
         if id(example) not in encodings:
             encodings[id(example)] = encode_for_training(tokenizer, example, max_length, date_string)
+    dropped: Counter = Counter()
+    if grounded:
+        left_out = {key for key, example in ((id(e), e) for e in examples)
+                    if ungrounded(tokenizer, example, encodings[key])}
+        dropped.update(example["task"] for example in examples if id(example) in left_out)
+        examples = [example for example in examples if id(example) not in left_out]
+        if not examples:
+            raise UserError("param train.grounded_answers left no training example: every answer holds a number its "
+                            "cut input lacks; raise model.max_length")
     encoded = [encodings[id(example)] for example in examples]
     cut = sum(1 for row in encoded if row["input_tokens_cut"])
     rows = [{"input_ids": row["input_ids"], "completion_mask": row["completion_mask"]} for row in encoded]
-    return Dataset.from_list(rows), cut
+    return Dataset.from_list(rows), cut, dict(sorted(dropped.items()))
 
 
 class TerminalProgress(TrainerCallback):
@@ -281,6 +305,7 @@ class TrainingRun:
     resume: str | None  # the checkpoint this run continues, if an earlier one was interrupted
     precision: dict[str, bool]
     inputs_shortened: dict[str, int]
+    ungrounded_left_out: dict[str, int]  # training examples per task left out by train.grounded_answers
 
 
 def train_lora(
@@ -344,8 +369,14 @@ def build_trainer(base_dir: str, train_examples: list[dict[str, Any]], val_examp
 
         # QLoRA recipe: norms in fp32 and input gradients enabled, so the frozen 4-bit weights pass gradients on.
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=train.activation_checkpointing)
-    train_ds, train_cut = _dataset(tokenizer, train_examples, model_params.max_length, model_params.date_string)
-    val_ds, val_cut = _dataset(tokenizer, val_examples, model_params.max_length, model_params.date_string)
+    train_ds, train_cut, left_out = _dataset(tokenizer, train_examples, model_params.max_length,
+                                             model_params.date_string, grounded=train.grounded_answers)
+    if left_out:
+        print(f"train: left out {', '.join(f'{n} {task}' for task, n in left_out.items())} training examples whose "
+              f"answer holds a number their input, cut to {model_params.max_length} tokens, lacks "
+              "(train.grounded_answers)")
+    # Validation keeps every example: eval losses stay comparable between recipes.
+    val_ds, val_cut, _ = _dataset(tokenizer, val_examples, model_params.max_length, model_params.date_string)
     config = SFTConfig(
         output_dir=str(work_dir),
         num_train_epochs=train.epochs,
@@ -401,7 +432,7 @@ def build_trainer(base_dir: str, train_examples: list[dict[str, Any]], val_examp
         + ([EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience)] if train.keep_best else []),
     )
     trainer.remove_callback(PrinterCallback)  # its per-step dicts would drown the progress lines
-    return TrainingRun(trainer, resume, precision, {"train": train_cut, "val": val_cut})
+    return TrainingRun(trainer, resume, precision, {"train": train_cut, "val": val_cut}, left_out)
 
 
 def _metrics(run: TrainingRun, train_examples: list[dict[str, Any]], val_examples: list[dict[str, Any]], seconds: float,
@@ -414,7 +445,8 @@ def _metrics(run: TrainingRun, train_examples: list[dict[str, Any]], val_example
     tokens = state.num_input_tokens_seen
     return {
         "train_articles": len({example["id"] for example in train_examples}),
-        "train_examples": len(train_examples),
+        "train_examples": len(train_examples) - sum(run.ungrounded_left_out.values()),
+        "ungrounded_left_out": run.ungrounded_left_out,
         "val_examples": len(val_examples),
         "inputs_shortened": run.inputs_shortened,
         "steps": state.global_step,

@@ -95,6 +95,13 @@ def _base_description(spec: str, base: dict) -> str:
     return f"{origin}: {base['parameters']:,} parameters, vocabulary {base['vocab_size']:,}{chat}"
 
 
+def _left_out(counts: dict[str, int]) -> str:
+    if not counts:
+        return ""
+    listed = ", ".join(f"{n} {task}" for task, n in counts.items())
+    return f"; left out: {listed} examples whose answer quotes a number their cut input lacks (train.grounded_answers)"
+
+
 def model_section(config: Config, base: dict, train: dict) -> str:
     """The model, training and inference settings of `config` (groups model, train, infer) and the run's figures."""
     t, lora, infer = config.train, config.train.lora, config.infer
@@ -113,7 +120,8 @@ def model_section(config: Config, base: dict, train: dict) -> str:
                        f"evaluations without improvement; best checkpoint kept: {t.keep_best}"],
         ["sequence", f"max_length {config.model.max_length} tokens (prompt + answer; inputs shortened, answers "
                      f"never), chat template with the fixed date {config.model.date_string!r}"],
-        ["training set", f"{train['train_articles']} articles, {train['train_examples']} examples{balanced}"],
+        ["training set", f"{train['train_articles']} articles, {train['train_examples']} examples{balanced}"
+                         + _left_out(train["ungrounded_left_out"])],
         ["run", f"{train['steps']} steps ({train['epochs']} epochs), best eval loss {train['best_eval_loss']} "
                 f"(perplexity {train['best_eval_perplexity']}) at step {train['best_step']}; "
                 f"{train['trainable_parameters']:,} trainable parameters ({train['trainable_percent']}%)"],
