@@ -177,6 +177,27 @@ def _generate(cwd: Path, *args: str, stdin: str | None = None):
                           timeout=300)
 
 
+def test_validate_scores_every_task_with_invented_facts_and_both_label_methods(tiny_adapter, normalised_articles,
+                                                                              config, tmp_path):
+    """scripts/validate.py, which chooses settings on validation: each task's headline, invented numbers and names
+    in the free-text answers, and the label task scored as generated and by likelihood (always a valid label)."""
+    project = _project(tmp_path)
+    examples = [example for article in normalised_articles(3)
+                for example in make_examples(article, list(REGISTRY), config.tasks.prompts)]
+    (project / "val.jsonl").write_text("".join(json.dumps(example) + "\n" for example in examples))
+    done = subprocess.run([sys.executable, str(REPO / "scripts/validate.py"), "--model", str(tiny_adapter),
+                           "--examples", "val.jsonl", "--out", "val.json"], cwd=project, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    scores = json.loads((project / "val.json").read_text())
+    for task in ("summarization", "title"):
+        assert scores[task]["examples"] == 3
+        assert 0 <= scores[task]["invented_numbers"] <= 1 and 0 <= scores[task]["invented_names"] <= 1
+    assert "invented_numbers" not in scores["tags"] and scores["type"]["likelihood"]["well_formed"] == 1.0
+    assert set(scores["type"]) == {"examples", "hit_limit", "generate", "likelihood"}
+    assert "summarization (3 examples): rougeL" in done.stdout and ", invented numbers " in done.stdout
+
+
 def test_the_command_prints_one_json_line_per_article(tiny_adapter, normalised_articles, tmp_path):
     project = _project(tmp_path)
     articles = normalised_articles(2)
