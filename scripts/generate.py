@@ -51,7 +51,7 @@ def main() -> None:
                 for number, raw in enumerate(read_articles(args.input), start=1)]
     if not articles:
         raise UserError(f"input {args.input} holds no article")
-    from pressft.model.modeling import load_for_inference
+    from pressft.model.modeling import load_for_inference, trained_label_repeats
 
     infer = config.infer
     settings = dict(max_new_tokens=infer.max_new_tokens, max_length=config.model.max_length,
@@ -59,6 +59,7 @@ def main() -> None:
                     labels=label_choices(tasks, infer.label_method))
     with model_directory(args.model, args.exp) as directory:
         model, tokenizer = load_for_inference(directory, infer.dtype)
+        settings["label_repeats"] = trained_label_repeats(directory)  # as the infer stage corrects label answers
     print(f"generate: {len(articles)} article(s), {', '.join(tasks)}, with {args.model}"
           + (f" of {args.exp}" if args.exp else ""), file=sys.stderr)
     offer = None

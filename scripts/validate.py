@@ -39,13 +39,15 @@ def main() -> None:
         raise UserError(f"{args.examples} holds no example")
     labels = label_choices([task.name for task in of_kind("label")], "likelihood")
     from pressft.model.generation import generate_predictions
-    from pressft.model.modeling import load_for_inference
+    from pressft.model.modeling import load_for_inference, trained_label_repeats
 
     with model_directory(args.model, args.exp) as directory:
         model, tokenizer = load_for_inference(directory, config.infer.dtype)
+        repeats = trained_label_repeats(directory)
     records = generate_predictions(model, tokenizer, examples, max_new_tokens=config.infer.max_new_tokens,
                                    max_length=config.model.max_length, date_string=config.model.date_string,
-                                   batch_size=config.infer.batch_size, labels=labels)
+                                   batch_size=config.infer.batch_size, labels=labels,
+                                   label_repeats=repeats)
     sources = {(str(example["id"]), example["task"]): example["input"] for example in examples}
     out = {"model": args.model, "exp": args.exp, "examples": args.examples}
     for task in (name for name in REGISTRY if any(record["task"] == name for record in records)):

@@ -10,7 +10,7 @@ from pressft.config import load_config
 from pressft.errors import run_stage
 from pressft.io import read_jsonl, write_jsonl
 from pressft.model.generation import answer_nll, choose_label, generate_predictions, generate_with_vllm, label_nll
-from pressft.model.modeling import EMULATED_BF16, bf16_emulated, load_for_inference
+from pressft.model.modeling import EMULATED_BF16, bf16_emulated, load_for_inference, trained_label_repeats
 from pressft.tasks import label_choices
 
 
@@ -26,6 +26,10 @@ def main() -> None:
     settings = dict(max_new_tokens=infer.max_new_tokens, max_length=config.model.max_length,
                     date_string=config.model.date_string)
     labels = label_choices({example["task"] for example in examples}, infer.label_method)
+    repeats = {task: counts for task, counts in trained_label_repeats(args.model).items() if task in labels}
+    for task, counts in repeats.items():
+        print(f"infer: {task} labels corrected for the repeats that trained the adapter: "
+              + ", ".join(f"{label} ×{k}" for label, k in counts.items()))
     model, tokenizer = load_for_inference(args.model, infer.dtype)
     print(f"infer: {model.dtype} on {model.device}")
     if model.dtype == torch.bfloat16 and bf16_emulated():
@@ -39,11 +43,12 @@ def main() -> None:
         for index, (record, (nll, tokens)) in enumerate(zip(predictions, likelihoods, strict=True)):
             record.update(answer_nll=round(nll, 4), answer_tokens=tokens)
             if by_label[index]:
-                predictions[index] = choose_label(record, by_label[index])
+                predictions[index] = choose_label(record, by_label[index], repeats.get(record["task"]))
     else:
         # The reference answers are scored from the keys and values of the prompts that generation computed.
         predictions = generate_predictions(model, tokenizer, examples, batch_size=infer.batch_size,
-                                           score_answers=True, labels=labels, **settings)
+                                           score_answers=True, labels=labels, label_repeats=repeats,
+                                           **settings)
     write_jsonl(predictions, args.out)
     limited = sum(p["hit_limit"] for p in predictions)
     print(f"infer: {len(predictions)} predictions from {args.model} ({limited} hit the token limit) -> {args.out}")

@@ -268,9 +268,9 @@ def test_the_trainers_labels_mask_prompt_and_padding(tokenizer, saved_model_dir,
 
 def test_train_lora_trains_and_leaves_only_the_adapter(saved_model_dir, examples, config, tmp_path):
     """The real training entry point on the tiny model: the run's counts, and only the adapter left behind."""
-    from pressft.model.modeling import ADAPTER_FILE, load_for_inference
+    from pressft.model.modeling import ADAPTER_FILE, load_for_inference, trained_label_repeats
     from pressft.config import LoraConfig
-    from pressft.model.training import train_lora
+    from pressft.model.training import label_repeats, train_lora
 
     lora = LoraConfig(r=4, alpha=8, dropout=0.0, target_modules=("q_proj", "v_proj"))
     train = replace(config.train, epochs=1, batch_size=2, eval_steps=2, early_stopping_patience=2, warmup_steps=0,
@@ -284,6 +284,9 @@ def test_train_lora_trains_and_leaves_only_the_adapter(saved_model_dir, examples
     assert metrics["steps"] == 4 and metrics["inputs_shortened"] == {"train": 0, "val": 0}
     assert any("eval_loss" in entry for entry in history)
     assert (out / "adapter_model.safetensors").is_file() and not work.exists()
-    assert json.loads((out / ADAPTER_FILE).read_text())["base_model"] == str(saved_model_dir)
+    describe = json.loads((out / ADAPTER_FILE).read_text())
+    assert describe["base_model"] == str(saved_model_dir)
+    assert describe["label_repeats"] == metrics["label_repeats"] == label_repeats(examples[:8])
+    assert trained_label_repeats(out) == describe["label_repeats"] and trained_label_repeats(saved_model_dir) == {}
     model, _ = load_for_inference(out)  # the adapter finds its base and merges
     assert not model.training

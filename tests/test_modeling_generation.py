@@ -588,3 +588,19 @@ def test_a_label_task_answers_its_most_likely_label(tiny_model, tokenizer, mixed
     assert [scores is not None for scores in alone] == [i in typed for i in range(len(mixed_examples))]
     for index in typed:
         assert alone[index] == pytest.approx(chosen[index]["label_nll"], abs=1e-3)
+
+
+def test_a_label_repeated_in_training_needs_ln_k_more_evidence():
+    """Prior-shift correction, by hand: Press Kit repeated 4 times adds ln 4 = 1.386 to its nll before choosing."""
+    from pressft.model.generation import choose_label
+
+    record = {"id": "a", "task": "type", "prediction": "Press Kit"}
+    close = {"Press Release": 1.0, "Press Kit": 0.5, "Speech": 3.0}  # 0.5 + 1.386 > 1.0: the prior decided
+    clear = {"Press Release": 2.0, "Press Kit": 0.5, "Speech": 3.0}  # 0.5 + 1.386 < 2.0: the article decided
+    repeats = {"Press Release": 1, "Press Kit": 4, "Speech": 4}
+    assert choose_label(record, close)["prediction"] == "Press Kit"
+    corrected = choose_label(record, close, repeats)
+    assert corrected["prediction"] == "Press Release" and corrected["generated"] == "Press Kit"
+    assert corrected["label_nll"] == close and corrected["label_repeats"] == {"Press Kit": 4, "Speech": 4}
+    assert choose_label(record, clear, repeats)["prediction"] == "Press Kit"
+    assert "label_repeats" not in choose_label(record, close, {"Press Release": 1, "Press Kit": 1})

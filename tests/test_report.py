@@ -9,6 +9,7 @@ from pressft.presentation.report import (
     _base_description,
     data_section,
     examples_section,
+    model_section,
     render_report,
     summary_section,
 )
@@ -29,6 +30,7 @@ SPLITS = {
 TRAIN = {"train_articles": 5, "train_examples": 20, "steps": 7, "epochs": 1.0, "best_eval_loss": 1.5,
          "best_eval_perplexity": 4.48, "best_step": 6, "inputs_shortened": {"train": 3, "val": 1},
          "ungrounded_left_out": {"summarization": 2, "title": 1},
+         "label_repeats": {"type": {"Press Kit": 3, "Press Release": 1}},
          "trainable_parameters": 1000, "trainable_percent": 1.5, "tokens_seen": 12345, "runtime_seconds": 2.5,
          "tokens_per_second": 4938.0, "precision": "fp32", "peak_memory_gib": 0.5, "peak_memory_kind": "cpu rss",
          "processes": 1}
@@ -146,9 +148,22 @@ def test_model_and_data_tables(report):
             "left out: 2 summarization, 1 title examples whose answer quotes a number their cut input lacks "
             "(train.grounded_answers) |") in report
     assert "| rejected | 2 (missing field 1, not JSON 1) |" in report
+    assert "| label answers | type: the generated text, parsed to a label (an answer that names none counts as wrong) |" \
+        in report
     assert "| tags per article | 2.5 (median 2, 1–6) |" in report
     assert "| val | 1 | 4 | Press Kit 1 |" in report
     assert "Excluded types: Speech 2. Leakage guard: 1 training-pool articles removed" in report
+
+
+def test_label_answers_by_likelihood_name_the_correction_for_oversampling(config):
+    likelihood = replace(config, infer=replace(config.infer, label_method="likelihood"))
+    rows = [line for line in model_section(likelihood, BASE, TRAIN).splitlines() if line.startswith("| label answers")]
+    assert rows == ["| label answers | type: the label most likely after the prompt (summed log-likelihood of the label "
+                    "and its end of turn), so every answer is a valid label; the fine-tuned model's choice corrected for "
+                    "the repeats that trained it (Press Kit ×3): ln k added to the negative log-likelihood of a label "
+                    "whose examples it saw k times |"]
+    balanced = TRAIN | {"label_repeats": {"type": {"Press Kit": 1, "Press Release": 1}}}
+    assert "corrected" not in model_section(likelihood, BASE, balanced)
 
 
 def test_articles_lacking_a_field_are_counted_where_there_are_any(report):

@@ -9,7 +9,7 @@ from pressft.errors import UserError
 from pressft.data.cleaning import fingerprints
 from pressft.data.splits import exclude_types, guard_leakage, split_articles, type_counts
 from pressft.tasks import REGISTRY, get_task, make_examples
-from pressft.model.training import select_training
+from pressft.model.training import label_repeats, select_training
 
 
 def ids(articles) -> list[str]:
@@ -289,6 +289,15 @@ def test_select_training_oversamples_minority_types_in_the_type_task_only():
         assert sorted(task_ids) == sorted(f"a{rank}" for rank in range(20))  # each exactly once
     # ranks beyond size stay out even for minority types
     assert all(e["rank"] < 20 for e in chosen)
+
+
+def test_label_repeats_record_how_often_training_saw_each_type():
+    types = ["Press Release"] * 12 + ["Press Kit"] * 4 + ["Speech"] * 3 + ["Fact & Figures"]
+    chosen = select_training(pool_examples(types), 20, oversample_cap=5)
+    # per article, once per epoch: what select_training repeated (round(12 / count), at most 5); free-text tasks absent
+    assert label_repeats(chosen) == {"type": {"Fact & Figures": 5, "Press Kit": 3, "Press Release": 1, "Speech": 4}}
+    assert label_repeats(select_training(pool_examples(types), 20, oversample_cap=1)) == {
+        "type": {"Fact & Figures": 1, "Press Kit": 1, "Press Release": 1, "Speech": 1}}
 
 
 def test_select_training_cap_one_turns_oversampling_off():

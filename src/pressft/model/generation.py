@@ -1,5 +1,6 @@
 """Batched greedy generation on the fixed test set: left padding, length-sorted batches, stop at end-of-turn."""
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -210,12 +211,21 @@ def _run_batches(model, tokenizer, examples, *, max_new_tokens, max_length, date
     return records, scores, label_scores
 
 
-def choose_label(record: dict[str, Any], nll_by_label: dict[str, float]) -> dict[str, Any]:
+def choose_label(record: dict[str, Any], nll_by_label: dict[str, float],
+                 repeats: dict[str, int] | None = None) -> dict[str, Any]:
     """The record answering the most likely label (least summed nll of the label and its end of turn; ties: the
-    first label), with each label's nll and the freely generated text kept beside it."""
-    best = min(nll_by_label, key=lambda label: nll_by_label[label])  # min keeps the first of equal values
-    return record | {"prediction": best, "generated": record["prediction"], "label_method": "likelihood",
-                     "label_nll": {label: round(nll, 4) for label, nll in nll_by_label.items()}}
+    first label), with each label's nll and the freely generated text kept beside it.
+
+    `repeats` ({label: k}, training.label_repeats) corrects for oversampling: a class whose examples training
+    repeated k times was learned with k times its prior, so ln k is added to its nll before choosing (Bayes' rule
+    for a shifted prior; Saerens et al., 2002). No free parameter: k is what training did.
+    """
+    repeats = {label: count for label, count in (repeats or {}).items() if count != 1}
+    score = {label: nll + math.log(repeats.get(label, 1)) for label, nll in nll_by_label.items()}
+    best = min(score, key=lambda label: score[label])  # min keeps the first of equal values
+    chosen = record | {"prediction": best, "generated": record["prediction"], "label_method": "likelihood",
+                       "label_nll": {label: round(nll, 4) for label, nll in nll_by_label.items()}}
+    return chosen | ({"label_repeats": repeats} if repeats else {})
 
 
 def generate_predictions(
@@ -229,6 +239,7 @@ def generate_predictions(
     batch_size: int,
     score_answers: bool = False,
     labels: dict[str, tuple[str, ...]] | None = None,
+    label_repeats: dict[str, dict[str, int]] | None = None,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """One prediction record per example, in the examples' order: batched greedy decoding, left padding.
@@ -237,7 +248,8 @@ def generate_predictions(
     once per task and every batch continues from its keys and values (see _batch_inputs). With `score_answers`,
     each record also gets its reference answer's `answer_nll` and `answer_tokens` (see answer_nll), from the same
     prompts' keys and values. The tasks in `labels` ({task: its labels}) answer the most likely label (choose_label)
-    instead of the generated text, which is kept as `generated`.
+    instead of the generated text, which is kept as `generated`, corrected by `label_repeats` ({task: {label: k}}:
+    trained_label_repeats of an adapter) for the oversampling that trained it.
     """
     records, scores, label_scores = _run_batches(
         model, tokenizer, examples, max_new_tokens=max_new_tokens, max_length=max_length, date_string=date_string,
@@ -246,7 +258,7 @@ def generate_predictions(
         if score_answers:
             record.update(answer_nll=round(scored[0], 4), answer_tokens=scored[1])
         if nll_by_label:
-            records[index] = choose_label(record, nll_by_label)
+            records[index] = choose_label(record, nll_by_label, (label_repeats or {}).get(record["task"]))
     return records  # type: ignore[return-value]
 
 

@@ -220,6 +220,13 @@ def load_for_inference(model_dir: str | Path, dtype: str = "fp32"):
     return model, tokenizer
 
 
+def trained_label_repeats(model_dir: str | Path) -> dict[str, dict[str, int]]:
+    """How many times training repeated each label's examples (training.label_repeats), from an adapter directory;
+    none for a base model or an adapter that did not record them."""
+    describe = Path(model_dir) / ADAPTER_FILE
+    return read_json(describe).get("label_repeats", {}) if describe.exists() else {}
+
+
 # Pad tokens that some vocabularies already hold, tried in order before a new one is added (a new token changes
 # the embedding matrix's shape). Any token works as long as it is not the end of turn: padding is never attended
 # to nor trained, but a pad equal to the end of turn would be masked out of the loss, and the model never learns

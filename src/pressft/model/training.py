@@ -53,6 +53,22 @@ def select_training(pool: list[dict[str, Any]], size: int | None, oversample_cap
     return selected
 
 
+def label_repeats(examples: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """{label task: {label: how many times each training example of that label was seen per epoch}}, kept with the
+    adapter. Repeating a class k times teaches the model a prior k times the true one; inference takes it back out
+    (generation.choose_label)."""
+    seen, articles = Counter(), {}
+    for example in examples:
+        if REGISTRY[example["task"]].kind == "label":
+            key = example["task"], example["answer"]
+            seen[key] += 1
+            articles.setdefault(key, set()).add(example["id"])
+    repeats: dict[str, dict[str, int]] = {}
+    for (task, label), count in sorted(seen.items()):
+        repeats.setdefault(task, {})[label] = count // len(articles[task, label])
+    return repeats
+
+
 def ungrounded(tokenizer, example: dict[str, Any], encoding: dict[str, Any]) -> list[str]:
     """The numbers in a free-text example's answer that its input, as cut for training, does not contain.
 
@@ -339,6 +355,7 @@ def train_lora(
         "train": as_dict(train),
         "max_length": model.max_length,
         "date_string": model.date_string,
+        "label_repeats": metrics["label_repeats"],  # inference corrects label answers for them
         "versions": _versions(),
     }
     write_json(describe, out_dir / ADAPTER_FILE)
@@ -447,6 +464,7 @@ def _metrics(run: TrainingRun, train_examples: list[dict[str, Any]], val_example
         "train_articles": len({example["id"] for example in train_examples}),
         "train_examples": len(train_examples) - sum(run.ungrounded_left_out.values()),
         "ungrounded_left_out": run.ungrounded_left_out,
+        "label_repeats": label_repeats(train_examples),
         "val_examples": len(val_examples),
         "inputs_shortened": run.inputs_shortened,
         "steps": state.global_step,

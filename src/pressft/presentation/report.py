@@ -102,6 +102,14 @@ def _left_out(counts: dict[str, int]) -> str:
     return f"; left out: {listed} examples whose answer quotes a number their cut input lacks (train.grounded_answers)"
 
 
+def _corrected(repeats: dict[str, dict[str, int]]) -> str:
+    repeated = [f"{label} ×{k}" for counts in repeats.values() for label, k in counts.items() if k != 1]
+    if not repeated:
+        return ""
+    return (f"; the fine-tuned model's choice corrected for the repeats that trained it ({', '.join(repeated)}): "
+            "ln k added to the negative log-likelihood of a label whose examples it saw k times")
+
+
 def model_section(config: Config, base: dict, train: dict) -> str:
     """The model, training and inference settings of `config` (groups model, train, infer) and the run's figures."""
     t, lora, infer = config.train, config.train.lora, config.infer
@@ -137,7 +145,8 @@ def model_section(config: Config, base: dict, train: dict) -> str:
             "offered as candidates" for task, k in config.tasks.neighbours.items())],
         ["label answers", ", ".join(label_tasks) + (
             ": the label most likely after the prompt (summed log-likelihood of the label and its end of turn), "
-            "so every answer is a valid label" if infer.label_method == "likelihood" else
+            "so every answer is a valid label" + _corrected(train["label_repeats"]) if infer.label_method == "likelihood"
+            else
             ": the generated text, parsed to a label (an answer that names none counts as wrong)")],
     ]
     return "## Model and training\n\n" + markdown_table(["", ""], rows)
