@@ -55,7 +55,7 @@ def main() -> None:
     from pressft.model.answering import model_directory
     from pressft.model.export import save_merged
     from pressft.presentation.model_card import model_card
-    from pressft.model.modeling import ADAPTER_FILE, load_for_inference
+    from pressft.model.modeling import ADAPTER_FILE, load_for_inference, trained_label_repeats
     from pressft.config import load_config
 
     config = load_config("data", "tasks", "model", "train", "infer")
@@ -63,6 +63,7 @@ def main() -> None:
         if not (Path(directory) / ADAPTER_FILE).exists():
             raise UserError(f"{args.model} is not an adapter directory (no {ADAPTER_FILE}); export the fine-tuned model")
         model, tokenizer = load_for_inference(directory, "fp32")
+        repeats = trained_label_repeats(directory)
     base = read_json("models/base/pressft_base.json", None)
     card = model_card(
         name=args.name or out.name, config=config,
@@ -74,7 +75,7 @@ def main() -> None:
         from pressft.model.gguf_export import check_supported
 
         check_supported(model, args.gguf)  # before anything is written
-    save_merged(model.cpu(), tokenizer, out)
+    save_merged(model.cpu(), tokenizer, out, repeats)
     (out / "README.md").write_text(card, encoding="utf-8")
     print(f"export: merged model, tokenizer, generation config and model card -> {out}", file=sys.stderr)
     if args.gguf:

@@ -3,13 +3,14 @@ command line's one-line errors."""
 
 import io
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from pressft.tasks import REGISTRY, label_choices
+from pressft.tasks import ARTICLE_TYPES, REGISTRY, label_choices
 from pressft.model.answering import answer_articles, check_tasks, model_directory, prepare_article, read_articles
 from pressft.errors import UserError
 from pressft.model.generation import generate_predictions
@@ -137,6 +138,12 @@ def test_labels_by_likelihood_answer_the_infer_stages_label(tiny_model, tokenize
         assert result["type"] == record["prediction"] and result["type_is_label"] is True
         assert result["raw"]["type"] == record["generated"]
     assert label_choices(["title", "tags"], "likelihood") == {} and label_choices(["type"], "generate") == {}
+    # The adapter's label repeats (generate.py passes trained_label_repeats) weigh on the choice: a label of every
+    # other one repeated e^50 times in training wins each article, whatever its nll
+    others = {label: int(math.exp(50)) for label in ARTICLE_TYPES if label != "Speech"}
+    weighed = answer_articles(tiny_model, tokenizer, articles, ["type"], prompts=prompts,
+                              settings=settings | {"label_repeats": {"type": others}}, log=lambda line: None)
+    assert [result["type"] for result in weighed] == ["Speech"] * 3
 
 
 def test_an_article_without_summary_reads_the_models_own(tiny_model, tokenizer, normalised_articles, config):

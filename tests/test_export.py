@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 from pressft.config import Config
 from pressft.model.export import save_merged
 from pressft.model.generation import generate_predictions
-from pressft.model.modeling import load_for_inference
+from pressft.model.modeling import load_for_inference, trained_label_repeats
 from pressft.presentation.model_card import model_card
 from pressft.tasks import make_examples
 
@@ -41,8 +41,10 @@ def test_the_export_loads_in_plain_transformers_and_answers_as_the_adapter(tiny_
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model, tokenizer = load_for_inference(tiny_adapter)
-    save_merged(model, tokenizer, tmp_path / "export")
+    save_merged(model, tokenizer, tmp_path / "export", {"type": {"Press Release": 1, "Speech": 4}})
     files = {path.name for path in (tmp_path / "export").iterdir()}
+    # generate.py on the export corrects label answers as the infer stage did on the adapter
+    assert trained_label_repeats(tmp_path / "export") == {"type": {"Press Release": 1, "Speech": 4}}
     assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json"} <= files
     assert not any(name.endswith((".bin", ".pt")) or "adapter" in name for name in files)
 

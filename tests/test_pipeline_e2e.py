@@ -165,6 +165,8 @@ def test_generate_gives_a_test_article_the_infer_stages_answers_and_the_export_l
             "m = AutoModelForCausalLM.from_pretrained(sys.argv[1]); t = AutoTokenizer.from_pretrained(sys.argv[1]); "
             "print(type(m).__name__, m.generation_config.eos_token_id == t.convert_tokens_to_ids('<|eot_id|>'))")
     assert "LlamaForCausalLM True" in _run(["python", "-c", code, str(tmp_path / "export")], tmp_path)
+    adapter = json.loads((project / "models/adapter/pressft_adapter.json").read_text())
+    assert json.loads((tmp_path / "export/pressft_merged.json").read_text())["label_repeats"] == adapter["label_repeats"]
     card = (tmp_path / "export/README.md").read_text()
     comparison = json.loads((project / "metrics/comparison.json").read_text())
     assert card.startswith("---\n") and f"fine-tuned {comparison['title']['finetuned']:.3f}" in card

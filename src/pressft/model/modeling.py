@@ -17,6 +17,7 @@ BOS, EOS_TEXT = "<|begin_of_text|>", "<|end_of_text|>"
 SPECIAL_TOKENS = [BOS, EOS_TEXT, "<|start_header_id|>", "<|end_header_id|>", EOT, PAD]
 SOURCE_FILE = "pressft_base.json"  # written beside the weights: where the base came from
 ADAPTER_FILE = "pressft_adapter.json"  # what trained an adapter, beside peft's own files
+MERGED_FILE = "pressft_merged.json"  # what a merged export keeps of its adapter's record (export.save_merged)
 
 
 def train_tokenizer(texts: list[str], vocab_size: int):
@@ -221,10 +222,12 @@ def load_for_inference(model_dir: str | Path, dtype: str = "fp32"):
 
 
 def trained_label_repeats(model_dir: str | Path) -> dict[str, dict[str, int]]:
-    """How many times training repeated each label's examples (training.label_repeats), from an adapter directory;
-    none for a base model or an adapter that did not record them."""
-    describe = Path(model_dir) / ADAPTER_FILE
-    return read_json(describe).get("label_repeats", {}) if describe.exists() else {}
+    """How many times training repeated each label's examples (training.label_repeats), from an adapter directory or
+    a merged export of one; none for a base model or an adapter that did not record them."""
+    for name in (ADAPTER_FILE, MERGED_FILE):
+        if (Path(model_dir) / name).exists():
+            return read_json(Path(model_dir) / name).get("label_repeats", {})
+    return {}
 
 
 # Pad tokens that some vocabularies already hold, tried in order before a new one is added (a new token changes
