@@ -11,7 +11,7 @@ from pressft.errors import run_stage
 from pressft.io import read_jsonl, write_jsonl
 from pressft.model.generation import answer_nll, choose_label, generate_predictions, generate_with_vllm, label_nll
 from pressft.model.modeling import EMULATED_BF16, bf16_emulated, load_for_inference, trained_label_repeats
-from pressft.tasks import label_choices
+from pressft.tasks import label_choices, repeated_labels
 
 
 def main() -> None:
@@ -27,9 +27,8 @@ def main() -> None:
                     date_string=config.model.date_string)
     labels = label_choices({example["task"] for example in examples}, infer.label_method)
     repeats = {task: counts for task, counts in trained_label_repeats(args.model).items() if task in labels}
-    for task, counts in repeats.items():
-        print(f"infer: {task} labels corrected for the repeats that trained the adapter: "
-              + ", ".join(f"{label} ×{k}" for label, k in counts.items()))
+    if repeated := repeated_labels(repeats):
+        print(f"infer: label answers corrected for the repeats that trained the adapter: {repeated}")
     model, tokenizer = load_for_inference(args.model, infer.dtype)
     print(f"infer: {model.dtype} on {model.device}")
     if model.dtype == torch.bfloat16 and bf16_emulated():

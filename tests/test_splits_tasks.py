@@ -8,7 +8,7 @@ import pytest
 from pressft.errors import UserError
 from pressft.data.cleaning import fingerprints
 from pressft.data.splits import exclude_types, guard_leakage, split_articles, type_counts
-from pressft.tasks import REGISTRY, get_task, make_examples
+from pressft.tasks import REGISTRY, get_task, make_examples, repeated_labels
 from pressft.model.training import label_repeats, select_training
 
 
@@ -298,6 +298,9 @@ def test_label_repeats_record_how_often_training_saw_each_type():
     assert label_repeats(chosen) == {"type": {"Fact & Figures": 5, "Press Kit": 3, "Press Release": 1, "Speech": 4}}
     assert label_repeats(select_training(pool_examples(types), 20, oversample_cap=1)) == {
         "type": {"Fact & Figures": 1, "Press Kit": 1, "Press Release": 1, "Speech": 1}}
+    # what infer prints and the report names: only the labels repeated
+    assert repeated_labels(label_repeats(chosen)) == "Fact & Figures ×5, Press Kit ×3, Speech ×4"
+    assert repeated_labels(label_repeats(select_training(pool_examples(types), 20, oversample_cap=1))) == ""
 
 
 def test_select_training_cap_one_turns_oversampling_off():

@@ -188,6 +188,12 @@ def label_choices(names, method: str) -> dict[str, tuple[str, ...]]:
     return {task.name: task.labels for task in of_kind("label") if task.name in names and method == "likelihood"}
 
 
+def repeated_labels(repeats: dict[str, dict[str, int]]) -> str:
+    """The labels whose examples training repeated ({task: {label: k}}, training.label_repeats), as "Press Kit ×4,
+    Speech ×4": what the likelihood choice corrects for; "" where no label was repeated (k = 1 corrects nothing)."""
+    return ", ".join(f"{label} ×{k}" for counts in repeats.values() for label, k in counts.items() if k != 1)
+
+
 def get_task(name: str) -> Task:
     try:
         return REGISTRY[name]

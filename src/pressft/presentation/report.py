@@ -6,7 +6,7 @@ from typing import Any
 from pressft.config import Config
 from pressft.evaluation.faithfulness import check
 from pressft.evaluation.metrics import INVALID_LABEL, example_scores
-from pressft.tasks import METRIC_NAMES, REGISTRY, get_task, of_kind
+from pressft.tasks import METRIC_NAMES, REGISTRY, get_task, of_kind, repeated_labels
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -103,10 +103,9 @@ def _left_out(counts: dict[str, int]) -> str:
 
 
 def _corrected(repeats: dict[str, dict[str, int]]) -> str:
-    repeated = [f"{label} ×{k}" for counts in repeats.values() for label, k in counts.items() if k != 1]
-    if not repeated:
+    if not (repeated := repeated_labels(repeats)):
         return ""
-    return (f"; the fine-tuned model's choice corrected for the repeats that trained it ({', '.join(repeated)}): "
+    return (f"; the fine-tuned model's choice corrected for the repeats that trained it ({repeated}): "
             "ln k added to the negative log-likelihood of a label whose examples it saw k times")
 
 
