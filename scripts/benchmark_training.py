@@ -7,11 +7,16 @@ train loss and eval loss of each (the ingredients must not change what is learnt
 
     python scripts/benchmark_training.py                   # first 20 pool articles of `dvc repro`'s data, 1 round
     python scripts/benchmark_training.py --articles 60 --rounds 2
+    python scripts/benchmark_training.py --only project,sdpa --avx2   # also as on a CPU with AVX2 and no AVX-512
 
 Each setting trains in its own process, on the committed params but its precision (1 epoch, no evaluation during
 training); the settings take turns round by round, so a slow moment of the machine hits all alike. Model FLOPs per
 trained token are counted as 4 x parameters (forward, and backward to the activations; the frozen weights get no
 gradient).
+
+`--avx2` runs every setting a second time, in the same round, with the code paths of a CPU that has AVX2 and no
+AVX-512 (reproduction.AVX2_ONLY): its speed against the same setting on all of this CPU, and whether its losses are
+the same, for a machine without AVX-512 measured on one that has it. The caps change the kernels, not the clock.
 """
 
 import argparse
@@ -30,6 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from pressft.errors import UserError, run_stage  # noqa: E402
 from pressft.io import read_jsonl  # noqa: E402
 from pressft.config import load_config  # noqa: E402
+from pressft.evaluation.reproduction import AVX2_ONLY  # noqa: E402
 
 # setting: (what it is, its precision). The first setting of each precision is the plain loop it is measured against.
 SETTINGS = {
@@ -91,6 +97,9 @@ def one_run(args) -> None:
             train = replace(train, epochs=1, keep_best=False, eval_steps=10**9)  # no evaluation while training
             metrics = training.train_lora(args.base, examples, val[:1], train, model, adapter, Path(tmp) / "work").metrics
         metrics["eval_loss"] = eval_loss(adapter, val, config.infer, model)
+    import torch
+
+    metrics["cpu_capability"] = torch.backends.cpu.get_cpu_capability()  # the kernels ATen chose: the caps took
     print(RESULT + json.dumps(metrics), flush=True)
 
 
@@ -105,6 +114,8 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(setting for setting in SETTINGS if setting != "compile"),
                         help=f"comma-separated settings to run, of {', '.join(SETTINGS)} (all but compile by "
                              "default: it compiles for minutes first); the plain loop of each precision runs too")
+    parser.add_argument("--avx2", action="store_true",
+                        help="also run each setting as on a CPU with AVX2 and no AVX-512 (its kernels, not its clock)")
     parser.add_argument("--setting", choices=list(SETTINGS), help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
     if args.setting:
@@ -123,22 +134,28 @@ def main() -> None:
     chosen = [setting for setting, (_, precision) in SETTINGS.items()
               if setting in chosen or setting == "plain" or (setting.startswith("plain") and precision in precisions)]
     peaks = {precision: matmul_peak(precision) for precision in dict.fromkeys(SETTINGS[s][1] for s in chosen)}
-    runs: dict[str, list[dict]] = {setting: [] for setting in chosen}
+    # A run is a setting on all of this CPU (""), or capped to AVX2's code paths ("avx2").
+    runs: dict[tuple[str, str], list[dict]] = {(setting, caps): [] for setting in chosen
+                                               for caps in ("", "avx2")[: 1 + args.avx2]}
     for round_ in range(1, args.rounds + 1):
-        for setting in chosen:
+        for setting, caps in runs:
             command = [sys.executable, __file__, "--setting", setting, "--articles", str(args.articles), "--base",
                        args.base, "--pool", args.pool, "--val", args.val, "--val-examples", str(args.val_examples)]
-            out = subprocess.run(command, capture_output=True, text=True)
+            # Each library reads its cap when it loads, so the child starts with it in its environment.
+            env = os.environ | (AVX2_ONLY if caps else {})
+            out = subprocess.run(command, capture_output=True, text=True, env=env)
             lines = [line for line in out.stdout.splitlines() if line.startswith(RESULT)]
             if out.returncode != 0 or not lines:
                 print(out.stderr[-3000:], file=sys.stderr)
-                raise UserError(f"the {setting} training run failed (its output is above)")
+                raise UserError(f"the {setting} training run{' capped to AVX2' if caps else ''} failed (its output "
+                                "is above)")
             metrics = json.loads(lines[-1][len(RESULT):])
-            runs[setting].append(metrics)
-            print(f"round {round_}: {setting:10} {metrics['tokens_per_second']:8.1f} tokens/s  final train loss "
-                  f"{metrics['final_train_loss']}  eval loss {metrics['eval_loss']}", flush=True)
+            runs[setting, caps].append(metrics)
+            print(f"round {round_}: {setting + (' avx2' if caps else ''):15} {metrics['tokens_per_second']:8.1f} "
+                  f"tokens/s  final train loss {metrics['final_train_loss']}  eval loss {metrics['eval_loss']}",
+                  flush=True)
 
-    first = runs["plain"][0]
+    first = runs["plain", ""][0]
     flops = 4 * first["parameters"]
     print(f"\n{args.articles} articles, {first['train_examples']} examples, {first['steps']} steps, "
           f"{first['tokens_seen']:,} real tokens per run; median of {args.rounds} round(s); matmul peak "
@@ -147,18 +164,27 @@ def main() -> None:
     print("| setting | precision | tokens/s | vs plain loop, same precision | model-FLOPs utilisation, same precision "
           "| final train loss | eval loss |")
     print("|---|---|---|---|---|---|---|")
-    speed = {setting: statistics.median(m["tokens_per_second"] for m in metrics) for setting, metrics in runs.items()}
+    speed = {run: statistics.median(m["tokens_per_second"] for m in metrics) for run, metrics in runs.items()}
     plain = {}
-    for setting, metrics in runs.items():
+    for (setting, caps), metrics in runs.items():
         name, precision = SETTINGS[setting]
-        plain.setdefault(precision, speed[setting])
-        print(f"| {name} | {precision} | {speed[setting]:,.1f} | {speed[setting] / plain[precision]:.2f}× | "
-              f"{speed[setting] * flops / 1e9 / peaks[precision]:.1%} | "
+        plain.setdefault((precision, caps), speed[setting, caps])
+        print(f"| {name}{', AVX2 code paths' if caps else ''} | {precision} | {speed[setting, caps]:,.1f} | "
+              f"{speed[setting, caps] / plain[precision, caps]:.2f}× | "
+              f"{speed[setting, caps] * flops / 1e9 / peaks[precision]:.1%} | "
               f"{', '.join(str(m['final_train_loss']) for m in metrics)} | "
               f"{', '.join(str(m['eval_loss']) for m in metrics)} |")
-    if "bf16" in speed:
-        print(f"\ntrain stage in bf16 against the plain loop in fp32: {speed['bf16'] / speed['plain']:.2f}×")
-
+    if ("bf16", "") in speed:
+        print(f"\ntrain stage in bf16 against the plain loop in fp32: {speed['bf16', ''] / speed['plain', '']:.2f}×")
+    if args.avx2:
+        print("\nAVX2 code paths against all of this CPU, setting by setting (the median speeds' ratio; losses to "
+              "the digits written):")
+        for setting in chosen:
+            losses = [(m["final_train_loss"], m["eval_loss"]) for m in runs[setting, ""] + runs[setting, "avx2"]]
+            same = "the same losses" if len(set(losses)) == 1 else f"losses differ: {sorted(set(losses))}"
+            kernels = " -> ".join(runs[setting, caps][0]["cpu_capability"] for caps in ("", "avx2"))
+            print(f"  {setting}: kernels {kernels}, {speed[setting, 'avx2'] / speed[setting, '']:.2f}× the speed, "
+                  f"{same}")
 
 if __name__ == "__main__":
     run_stage(main)

@@ -2,7 +2,9 @@
 task's headline metric, the share of answers that hit their token limit, invented numbers and names in the free-text
 answers (counted as the score stage counts them), and for label tasks both answer methods
 (free generation parsed to a label, and the label most likely after the prompt: infer.label_method). One generation
-pass gives both.
+pass gives both. For tags, also where the answered and the reference tags come from: the candidates offered in the
+prompt (tasks.neighbours) and the tags of the training articles (the first train.size of --pool), whose shares of the
+reference tags are the ceilings of choosing among them.
 
     python scripts/validate.py                                          # the adapter on data/tasks/val.jsonl
     python scripts/validate.py --model models/base                      # the base model
@@ -14,13 +16,15 @@ candidates (tasks.neighbours) as build_tasks wrote them, so validate a run with 
 
 import argparse
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from pressft.config import load_config  # noqa: E402
 from pressft.errors import UserError, run_stage  # noqa: E402
 from pressft.evaluation.faithfulness import invented_facts  # noqa: E402
-from pressft.evaluation.metrics import headline_statistic, type_scores  # noqa: E402
+from pressft.data.neighbours import offered  # noqa: E402
+from pressft.evaluation.metrics import headline_statistic, tag_sources, type_scores  # noqa: E402
 from pressft.io import read_jsonl, write_json  # noqa: E402
 from pressft.model.answering import model_directory  # noqa: E402
 from pressft.tasks import REGISTRY, label_choices, of_kind  # noqa: E402
@@ -31,9 +35,10 @@ def main() -> None:
     parser.add_argument("--model", default="models/adapter", help="adapter or model directory (default: %(default)s)")
     parser.add_argument("--exp", help="take --model from this DVC experiment (or git revision) instead of the workspace")
     parser.add_argument("--examples", default="data/tasks/val.jsonl", help="task examples (default: %(default)s)")
+    parser.add_argument("--pool", default="data/tasks/pool.jsonl", help="the training pool (default: %(default)s)")
     parser.add_argument("--out", help="also write the scores as JSON here")
     args = parser.parse_args()
-    config = load_config("model", "infer")
+    config = load_config("model", "infer", "train")
     examples = read_jsonl(args.examples)
     if not examples:
         raise UserError(f"{args.examples} holds no example")
@@ -73,8 +78,32 @@ def main() -> None:
             line += (f", invented numbers {invented['invented_numbers']:.3f} of {invented['numbers_checked']}, "
                      f"names {invented['invented_names']:.3f}")
         print(line)
+        if spec.kind == "set":
+            out[task] |= _tag_sources(rows, examples, args.pool, config.train.size)
     if args.out:
         write_json(out, args.out)
+
+
+def _tag_sources(rows: list[dict], examples: list[dict], pool: str, size: int | None) -> dict:
+    """tag_sources of the answers in `rows`, printed; {} (and a line saying so) without the training pool."""
+    if not Path(pool).exists():
+        print(f"  {pool} not found: where the tags come from is left out")
+        return {}
+    task = rows[0]["task"]
+    learnt = {tag for example in read_jsonl(pool) if example["task"] == task
+              and (size is None or example["rank"] < size) for tag in example["reference"]}
+    hints = {str(example["id"]): example.get("hint", "") for example in examples if example["task"] == task}
+    found = tag_sources([row["prediction"] for row in rows], [row["reference"] for row in rows],
+                        [set(offered(hints[str(row["id"])])) for row in rows], learnt)
+    def share(key: str) -> str:
+        return "none" if found[key] is None else f"{found[key]:.1%}"
+
+    if any(hints.values()):
+        print(f"  offered as candidates: {share('answered_offered')} of the answered tags, "
+              f"{share('reference_offered')} of the reference tags")
+    print(f"  in the training tags: {share('answered_learnt')} of the answered tags, "
+          f"{share('reference_learnt')} of the reference tags")
+    return found
 
 
 if __name__ == "__main__":

@@ -189,12 +189,16 @@ def test_validate_scores_every_task_with_invented_facts_and_both_label_methods(t
     """scripts/validate.py, which chooses settings on validation: each task's headline, invented numbers and names
     in the free-text answers, and the label task scored as generated and by likelihood (always a valid label)."""
     project = _project(tmp_path)
-    examples = [example for article in normalised_articles(3)
+    articles = normalised_articles(5)
+    examples = [example for article in articles[:3]
                 for example in make_examples(article, list(REGISTRY), config.tasks.prompts)]
     (project / "val.jsonl").write_text("".join(json.dumps(example) + "\n" for example in examples))
+    pool = [dict(example, rank=rank) for rank, article in enumerate(articles[3:])
+            for example in make_examples(article, ["tags"], config.tasks.prompts)]
+    (project / "pool.jsonl").write_text("".join(json.dumps(example) + "\n" for example in pool))
     done = subprocess.run([sys.executable, str(REPO / "scripts/validate.py"), "--model", str(tiny_adapter),
-                           "--examples", "val.jsonl", "--out", "val.json"], cwd=project, capture_output=True,
-                          text=True, timeout=300)
+                           "--examples", "val.jsonl", "--pool", "pool.jsonl", "--out", "val.json"], cwd=project,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     scores = json.loads((project / "val.json").read_text())
     for task in ("summarization", "title"):
@@ -203,6 +207,13 @@ def test_validate_scores_every_task_with_invented_facts_and_both_label_methods(t
     assert "invented_numbers" not in scores["tags"] and scores["type"]["likelihood"]["well_formed"] == 1.0
     assert set(scores["type"]) == {"examples", "hit_limit", "generate", "likelihood"}
     assert "summarization (3 examples): rougeL" in done.stdout and ", invented numbers " in done.stdout
+    # Where the tags come from: no candidates were offered, so only the training tags are counted (the pool's two
+    # articles carry the references' share that the scores hold).
+    expected = [{tag.casefold() for tag in example["reference"]} for example in examples if example["task"] == "tags"]
+    learnt = {tag.casefold() for example in pool for tag in example["reference"]}
+    share = sum(len(tags & learnt) for tags in expected) / sum(len(tags) for tags in expected)
+    assert scores["tags"]["reference_learnt"] == round(share, 4)
+    assert "  in the training tags: " in done.stdout and "offered as candidates" not in done.stdout
 
 
 def test_the_command_prints_one_json_line_per_article(tiny_adapter, normalised_articles, tmp_path):

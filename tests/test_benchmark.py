@@ -97,6 +97,31 @@ def test_training_benchmark_runs_every_setting_and_prints_ratios(saved_model_dir
     assert table[1][4:] == table[2][4:]
 
 
+def test_training_benchmark_also_runs_each_setting_on_avx2_code_paths(saved_model_dir, normalised_articles, config,
+                                                                      tmp_path):
+    rows = []
+    for rank, article in enumerate(normalised_articles(3)):
+        rows += [dict(e, rank=rank) for e in make_examples(article, ["title", "type"], config.tasks.prompts)]
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[:4]))
+    (tmp_path / "val.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows[4:]))
+    text = (REPO / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(text.replace("  max_length: 224\n", "  max_length: 512\n", 1))
+    done = subprocess.run(
+        [sys.executable, TRAINING_BENCHMARK, "--base", str(saved_model_dir), "--pool", str(tmp_path / "pool.jsonl"),
+         "--val", str(tmp_path / "val.jsonl"), "--articles", "2", "--only", "project", "--avx2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = re.findall(r"^\| ([^|]+) \| fp32 \| [\d,.]+ \| ([\d.]+)× \|", done.stdout, re.M)
+    stage = "train stage: trl, answer-token loss, eager attention, length grouping"
+    # Each setting beside its capped run; the capped plain loop is what the capped settings are measured against.
+    assert table == [("plain LoRA loop (reference)", "1.00"), ("plain LoRA loop (reference), AVX2 code paths", "1.00"),
+                     (stage, table[2][1]), (stage + ", AVX2 code paths", table[3][1])]
+    # The caps reached the child processes: ATen ran its AVX2 kernels there, whatever this CPU has.
+    summary = re.findall(r"^  (plain|project): kernels (\w+) -> (\w+), [\d.]+× the speed, (.+)$", done.stdout, re.M)
+    assert [row[0] for row in summary] == ["plain", "project"] and all(row[2] == "AVX2" for row in summary)
+    assert all(row[3] == "the same losses" or row[3].startswith("losses differ: ") for row in summary)
+
+
 def test_training_benchmark_refuses_an_unknown_setting_in_one_line(tmp_path):
     done = subprocess.run([sys.executable, TRAINING_BENCHMARK, "--only", "bf16,fast"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)

@@ -22,6 +22,7 @@ from pressft.evaluation.metrics import (
     resolve_bertscore_model,
     score_predictions,
     tag_scores,
+    tag_sources,
     text_scores,
     type_scores,
 )
@@ -116,6 +117,15 @@ def test_tag_scores_by_hand():
         "well_formed": 1.0,
         "n": 3,
     }
+
+
+def test_tag_sources_by_hand():
+    # answered: {a, b, x} and {c}; reference: {a, c} and {c, d}; offered: {a, x} and {c, d}; learnt: a, c, d
+    found = tag_sources(["A, b, x", "c"], [["a", "C"], ["c", "D"]], [{"a", "X"}, {"c", "d"}], {"A", "c", "d"})
+    # answered tags offered: a, x, c = 3 of 4; learnt: a, c = 2 of 4; reference offered: a, c, d = 3 of 4; learnt 4/4
+    assert found == {"answered_offered": 0.75, "answered_learnt": 0.5, "reference_offered": 0.75,
+                     "reference_learnt": 1.0}
+    assert tag_sources([""], [[]], [set()], {"a"})["answered_offered"] is None  # nothing answered: nothing to count
 
 
 def test_tag_scores_case_folding():

@@ -6,7 +6,7 @@ import copy
 import pytest
 
 from pressft.config import parse_config
-from pressft.data.neighbours import add_candidates, candidates
+from pressft.data.neighbours import add_candidates, candidates, offered
 from pressft.errors import UserError
 from pressft.evaluation.baselines import nearest_tags
 from pressft.model.chat import prompt_ids
@@ -58,6 +58,13 @@ def test_candidates_come_from_the_trained_articles_only_most_similar_first(pool)
 def test_label_candidates_keep_one_line_per_neighbour():
     assert candidates("type", ["Speech", "Press Release", "Speech"]) == (
         "Types of similar articles, most similar first:\n- Speech\n- Press Release\n- Speech")
+
+
+def test_offered_reads_back_what_a_hint_offers_each_once():
+    hint = candidates("tags", [["BMW M Motorsport", "FIA WEC"], ["fia wec", "Le Mans"], []])
+    assert offered(hint) == ["BMW M Motorsport", "FIA WEC", "Le Mans"]  # the heading is not a tag
+    assert offered(candidates("type", ["Speech", "Press Release", "Speech"])) == ["Speech", "Press Release"]
+    assert offered("") == []
 
 
 def test_the_nearest_baseline_answers_the_first_candidate(pool):

@@ -11,7 +11,7 @@ from typing import Any
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.neighbors import NearestNeighbors
 
-from pressft.tasks import get_task
+from pressft.tasks import get_task, parse_tags
 
 Examples = list[dict[str, Any]]
 
@@ -35,6 +35,11 @@ def candidates(task_name: str, answers: list[Any]) -> str:
     lines = [", ".join(answer) if task.kind == "set" else str(answer) for answer in answers]
     return f"{task.nouns[1].capitalize()} of similar articles, most similar first:\n" + "\n".join(
         f"- {line}" for line in lines)
+
+
+def offered(hint: str) -> list[str]:
+    """The elements that a hint of `candidates` offers, each once (first spelling kept): its lines after the first."""
+    return parse_tags("\n".join(line.removeprefix("- ") for line in hint.splitlines()[1:]))
 
 
 def add_candidates(examples: Examples, pool: Examples, neighbours: dict[str, int], train_articles: int) -> None:

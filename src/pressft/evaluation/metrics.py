@@ -207,6 +207,24 @@ def tag_scores(predictions: list[str], references: list) -> dict:
     }
 
 
+def tag_sources(predictions: list[str], references: list, offered: list[set[str]], learnt: set[str]) -> dict:
+    """Where tags come from, case-folded: the share of the answered tags, and of the reference tags, that were offered
+    in the prompt as candidates (`offered`, per example) and that occur in the training answers (`learnt`). The
+    reference shares are the ceilings of an answer that only chooses among the candidates, or among the tags it
+    learnt. None where there are no tags to count."""
+    rows = tag_rows(predictions, references)
+
+    def share(sets: list[set[str]], among: list[set[str]]) -> float | None:
+        total = sum(len(tags) for tags in sets)
+        return _r(sum(len(tags & pool) for tags, pool in zip(sets, among)) / total) if total else None
+
+    answered, expected = [row["predicted"] for row in rows], [row["expected"] for row in rows]
+    offered = [{tag.casefold() for tag in tags} for tags in offered]
+    learnt = [{tag.casefold() for tag in learnt}] * len(rows)
+    return {"answered_offered": share(answered, offered), "answered_learnt": share(answered, learnt),
+            "reference_offered": share(expected, offered), "reference_learnt": share(expected, learnt)}
+
+
 # --------------------------------------------------------------------------- article type
 
 def _macro_f1(references: list[str], predictions: list[str], labels) -> float:

@@ -18,6 +18,10 @@ MACHINE_DEPENDENT = frozenset({"runtime_seconds", "tokens_per_second", "peak_mem
 # Environment that makes a CPU with AMX compute as one with AVX512-BF16 and no AMX (the other machine of this kind):
 # oneDNN (bf16 matmuls) and MKL (fp32 matmuls) capped below AMX. Read by each library when it first loads.
 WITHOUT_AMX = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16", "MKL_ENABLE_INSTRUCTIONS": "AVX512"}
+# Environment that makes a CPU with AVX-512 run the code paths of one with AVX2 only (most laptops): ATen's own
+# vectorised kernels (element-wise work, softmax, RMSNorm's reductions, sdpa attention) at 8 fp32 lanes instead of 16,
+# which sums in another order, and oneDNN and MKL capped alike. The clock and the cache of another CPU stay this one's.
+AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
 def _relative_gap(old: Any, new: Any) -> float:
