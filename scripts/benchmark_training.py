@@ -81,8 +81,8 @@ def one_run(args) -> None:
         if args.setting.startswith("plain"):
             metrics = plain_lora_loop(args.base, examples, train, model, adapter)
         else:
-            if args.setting == "sdpa":
-                model = replace(model, attn_implementation="sdpa")
+            # As the settings' names say, whatever params.yaml holds (the `real` preset trains with sdpa).
+            model = replace(model, attn_implementation="sdpa" if args.setting == "sdpa" else "eager")
             if args.setting == "compile":
                 import trl
 
