@@ -186,5 +186,6 @@ def main() -> None:
             print(f"  {setting}: kernels {kernels}, {speed[setting, 'avx2'] / speed[setting, '']:.2f}× the speed, "
                   f"{same}")
 
+
 if __name__ == "__main__":
     run_stage(main)

@@ -54,6 +54,7 @@ def main() -> None:
                                    batch_size=config.infer.batch_size, labels=labels,
                                    label_repeats=repeats)
     sources = {(str(example["id"]), example["task"]): example["input"] for example in examples}
+    hints = {(str(example["id"]), example["task"]): example.get("hint", "") for example in examples}
     out = {"model": args.model, "exp": args.exp, "examples": args.examples}
     for task in (name for name in REGISTRY if any(record["task"] == name for record in records)):
         rows = [record for record in records if record["task"] == task]
@@ -79,26 +80,27 @@ def main() -> None:
                      f"names {invented['invented_names']:.3f}")
         print(line)
         if spec.kind == "set":
-            out[task] |= _tag_sources(rows, examples, args.pool, config.train.size)
+            out[task] |= _tag_sources(rows, hints, args.pool, config.train.size)
     if args.out:
         write_json(out, args.out)
 
 
-def _tag_sources(rows: list[dict], examples: list[dict], pool: str, size: int | None) -> dict:
-    """tag_sources of the answers in `rows`, printed; {} (and a line saying so) without the training pool."""
+def _tag_sources(rows: list[dict], hints: dict[tuple[str, str], str], pool: str, size: int | None) -> dict:
+    """tag_sources of the answers in `rows` (hints: each example's, by id and task), printed; {} (and a line saying
+    so) without the training pool."""
     if not Path(pool).exists():
         print(f"  {pool} not found: where the tags come from is left out")
         return {}
     task = rows[0]["task"]
     learnt = {tag for example in read_jsonl(pool) if example["task"] == task
               and (size is None or example["rank"] < size) for tag in example["reference"]}
-    hints = {str(example["id"]): example.get("hint", "") for example in examples if example["task"] == task}
-    found = tag_sources([row["prediction"] for row in rows], [row["reference"] for row in rows],
-                        [set(offered(hints[str(row["id"])])) for row in rows], learnt)
+    offers = [set(offered(hints[str(row["id"]), task])) for row in rows]
+    found = tag_sources([row["prediction"] for row in rows], [row["reference"] for row in rows], offers, learnt)
+
     def share(key: str) -> str:
         return "none" if found[key] is None else f"{found[key]:.1%}"
 
-    if any(hints.values()):
+    if any(offers):
         print(f"  offered as candidates: {share('answered_offered')} of the answered tags, "
               f"{share('reference_offered')} of the reference tags")
     print(f"  in the training tags: {share('answered_learnt')} of the answered tags, "
