@@ -8,7 +8,7 @@ reference tags are the ceilings of choosing among them.
 
     python scripts/validate.py                                          # the adapter on data/tasks/val.jsonl
     python scripts/validate.py --model models/base                      # the base model
-    python scripts/validate.py --exp real-preset --out metrics/val.json
+    python scripts/validate.py --exp real-preset --out metrics/val.json --answers val-answers.jsonl
 
 The settings are those of params.yaml (prompts, max_length, greedy decoding); the examples carry their prompts'
 candidates (tasks.neighbours) as build_tasks wrote them, so validate a run with the val file of that run.
@@ -25,7 +25,7 @@ from pressft.errors import UserError, run_stage  # noqa: E402
 from pressft.evaluation.faithfulness import invented_facts  # noqa: E402
 from pressft.data.neighbours import offered  # noqa: E402
 from pressft.evaluation.metrics import headline_statistic, tag_sources, type_scores  # noqa: E402
-from pressft.io import read_jsonl, write_json  # noqa: E402
+from pressft.io import read_jsonl, write_json, write_jsonl  # noqa: E402
 from pressft.model.answering import model_directory  # noqa: E402
 from pressft.tasks import REGISTRY, label_choices, of_kind  # noqa: E402
 
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--examples", default="data/tasks/val.jsonl", help="task examples (default: %(default)s)")
     parser.add_argument("--pool", default="data/tasks/pool.jsonl", help="the training pool (default: %(default)s)")
     parser.add_argument("--out", help="also write the scores as JSON here")
+    parser.add_argument("--answers", help="also write the answers here, one JSON line per example, as infer does")
     args = parser.parse_args()
     config = load_config("model", "infer", "train")
     examples = read_jsonl(args.examples)
@@ -53,6 +54,8 @@ def main() -> None:
                                    max_length=config.model.max_length, date_string=config.model.date_string,
                                    batch_size=config.infer.batch_size, labels=labels,
                                    label_repeats=repeats)
+    if args.answers:
+        write_jsonl(records, args.answers)
     sources = {(str(example["id"]), example["task"]): example["input"] for example in examples}
     hints = {(str(example["id"]), example["task"]): example.get("hint", "") for example in examples}
     out = {"model": args.model, "exp": args.exp, "examples": args.examples}

@@ -197,7 +197,8 @@ def test_validate_scores_every_task_with_invented_facts_and_both_label_methods(t
             for example in make_examples(article, ["tags"], config.tasks.prompts)]
     (project / "pool.jsonl").write_text("".join(json.dumps(example) + "\n" for example in pool))
     done = subprocess.run([sys.executable, str(REPO / "scripts/validate.py"), "--model", str(tiny_adapter),
-                           "--examples", "val.jsonl", "--pool", "pool.jsonl", "--out", "val.json"], cwd=project,
+                           "--examples", "val.jsonl", "--pool", "pool.jsonl", "--out", "val.json", "--answers",
+                           "answers.jsonl"], cwd=project,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     scores = json.loads((project / "val.json").read_text())
@@ -214,6 +215,10 @@ def test_validate_scores_every_task_with_invented_facts_and_both_label_methods(t
     share = sum(len(tags & learnt) for tags in expected) / sum(len(tags) for tags in expected)
     assert scores["tags"]["reference_learnt"] == round(share, 4)
     assert "  in the training tags: " in done.stdout and "offered as candidates" not in done.stdout
+    # --answers: every example's answer, as infer writes them, for reading beside the scores.
+    answers = [json.loads(line) for line in (project / "answers.jsonl").read_text().splitlines()]
+    assert [(a["id"], a["task"]) for a in answers] == [(e["id"], e["task"]) for e in examples]
+    assert all({"prediction", "reference", "hit_limit"} <= set(answer) for answer in answers)
 
 
 def test_the_command_prints_one_json_line_per_article(tiny_adapter, normalised_articles, tmp_path):
