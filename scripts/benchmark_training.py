@@ -51,14 +51,23 @@ SETTINGS = {
 RESULT = "benchmark_training: "
 
 
-def matmul_peak(precision: str, size: int = 2048, seconds: float = 3.0) -> float:
+def matmul_peak(precision: str, largest: int = 2048, seconds: float = 3.0) -> float:
     """GFLOP/s of a large matmul in `precision` (fp32, or bf16 as autocast runs it) on this machine: the ceiling that
-    model-FLOPs utilisation in that precision is measured against."""
+    model-FLOPs utilisation in that precision is measured against. The size doubles up to `largest` while one product
+    takes under 0.1 s: a CPU without bf16 instructions emulates them some 20 times slower than fp32, and one product
+    of 2048 would take it a minute."""
     import torch
 
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b  # kernel selection
+    size = 256
+    while True:
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+        a @ b  # kernel selection
+        start = time.perf_counter()
+        a @ b
+        if size >= largest or time.perf_counter() - start >= 0.1:
+            break
+        size *= 2
     runs, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
