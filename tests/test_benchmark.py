@@ -126,5 +126,5 @@ def test_training_benchmark_refuses_an_unknown_setting_in_one_line(tmp_path):
     done = subprocess.run([sys.executable, TRAINING_BENCHMARK, "--only", "bf16,fast"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert done.stderr == ("error: --only must name settings of plain, project, columns, sdpa, compile, trl-loss, "
+    assert done.stderr == ("error: --only must name settings of plain, project, columns, sdpa, compile, trl-loss, r16, "
                            "plain-bf16, bf16; got 'bf16,fast'\n")
