@@ -370,9 +370,10 @@ def test_a_dvc_remote_gives_a_second_clone_every_output(reproduced, tmp_path, ki
 
 def test_experiments_of_two_machines_make_one_study_on_a_third(reproduced, study_runs, tmp_path):
     """Machine A (the project) ran sizes 16 and 32 in the study's runs, before any remote; machine B (a clone) runs a
-    second seed at size 16 after the remote was committed; each pushes with `dvc exp push`, machine C pulls with `dvc exp pull` and collects
-    the study. DVC moves an experiment's outputs through the remote its own commit names, so A's older experiments
-    need the remote in .dvc/config.local too (on A and C), as docs/pipeline.md says; B's need nothing more."""
+    second seed at size 16 after the remote was committed; each pushes with `dvc exp push`, machine C pulls with
+    `dvc exp pull` and collects the study. DVC moves an experiment's outputs through the remote its own commit names,
+    so A's older experiments need the remote in .dvc/config.local too (on A and C), as docs/pipeline.md says; B's need
+    nothing more."""
     project = reproduced
     remote = str(tmp_path / "remote")
     origin = _share(project, tmp_path, remote)
