@@ -8,7 +8,7 @@ baseline from a bootstrap over seeds and test articles together.
     python scripts/size_study.py --collect     # only collect experiments that already ran (from this commit, or for
                                                # runs it lacks, the nearest commit before it), every seed found
     python scripts/size_study.py --render      # only rewrite study.md and metrics.png from study.json (no experiments)
-    python scripts/size_study.py --sizes 30,60,238 --seeds 3407 --set preset=real \
+    python scripts/size_study.py --sizes 30,60,120,238 --seeds 3407 --set preset=real \
         --set data.path=/abs/path/articles.jsonl --out study/real-articles   # real articles: every run gets the -S
 
 Each experiment is `dvc exp run --queue -S train.size=N -S train.seed=S` (plus each `--set`, the same on every run),
