@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from pressft.config import compose, load_config
+from pressft.config import compose, load_config, parse_config
 from pressft.errors import UserError, run_stage
 from pressft.io import read_json, write_json
 from pressft.evaluation.study import (
@@ -128,6 +128,8 @@ def main() -> None:
             raise UserError(f"--set takes KEY=VALUE as `dvc exp run -S` does, got {override!r}")
     # The params every run's size and seed are compared against: what conf/ composes with the overrides.
     expected = YAML(typ="safe").load(compose(args.set)) if args.set else None  # a bad override: one line, no run
+    if expected is not None:
+        parse_config(expected)  # a bad value too (train.scheduler=bogus), not only a bad key: one line, no run
     if args.render:
         out = Path(args.out)
         rows = rows_from_json(read_json(out / "study.json"), config.train.seed)

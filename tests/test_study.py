@@ -197,6 +197,10 @@ def test_an_override_without_a_value_is_one_line_before_any_experiment():
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
         "error: override tasks.neighbours={summarization: 3}: Could not override 'tasks.neighbours'."]
+    done = subprocess.run([sys.executable, "scripts/size_study.py", "--set", "train.scheduler=bogus", "--sizes", "60"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert len(done.stderr.strip().splitlines()) == 1 and "train.scheduler" in done.stderr, done.stderr
 
 
 def test_the_study_restarts_a_queue_whose_worker_stopped_with_runs_left(monkeypatch, capsys):
