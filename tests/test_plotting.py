@@ -14,6 +14,7 @@ from pressft.evaluation.metrics import INVALID_LABEL
 from pressft.errors import UserError
 from pressft.model.curves import SERIES, read_curves, series_file
 from pressft.tasks import ARTICLE_TYPES
+from pressft.presentation import study_report
 from pressft.presentation.plotting import (
     comparison_figure,
     confusion_axes,
@@ -23,6 +24,7 @@ from pressft.presentation.plotting import (
     corpus_note,
     label,
     lengths_figure,
+    _smooth,
     loss_figure,
     output_lengths,
     tag_f1_table,
@@ -272,6 +274,22 @@ def test_loss_figure(tmp_path):
     assert_png(tmp_path / "loss.png", 500, 800)
     loss_figure(TRAIN_ROWS[:3], [], None, tmp_path / "short.png")  # no eval yet, no best step
     assert_png(tmp_path / "short.png", 500, 800)
+
+
+def test_moving_average_is_centred_and_keeps_every_step():
+    # Hand-checked: window 3 averages each point with its neighbours; the ends average the two that exist.
+    assert _smooth([1, 2, 3, 4, 5], 3).tolist() == [1.5, 2.0, 3.0, 4.0, 4.5]
+    assert _smooth([4, 0, 2], 1).tolist() == [4.0, 0.0, 2.0]
+
+
+def test_study_loss_figure_runs_of_every_size_one_eval_point_included(tmp_path):
+    def run(steps: int, evals: list[int]) -> dict:
+        return {"loss_train": [{"step": step, "loss": 2.0 / step} for step in range(1, steps + 1)],
+                "loss_eval": [{"step": step, "eval_loss": 1.5 + 1 / step} for step in evals]}
+
+    results = {(30, 3407): run(8, [8]), (60, 3407): run(16, [8, 16]), (60, 1): run(16, [8, 16])}
+    study_report.loss_figure(results, tmp_path / "loss.png", synthetic=False)
+    assert_png(tmp_path / "loss.png", 400, 800)
 
 
 # ------------------------------------------------------------------ the stage

@@ -1,11 +1,12 @@
 """The data-size study's table (study.md) and figures: every headline metric against size, each seed's score and
-their spread, the base model and the best baseline as reference lines, and the loss curves of all runs overlaid.
-The rows come from evaluation/study.py."""
+their spread, the base model and the best baseline as reference lines, and the loss curves of all runs (the train
+loss smoothed, the eval loss in a panel of its own). The rows come from evaluation/study.py."""
 
 from pathlib import Path
 from typing import Any
 
-from pressft.presentation.plotting import COLOURS, plt  # plotting selects the file-only Agg backend before pyplot loads
+# plotting selects the file-only Agg backend before pyplot loads
+from pressft.presentation.plotting import COLOURS, _smooth, plt
 from pressft.presentation.report import markdown_table
 from pressft.tasks import REGISTRY
 
@@ -118,25 +119,33 @@ def metrics_figure(rows: list[dict[str, Any]], out: Path, synthetic: bool, confi
 
 
 def loss_figure(results: dict[tuple[int, int], dict[str, Any]], out: Path, synthetic: bool) -> None:
+    """Two panels on linear scales, one colour per size: the train loss as a moving average (a step's loss is one
+    small batch, from near 0 on a type answer to 3 on a long summary, so the raw curves of many runs are a band of
+    noise), and the eval loss at each evaluation, whose differences between sizes are a few hundredths."""
     sizes = sorted({size for size, _ in results})
     cmap = plt.get_cmap("viridis")
-    fig, ax = plt.subplots(figsize=(11, 5.5))
+    fig, (train_ax, eval_ax) = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
+    longest = max(len(result["loss_train"]) for result in results.values())
+    window = min(max(longest // 25, 1), 20)
     for i, size in enumerate(sizes):
         colour = cmap(i / max(len(sizes) - 1, 1) * 0.85)
         seeds = sorted(seed for run_size, seed in results if run_size == size)
         for j, seed in enumerate(seeds):
             train, evals = results[(size, seed)]["loss_train"], results[(size, seed)]["loss_eval"]
-            ax.plot([r["step"] for r in train], [r["loss"] for r in train], color=colour, alpha=0.35, linewidth=0.8)
-            label = f"{size} articles: eval (train faint), {len(seeds)} seed(s)" if j == 0 else None
-            ax.plot([r["step"] for r in evals], [r["eval_loss"] for r in evals], color=colour, marker="o",
-                    markersize=4, linewidth=1.8, label=label)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (answer tokens, nats per token)")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="upper right", frameon=False)
+            label = f"{size} articles, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}" if j == 0 else None
+            train_ax.plot([r["step"] for r in train], _smooth([r["loss"] for r in train], window),
+                          color=colour, linewidth=1.4, alpha=0.85, label=label)
+            eval_ax.plot([r["step"] for r in evals], [r["eval_loss"] for r in evals], color=colour, marker="o",
+                         markersize=4, linewidth=1.6)
+    train_ax.set_title(f"train loss, moving average of {window} steps")
+    eval_ax.set_title("eval loss (validation split), at each evaluation")
+    for ax in (train_ax, eval_ax):
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("loss (answer tokens, nats per token)")
+        ax.grid(alpha=0.3)
+    train_ax.set_ylim(bottom=0)
+    fig.legend(loc="outside lower center", ncol=len(sizes), frameon=False)
     corpus = " (SYNTHETIC corpus)" if synthetic else ""
-    ax.set_title(f"Train and eval loss by training-set size and seed{corpus}")
-    fig.tight_layout()
+    fig.suptitle(f"Train and eval loss by training-set size and seed{corpus}")
     fig.savefig(out, dpi=110)
     plt.close(fig)
