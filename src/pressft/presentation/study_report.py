@@ -120,8 +120,9 @@ def metrics_figure(rows: list[dict[str, Any]], out: Path, synthetic: bool, confi
 
 def loss_figure(results: dict[tuple[int, int], dict[str, Any]], out: Path, synthetic: bool) -> None:
     """Two panels on linear scales, one colour per size: the train loss as a moving average (a step's loss is one
-    small batch, from near 0 on a type answer to 3 on a long summary, so the raw curves of many runs are a band of
-    noise), and the eval loss at each evaluation, whose differences between sizes are a few hundredths."""
+    small batch, from near 0 to about 4 on real articles, so the raw curves of many runs are a band of noise), and
+    the eval loss at each evaluation on an axis of its own, since its differences between sizes and seeds (tenths,
+    hundredths) vanish on the train loss's range."""
     sizes = sorted({size for size, _ in results})
     cmap = plt.get_cmap("viridis")
     fig, (train_ax, eval_ax) = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
