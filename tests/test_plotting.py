@@ -24,9 +24,10 @@ from pressft.presentation.plotting import (
     corpus_note,
     label,
     lengths_figure,
-    _smooth,
     loss_figure,
+    moving_average,
     output_lengths,
+    smoothing_window,
     tag_f1_table,
     tags_figure,
     task_models,
@@ -278,8 +279,15 @@ def test_loss_figure(tmp_path):
 
 def test_moving_average_is_centred_and_keeps_every_step():
     # Hand-checked: window 3 averages each point with its neighbours; the ends average the two that exist.
-    assert _smooth([1, 2, 3, 4, 5], 3).tolist() == [1.5, 2.0, 3.0, 4.0, 4.5]
-    assert _smooth([4, 0, 2], 1).tolist() == [4.0, 0.0, 2.0]
+    assert moving_average([1, 2, 3, 4, 5], 3).tolist() == [1.5, 2.0, 3.0, 4.0, 4.5]
+    assert moving_average([4, 0, 2], 1).tolist() == [4.0, 0.0, 2.0]
+
+
+def test_smoothing_window_is_a_25th_of_the_steps_within_its_bounds():
+    assert smoothing_window(10, cap=50) == 1  # too few steps to average: the raw curve alone
+    assert smoothing_window(232, cap=50) == 9  # the committed real preset's steps
+    assert smoothing_window(5000, cap=50) == 50
+    assert smoothing_window(5000, cap=20) == 20
 
 
 def test_study_loss_figure_runs_of_every_size_one_eval_point_included(tmp_path):

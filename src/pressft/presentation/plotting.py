@@ -451,7 +451,13 @@ def tags_figure(records: dict[str, list[dict]], comparison: dict, out: Path, sub
 # --------------------------------------------------------------------------- 5. loss
 
 
-def _smooth(values: list[float], window: int) -> np.ndarray:
+def smoothing_window(steps: int, cap: int) -> int:
+    """A moving average's window for a per-step loss of `steps` steps: about a 25th of them, at least 1 and at most
+    `cap`, wide enough to show the trend through one small batch's noise, narrow enough to keep the early fall."""
+    return min(max(steps // 25, 1), cap)
+
+
+def moving_average(values: list[float], window: int) -> np.ndarray:
     """Centred moving average; the ends use the shorter window that fits, so the curve spans every step."""
     array = np.asarray(values, dtype=float)
     sums = np.convolve(array, np.ones(window), mode="same")
@@ -466,9 +472,9 @@ def loss_figure(train_rows: list[dict[str, Any]], eval_rows: list[dict[str, Any]
     steps, losses = [r["step"] for r in train_rows if "loss" in r], [r["loss"] for r in train_rows if "loss" in r]
     ax.plot(steps, losses, color=COLOURS["finetuned"], alpha=0.3, linewidth=0.8, label="train loss per step")
     # Per-step loss is noisy (one small batch); the moving average shows the trend the eye looks for.
-    window = min(max(len(losses) // 25, 1), 50)
+    window = smoothing_window(len(losses), cap=50)
     if window > 1:
-        ax.plot(steps, _smooth(losses, window), color=COLOURS["finetuned"], linewidth=1.8,
+        ax.plot(steps, moving_average(losses, window), color=COLOURS["finetuned"], linewidth=1.8,
                 label=f"train loss, moving average of {window} steps")
     eval_steps = [r["step"] for r in eval_rows if "eval_loss" in r]
     eval_losses = [r["eval_loss"] for r in eval_rows if "eval_loss" in r]

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 # plotting selects the file-only Agg backend before pyplot loads
-from pressft.presentation.plotting import COLOURS, _smooth, plt
+from pressft.presentation.plotting import COLOURS, moving_average, plt, smoothing_window
 from pressft.presentation.report import markdown_table
 from pressft.tasks import REGISTRY
 
@@ -127,14 +127,14 @@ def loss_figure(results: dict[tuple[int, int], dict[str, Any]], out: Path, synth
     cmap = plt.get_cmap("viridis")
     fig, (train_ax, eval_ax) = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
     longest = max(len(result["loss_train"]) for result in results.values())
-    window = min(max(longest // 25, 1), 20)
+    window = smoothing_window(longest, cap=20)
     for i, size in enumerate(sizes):
         colour = cmap(i / max(len(sizes) - 1, 1) * 0.85)
         seeds = sorted(seed for run_size, seed in results if run_size == size)
         for j, seed in enumerate(seeds):
             train, evals = results[(size, seed)]["loss_train"], results[(size, seed)]["loss_eval"]
             label = f"{size} articles, {len(seeds)} seed{'s' if len(seeds) > 1 else ''}" if j == 0 else None
-            train_ax.plot([r["step"] for r in train], _smooth([r["loss"] for r in train], window),
+            train_ax.plot([r["step"] for r in train], moving_average([r["loss"] for r in train], window),
                           color=colour, linewidth=1.4, alpha=0.85, label=label)
             eval_ax.plot([r["step"] for r in evals], [r["eval_loss"] for r in evals], color=colour, marker="o",
                          markersize=4, linewidth=1.6)
