@@ -510,6 +510,17 @@ def test_an_override_hydra_refuses_is_one_line():
         compose(["model=nope"], conf_dir=CONF)
     assert str(raised.value).startswith("override model=nope: In 'config': Could not find 'model/nope'")
     assert "\n" not in str(raised.value)
+    with pytest.raises(UserError) as raised:
+        compose(["preset=bogus"], conf_dir=CONF)
+    # The group's options, not Hydra's search path, on the one line.
+    assert str(raised.value) == ("override preset=bogus: In 'config': Could not find 'preset/bogus'; "
+                                 "available: cpu, real, reference, smoke")
+    with pytest.raises(UserError) as raised:  # a key the default's config lacks: Hydra's fix is on the line
+        compose(["tasks.neighbours.tags=3"], conf_dir=CONF)
+    assert str(raised.value) == ("override tasks.neighbours.tags=3: Could not override 'tasks.neighbours.tags'. "
+                                 "To append to your config use +tasks.neighbours.tags=3")
+    assert parse_config(YAML(typ="safe").load(compose(["+tasks.neighbours.tags=3"], conf_dir=CONF))
+                        ).tasks.neighbours == {"tags": 3}
 
 
 def test_presets_are_what_they_say(tmp_path):

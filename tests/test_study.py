@@ -196,7 +196,8 @@ def test_an_override_without_a_value_is_one_line_before_any_experiment():
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
-        "error: override tasks.neighbours={summarization: 3}: Could not override 'tasks.neighbours'."]
+        "error: override tasks.neighbours={summarization: 3}: Could not override 'tasks.neighbours'. "
+        "To append to your config use +tasks.neighbours={summarization: 3}"]
     done = subprocess.run([sys.executable, "scripts/size_study.py", "--set", "train.scheduler=bogus", "--sizes", "60"],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode != 0

@@ -528,7 +528,20 @@ def compose(overrides: list[str] = (), conf_dir: str | Path = "conf") -> str:
     with initialize_config_dir(str(Path(conf_dir).resolve()), version_base=None):
         try:
             composed = hydra_compose(config_name="config", overrides=list(overrides))
-        except HydraException as error:  # what `dvc exp run -S` refuses too: Hydra's first line says why
-            raise UserError(f"override {' '.join(overrides)}: {str(error).splitlines()[0]}") from None
+        except HydraException as error:  # what `dvc exp run -S` refuses too
+            raise UserError(f"override {' '.join(overrides)}: {_one_line(str(error))}") from None
     OmegaConf.resolve(composed)
     return OmegaConf.to_yaml(composed)
+
+
+def _one_line(hydra_message: str) -> str:
+    """Hydra's refusal in one line: its first line says why, and the fix it offers sits on the lines after (the
+    `+key=value` that adds a key the composed config lacks, or a group's options); its search path is left out."""
+    lines = [line.strip() for line in hydra_message.splitlines() if line.strip()]
+    reason = lines[0]
+    if len(lines) > 1 and lines[1].startswith("To append"):
+        reason += f" {lines[1]}"
+    if len(lines) > 1 and lines[1].startswith("Available options"):
+        end = lines.index("Config search path:") if "Config search path:" in lines else len(lines)
+        reason += f"; available: {', '.join(lines[2:end])}"
+    return reason
