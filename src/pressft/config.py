@@ -537,11 +537,11 @@ def compose(overrides: list[str] = (), conf_dir: str | Path = "conf") -> str:
 def _one_line(hydra_message: str) -> str:
     """Hydra's refusal in one line: its first line says why, and the fix it offers sits on the lines after (the
     `+key=value` that adds a key the composed config lacks, or a group's options); its search path is left out."""
-    lines = [line.strip() for line in hydra_message.splitlines() if line.strip()]
-    reason = lines[0]
-    if len(lines) > 1 and lines[1].startswith("To append"):
-        reason += f" {lines[1]}"
-    if len(lines) > 1 and lines[1].startswith("Available options"):
-        end = lines.index("Config search path:") if "Config search path:" in lines else len(lines)
-        reason += f"; available: {', '.join(lines[2:end])}"
+    reason, *rest = [line.strip() for line in hydra_message.splitlines() if line.strip()]
+    following = rest[0] if rest else ""
+    if following.startswith("To append"):
+        return f"{reason} {following}"
+    if following.startswith("Available options"):
+        end = rest.index("Config search path:") if "Config search path:" in rest else len(rest)
+        return f"{reason}; available: {', '.join(rest[1:end])}"
     return reason

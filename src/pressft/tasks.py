@@ -72,7 +72,7 @@ def _non_blank(text: str) -> bool:
     return bool(text.strip())
 
 
-def _one_line(text: str) -> bool:
+def _short_line(text: str) -> bool:
     return bool(text.strip()) and "\n" not in text.strip() and len(text.split()) <= 30
 
 
@@ -161,7 +161,7 @@ REGISTRY: dict[str, Task] = {task.name: task for task in (
          baselines=("baseline-lead",), lead=LeadRule(tuple(range(10, 81, 5)), "rougeL"), nouns=("summary", "summaries"),
          provides="summary"),
     Task("title", "Title generation", ("title",), lambda article: article["title"], "text", "rouge1",
-         context=("summary",), well_formed=_one_line, baselines=("baseline-lead",),
+         context=("summary",), well_formed=_short_line, baselines=("baseline-lead",),
          lead=LeadRule(tuple(range(4, 21)), "rouge1", first_sentence=True), nouns=("title", "titles")),
     Task("tags", "Tag extraction", ("tags",), lambda article: ", ".join(article["tags"]), "set", "f1",
          context=("summary",), reference=lambda article: article["tags"],
