@@ -9,6 +9,7 @@ train loss and eval loss of each (the ingredients must not change what is learnt
     python scripts/benchmark_training.py --articles 60 --rounds 2
     python scripts/benchmark_training.py --only project,sdpa --avx2   # also as on a CPU with AVX2 and no AVX-512
     python scripts/benchmark_training.py --only project,r16 --rounds 2   # what LoRA rank 16 saves (a recipe's cost)
+    python scripts/benchmark_training.py --only sdpa,scaling --rounds 3  # what skipping the multiply by 1 saves
 
 Each setting trains in its own process, on the committed params but its precision (1 epoch, no evaluation during
 training); the settings take turns round by round, so a slow moment of the machine hits all alike. Model FLOPs per
@@ -44,6 +45,7 @@ SETTINGS = {
     "project": ("train stage: trl, answer-token loss, eager attention, length grouping", "fp32"),
     "columns": ("train stage with the LM head at every column where some row answers", "fp32"),
     "sdpa": ("train stage with sdpa attention", "fp32"),
+    "scaling": ("train stage with sdpa attention and peft's multiply by the LoRA scaling of 1", "fp32"),
     "compile": ("train stage with torch.compile (its compile time included)", "fp32"),
     "trl-loss": ("train stage with trl's own (fused LM head) loss", "fp32"),
     "r16": ("train stage with LoRA rank 16, alpha 16 (the same scaling)", "fp32"),
@@ -95,12 +97,14 @@ def one_run(args) -> None:
             metrics = plain_lora_loop(args.base, examples, train, model, adapter)
         else:
             # As the settings' names say, whatever params.yaml holds (the `real` preset trains with sdpa).
-            model = replace(model, attn_implementation="sdpa" if args.setting == "sdpa" else "eager")
+            model = replace(model, attn_implementation="sdpa" if args.setting in ("sdpa", "scaling") else "eager")
             if args.setting == "compile":
                 import trl
 
                 plain_config = trl.SFTConfig  # build_trainer imports it at call time
                 trl.SFTConfig = lambda **kwargs: plain_config(**kwargs, torch_compile=True)
+            if args.setting == "scaling":
+                training.skip_unit_scaling = lambda model: 0
             if args.setting == "columns":
                 training.answer_token_loss = answer_columns_loss
             if args.setting == "trl-loss":

@@ -85,16 +85,20 @@ def test_training_benchmark_runs_every_setting_and_prints_ratios(saved_model_dir
     assert [row[:2] for row in table] == [
         ("plain LoRA loop (reference)", "fp32"), (stage, "fp32"),
         ("train stage with the LM head at every column where some row answers", "fp32"),
-        ("train stage with sdpa attention", "fp32"), ("train stage with trl's own (fused LM head) loss", "fp32"),
+        ("train stage with sdpa attention", "fp32"),
+        ("train stage with sdpa attention and peft's multiply by the LoRA scaling of 1", "fp32"),
+        ("train stage with trl's own (fused LM head) loss", "fp32"),
         ("plain LoRA loop (reference)", "bf16"), (stage, "bf16")]
     # Each precision is measured against the plain loop in that precision.
-    assert table[0][3] == "1.00" and table[5][3] == "1.00" and all(float(row[2].replace(",", "")) > 0 for row in table)
+    assert table[0][3] == "1.00" and table[6][3] == "1.00" and all(float(row[2].replace(",", "")) > 0 for row in table)
     assert re.search(r"^train stage in bf16 against the plain loop in fp32: [\d.]+×$", done.stdout, re.M)
     # The ingredients change the speed, not what is learnt: every setting ends near the same eval loss.
     eval_losses = [float(row[5]) for row in table]
     assert max(eval_losses) - min(eval_losses) < 0.05 * min(eval_losses), eval_losses
     # The LM head at each row's own answer positions computes the same loss as at the columns: the same run in fp32.
     assert table[1][4:] == table[2][4:]
+    # So does skipping the multiply by a LoRA scaling of 1 (alpha = r in the committed params).
+    assert table[3][4:] == table[4][4:]
 
 
 def test_training_benchmark_also_runs_each_setting_on_avx2_code_paths(saved_model_dir, normalised_articles, config,
@@ -126,5 +130,5 @@ def test_training_benchmark_refuses_an_unknown_setting_in_one_line(tmp_path):
     done = subprocess.run([sys.executable, TRAINING_BENCHMARK, "--only", "bf16,fast"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert done.stderr == ("error: --only must name settings of plain, project, columns, sdpa, compile, trl-loss, r16, "
-                           "plain-bf16, bf16; got 'bf16,fast'\n")
+    assert done.stderr == ("error: --only must name settings of plain, project, columns, sdpa, scaling, compile, "
+                           "trl-loss, r16, plain-bf16, bf16; got 'bf16,fast'\n")

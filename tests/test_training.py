@@ -15,7 +15,8 @@ from pressft.tasks import make_examples
 from pressft.model import modeling, training
 from pressft.evaluation.reproduction import MACHINE_DEPENDENT
 from pressft.model.curves import read_curves
-from pressft.model.training import FINGERPRINT, SEAL, answer_token_loss, resume_point, train_lora
+from pressft.model.training import (FINGERPRINT, SEAL, answer_token_loss, resume_point, skip_unit_scaling,
+                                    train_lora)
 
 
 
@@ -224,3 +225,50 @@ def test_answer_token_loss_equals_the_models_own_loss_on_the_answer_tokens(tiny_
     assert len(gradients[0]) == len(gradients[1]) > 0
     for full_grad, ours_grad in zip(*gradients, strict=True):
         torch.testing.assert_close(ours_grad, full_grad, rtol=1e-4, atol=1e-6)
+
+
+def _lora_model(make_tiny_model, modules, r: int, alpha: int, skip: bool):
+    """A tiny Llama with LoRA on all seven projections; B random (peft starts it at zero) so the adapter counts."""
+    from peft import LoraConfig as PeftLoraConfig, get_peft_model
+
+    torch.manual_seed(1)
+    model = get_peft_model(make_tiny_model(0), PeftLoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(modules)))
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0.0, 0.5)
+    layers = skip_unit_scaling(model) if skip else 0
+    return model, layers
+
+
+def test_skipping_the_lora_scaling_of_1_changes_no_bit_of_the_loss_or_the_gradients(make_tiny_model, tiny_model,
+                                                                                     config):
+    modules = config.train.lora.target_modules
+    ids = torch.randint(3, 250, (2, 24), generator=torch.Generator().manual_seed(0))
+    results = []
+    for skip in (False, True):
+        model, layers = _lora_model(make_tiny_model, modules, r=4, alpha=4, skip=skip)
+        model.train()
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        results.append((loss.detach(), [p.grad for p in model.parameters() if p.requires_grad]))
+    assert layers == len(modules) * tiny_model.config.num_hidden_layers
+    assert torch.equal(results[0][0], results[1][0])
+    assert len(results[0][1]) == len(results[1][1]) > 0
+    assert all(torch.equal(a, b) for a, b in zip(results[0][1], results[1][1], strict=True))
+    # Adapters disabled, the base model answers (peft's own forward), as without the adapter at all.
+    model.eval()
+    with torch.no_grad(), model.disable_adapter():
+        assert torch.equal(model(input_ids=ids).logits, tiny_model(input_ids=ids).logits)
+
+
+def test_a_lora_scaling_other_than_1_keeps_pefts_multiply(make_tiny_model, config):
+    modules = config.train.lora.target_modules
+    ids = torch.randint(3, 250, (2, 24), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logits = [_lora_model(make_tiny_model, modules, r=4, alpha=8, skip=skip)[0].eval()(input_ids=ids).logits
+                  for skip in (False, True)]
+        unit = _lora_model(make_tiny_model, modules, r=4, alpha=4, skip=True)[0].eval()(input_ids=ids).logits
+    assert torch.equal(logits[0], logits[1])
+    assert not torch.equal(logits[1], unit)  # the scaling of 2 was applied, not dropped

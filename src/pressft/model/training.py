@@ -174,6 +174,41 @@ def answer_token_loss(model, inputs: dict[str, Any], num_items_in_batch=None, pr
     return total / torch.as_tensor(count, device=total.device).clamp(min=1) * scale
 
 
+def _lora_without_unit_scaling(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    """peft's LoRA Linear forward for one plain adapter whose scaling is 1: base(x) + B(A(dropout(x))), without the
+    multiply by 1. Any other state (adapters disabled or merged, several or per-row adapters, another scaling) takes
+    peft's own forward."""
+    names = self.active_adapters
+    if self.disable_adapters or self.merged or kwargs or len(names) != 1 or names[0] in self.lora_variant:
+        return type(self).forward(self, x, *args, **kwargs)
+    name = names[0]
+    if name not in self.lora_A or self.scaling[name] != 1:
+        return type(self).forward(self, x, *args, **kwargs)
+    result = self.base_layer(x, *args)
+    lora_A, lora_B = self.lora_A[name], self.lora_B[name]
+    x = self._cast_input_dtype(x, lora_A.weight.dtype)
+    return (result + lora_B(lora_A(self.lora_dropout[name](x)))).to(result.dtype)
+
+
+def skip_unit_scaling(model: torch.nn.Module) -> int:
+    """Let each of the model's LoRA Linear layers skip peft's multiply of its adapter's output by the scaling
+    (lora_alpha / r) while that is 1, as in every configuration here (alpha = r). Returns the layers changed.
+
+    peft multiplies whatever the scaling: a full-size pass over each adapted layer's output in the forward and over
+    its gradient in the backward, 210 of each per step for SmolLM2 (30 blocks, 7 layers): element-wise work that
+    fp32 training on a CPU waits for (scripts/benchmark_training.py measures it). x * 1.0 is x for every float, so no
+    bit of the loss, the gradients or the adapter changes (tests/test_training.py compares them with peft's forward).
+    """
+    from types import MethodType
+
+    from peft.tuners.lora.layer import Linear
+
+    layers = [module for module in model.modules() if type(module) is Linear]  # not the 4-bit or other subclasses
+    for layer in layers:
+        layer.forward = MethodType(_lora_without_unit_scaling, layer)
+    return len(layers)
+
+
 def _answer_loss_trainer():
     """trl's SFTTrainer with answer_token_loss as its loss (train and eval alike)."""
     from trl import SFTTrainer
@@ -449,6 +484,7 @@ def build_trainer(base_dir: str, train_examples: list[dict[str, Any]], val_examp
         + ([EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience)] if train.keep_best else []),
     )
     trainer.remove_callback(PrinterCallback)  # its per-step dicts would drown the progress lines
+    skip_unit_scaling(trainer.model)
     return TrainingRun(trainer, resume, precision, {"train": train_cut, "val": val_cut}, left_out)
 
 
