@@ -31,6 +31,7 @@ from pressft.errors import UserError, run_stage  # noqa: E402
 from pressft.io import jsonl_line, read_jsonl, write_jsonl  # noqa: E402
 from pressft.config import check_train_size, load_config  # noqa: E402
 from pressft.data.neighbours import add_candidates  # noqa: E402
+from pressft.data.splits import pool_articles  # noqa: E402
 from pressft.tasks import label_choices  # noqa: E402
 
 
@@ -68,7 +69,7 @@ def main() -> None:
             raise UserError(f"params tasks.neighbours offers candidates from the training articles, but {args.pool} "
                             "is missing; run `dvc repro build_tasks` (or `dvc pull`) or give --pool")
         pool = read_jsonl(args.pool)
-        size = check_train_size(config.train.size, len({example["id"] for example in pool}))
+        size = check_train_size(config.train.size, pool_articles(pool))
         offer = partial(add_candidates, pool=pool, neighbours=config.tasks.neighbours, train_articles=size)
     results = answer_articles(model, tokenizer, articles, tasks, prompts=config.tasks.prompts, settings=settings,
                               candidates=offer, log=lambda line: print(line, file=sys.stderr))

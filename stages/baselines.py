@@ -5,7 +5,8 @@ import argparse
 import time
 from pathlib import Path
 
-from pressft.evaluation.baselines import covers, fit_and_predict, training_examples
+from pressft.data.splits import training_examples
+from pressft.evaluation.baselines import covers, fit_and_predict
 from pressft.errors import run_stage
 from pressft.io import read_jsonl, write_json, write_jsonl
 from pressft.config import load_config

@@ -39,6 +39,9 @@ def test_articles_are_read_from_text_json_jsonl_and_stdin(tmp_path):
     assert [a["content"] for a in read_articles(str(tmp_path / "many.jsonl"))] == ["One.", "Two."]
     assert read_articles("-", io.StringIO('{"content": "From stdin."}')) == [{"content": "From stdin."}]
     assert read_articles("-", io.StringIO("Plain text on stdin.")) == [{"content": "Plain text on stdin."}]
+    # Brackets that open no JSON open an article's text.
+    for text in ("[Munich] The BMW Group presents the iX3.", "{Update} The iX3 arrives."):
+        assert read_articles("-", io.StringIO(text)) == [{"content": text}]
 
 
 @pytest.mark.parametrize("text, message", [
@@ -82,6 +85,7 @@ def test_articles_are_cleaned_as_the_corpus_and_checked():
     assert article["content"] == "Munich. The BMW iX3 arrives."
     assert article["summary"] == "" and len(article["id"]) == 12
     assert prepare_article({"content": "x", "id": 7}, 2, 1000)["id"] == "7"
+    assert prepare_article({"content": "x", "id": 0}, 2, 1000)["id"] == "0"
     assert prepare_article({"content": "x"}, 3, 1000)["id"] == "article-3"
     with pytest.raises(UserError, match='article 4 has no content'):
         prepare_article({"title": "Only a title"}, 4, 1000)

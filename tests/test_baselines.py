@@ -22,8 +22,8 @@ from pressft.evaluation.baselines import (
     majority_label,
     lead_rule,
     covers,
-    training_examples,
 )
+from pressft.data.splits import training_examples
 from pressft.errors import UserError
 from pressft.tasks import REGISTRY, make_examples
 
@@ -132,6 +132,10 @@ def test_tag_classifier_threshold_keeps_at_least_the_most_probable_tag():
     single = TagClassifier(features, [["Design"], ["design"], []])  # one tag: still one column, one tag out
     assert single.probabilities(features).shape == (3, 1) and single.tags(single.probabilities(features)[2], 0.9) == [
         "Design"]
+    # Of a tag on two of three articles, the column is the tag's own: its articles the most probable.
+    assert single.probabilities(features)[:2].min() > single.probabilities(features)[2, 0]
+    everywhere = TagClassifier(features, [["Design"], ["design"], ["Design"]])  # a tag on every training article
+    assert everywhere.probabilities(features).tolist() == [[1.0], [1.0], [1.0]]
 
 
 # ------------------------------------------------------------------ fit_and_predict

@@ -355,13 +355,6 @@ def test_multi_process_launcher_passes(params):
     parse_config(params)
 
 
-@pytest.mark.parametrize("attention", ["sdpa", "eager"])
-def test_packing_needs_flash_attention(params, attention):
-    params["model"]["attn_implementation"] = attention
-    params["train"]["packing"] = True
-    check_fails(params, "train.packing=true needs model.attn_implementation=flash_attention_2", f"with {attention} ")
-
-
 def test_flash_attention_needs_cuda(params, monkeypatch):
     import torch
 
@@ -436,7 +429,6 @@ def test_a_group_that_does_not_exist_is_named():
         (("data", "split"), lambda p: p["split"].update(test=2400), "split.test + split.val (2416)"),
         (("data", "split", "train"), lambda p: p["train"].update(size=5000), "exceeds the training pool of 2284"),
         (("tasks", "infer"), lambda p: p["infer"]["max_new_tokens"].pop("tags"), "infer.max_new_tokens.tags"),
-        (("train", "model"), lambda p: p["train"].update(packing=True), "train.packing=true needs"),
     ],
 )
 def test_checks_across_groups_run_when_both_are_loaded(params, groups, change, message):

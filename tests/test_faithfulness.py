@@ -26,6 +26,9 @@ def test_numbers_in_their_common_spellings():
     assert numbers("It may rain.") == []
     # Model codes are names, not numbers.
     assert numbers("the iX3, the 320d and the M5") == []
+    # Nor is a number glued to letters, nor any part of one (not the "1" of "1.5kW", not the "5" of "5,000,000th").
+    assert numbers("a 1.5kW charger at 6,500rpm, in 2024.") == ["2024"]
+    assert numbers("the 5,000,000th car, 1st and 3rd place") == []
 
 
 def test_names_are_capitalised_words_and_model_codes():
@@ -36,6 +39,7 @@ def test_names_are_capitalised_words_and_model_codes():
 def test_a_number_written_differently_is_not_invented():
     assert check("BMW delivered 1000 cars on 4 March 2025.", ARTICLE).invented_numbers == ()
     assert check("BMW delivered 1,500 cars on 5 March 2025.", ARTICLE).invented_numbers == ("1500", "5")
+    assert check("The engine revs to 6,500rpm.", "The engine revs to 6,500 rpm.").invented_numbers == ()
 
 
 def test_a_model_name_the_article_lacks_is_invented():

@@ -7,7 +7,7 @@ import pytest
 
 from pressft.errors import UserError
 from pressft.data.cleaning import fingerprints
-from pressft.data.splits import exclude_types, guard_leakage, split_articles, type_counts
+from pressft.data.splits import exclude_types, guard_leakage, split_articles, training_examples, type_counts
 from pressft.tasks import REGISTRY, get_task, make_examples, repeated_labels
 from pressft.model.training import label_repeats, select_training
 
@@ -313,3 +313,15 @@ def test_select_training_cap_one_turns_oversampling_off():
 def test_select_training_without_type_task_repeats_nothing():
     pool = pool_examples(["Press Release"] * 9 + ["Speech"], names=("summarization", "title"))
     assert len(select_training(pool, 10, oversample_cap=5)) == 20
+
+
+def test_the_training_set_counts_pool_articles_by_rank_not_by_the_examples_they_gave():
+    # The article of rank 1 gave no example (no tags, with tags the only task): counting ids would make the pool 2
+    # articles long and silently drop the last one.
+    pool = [{"id": "a", "rank": 0, "task": "tags"}, {"id": "c", "rank": 2, "task": "tags"}]
+    assert [example["id"] for example in training_examples(pool, None)] == ["a", "c"]
+    assert [example["id"] for example in training_examples(pool, 2)] == ["a"]
+    with pytest.raises(UserError, match="train.size=4 exceeds the training pool of 3 articles"):
+        training_examples(pool, 4)
+    assert [example["id"] for example in select_training(pool, None, oversample_cap=4)] == ["a", "c"]
+

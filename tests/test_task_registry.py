@@ -11,7 +11,8 @@ from pressft import tasks
 from pressft.config import PromptConfig, parse_config
 from pressft.data.splits import split_articles
 from pressft.errors import UserError
-from pressft.evaluation.baselines import fit_and_predict, training_examples
+from pressft.data.splits import training_examples
+from pressft.evaluation.baselines import fit_and_predict
 from pressft.evaluation.metrics import add_intervals, compare_models, score_predictions
 from pressft.model.training import select_training
 from pressft.presentation import plotting

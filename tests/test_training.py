@@ -15,8 +15,8 @@ from pressft.tasks import make_examples
 from pressft.model import modeling, training
 from pressft.evaluation.reproduction import MACHINE_DEPENDENT
 from pressft.model.curves import read_curves
-from pressft.model.training import (FINGERPRINT, SEAL, answer_token_loss, resume_point, skip_unit_scaling,
-                                    train_lora)
+from pressft.model.training import (FINGERPRINT, SEAL, answer_token_loss, resume_point, run_fingerprint,
+                                    skip_unit_scaling, train_lora)
 
 
 
@@ -95,6 +95,20 @@ def test_checkpoints_of_another_run_are_discarded(tmp_path):
     checkpoint(work, 4)
     assert resume_point(work, "other params") is None
     assert list(work.glob("checkpoint-*")) == []
+
+
+def test_a_base_model_with_other_weights_of_the_same_size_is_another_run(tmp_path, config):
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "model.safetensors").write_bytes(b"weights one")
+
+    def fingerprint():
+        return run_fingerprint(str(base), [{"id": "a"}], [], config.train, config.model)
+
+    first = fingerprint()
+    assert fingerprint() == first
+    (base / "model.safetensors").write_bytes(b"weights two")  # the same size, another model
+    assert fingerprint() != first
 
 
 def test_only_the_main_process_deletes(tmp_path):
@@ -197,6 +211,13 @@ def test_the_last_step_is_evaluated_even_when_eval_steps_does_not_divide_the_run
     _, eval_rows = read_curves(tmp_path / "curves")
     assert [row["step"] for row in eval_rows] == [3, 6, 8]  # 8 steps: the last two are not trained for nothing
     assert metrics["best_step"] == min(eval_rows, key=lambda row: row["eval_loss"])["step"]
+    # Without keep_best the adapter is the last step's, and so are the metrics that describe it.
+    last = replace(small, train=replace(small.train, keep_best=False, lr=0.05))  # too high: the loss climbs again
+    metrics, _ = train(saved_model_dir, examples, last, tmp_path / "last")
+    _, eval_rows = read_curves(tmp_path / "last" / "curves")
+    assert metrics["best_step"] == eval_rows[-1]["step"] == 8
+    assert metrics["best_eval_loss"] == pytest.approx(eval_rows[-1]["eval_loss"], abs=1e-4)
+    assert min(row["eval_loss"] for row in eval_rows) < eval_rows[-1]["eval_loss"]  # the lowest is another step's
 
 
 def test_answer_token_loss_equals_the_models_own_loss_on_the_answer_tokens(tiny_model, tokenizer, examples):
@@ -227,8 +248,25 @@ def test_answer_token_loss_equals_the_models_own_loss_on_the_answer_tokens(tiny_
         torch.testing.assert_close(ours_grad, full_grad, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_answer_token_loss_keeps_packed_examples_apart(make_tiny_model, tokenizer, examples, attention):
+    """train.packing: trl's collator puts a batch's examples in one row, their boundaries in position_ids; the loss
+    must see each example alone, as in a padded batch."""
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    rows = [encode_for_training(tokenizer, example, 512, "26 Jul 2024") for example in examples[:3]]
+    batches = [DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=free)(rows)
+               for free in (False, True)]
+    assert batches[1]["input_ids"].shape[0] == 1 and "attention_mask" not in batches[1]  # one row of three examples
+    tiny_model = make_tiny_model(0)
+    tiny_model.set_attn_implementation(attention)
+    with torch.no_grad():
+        padded, packed = (answer_token_loss(tiny_model, batch) for batch in batches)
+    assert packed == pytest.approx(padded.item(), rel=1e-5)
+
+
 def _lora_model(make_tiny_model, modules, r: int, alpha: int, skip: bool):
-    """A tiny Llama with LoRA on all seven projections; B random (peft starts it at zero) so the adapter counts."""
+    """A tiny Llama with LoRA on the given projections; B random (peft starts it at zero) so the adapter counts."""
     from peft import LoraConfig as PeftLoraConfig, get_peft_model
 
     torch.manual_seed(1)

@@ -211,7 +211,7 @@ class ModelConfig:
     max_length: int = _param("prompt + answer tokens; inputs are shortened in tokens to fit, answers never",
                              minimum=64)
     load_in_4bit: bool = _param("QLoRA loading (bitsandbytes, CUDA only)")
-    attn_implementation: str = _param("attention in training; flash_attention_2 needs CUDA (and train.packing it)",
+    attn_implementation: str = _param("attention in training; flash_attention_2 needs CUDA",
                                       choices=ATTENTION)
     embedded: EmbeddedConfig = _param("the from-scratch model's shape and pretraining")
 
@@ -258,7 +258,8 @@ class TrainConfig:
     weight_decay: float = _param("AdamW weight decay")
     eval_steps: int = _param("evaluate (and checkpoint) every this many steps, and always at the last step")
     early_stopping_patience: int = _param("evaluations without a lower eval loss before stopping")
-    keep_best: bool = _param("end with the lowest eval loss's checkpoint (false: the last one, no early stopping)")
+    keep_best: bool = _param("end with the lowest eval loss's checkpoint (false: the last one, no early stopping; "
+                             "metrics/train.json's best_* then describe that last one)")
     type_oversample_cap: int = _param("minority article types repeated up to this factor in the type task (1 = off)")
     grounded_answers: bool = _param("leave out training examples of the free-text tasks whose answer holds a number "
                                     "that their input, cut to model.max_length, lacks (the model would learn to "
@@ -266,7 +267,7 @@ class TrainConfig:
     precision: str = _param("fp32; bf16 or fp16 autocast; auto: bf16 where native, else fp16 on GPU, fp32 on CPU",
                             choices=PRECISIONS)
     activation_checkpointing: bool = _param("recompute activations in backward: less GPU memory, slower")
-    packing: bool = _param("trl best-fit packing, padding-free; needs model.attn_implementation=flash_attention_2")
+    packing: bool = _param("trl best-fit packing, padding-free: each example keeps its own positions and attention")
     lora: LoraConfig = _param("the adapter")
     seed: int = _param("the adapter's initialisation, data order and dropout", minimum=0)
 
@@ -480,12 +481,6 @@ def _check_across(config: Config) -> None:
         for name in tasks.names:
             if name not in infer.max_new_tokens:
                 raise UserError(f"param infer.max_new_tokens.{name} is missing from params.yaml (task {name})")
-    if train and model and train.packing and model.attn_implementation != "flash_attention_2":
-        # Measured: with sdpa, a packed row's second example attends to the first (its logits change).
-        raise UserError(
-            "param train.packing=true needs model.attn_implementation=flash_attention_2; with "
-            f"{model.attn_implementation} the examples packed into one row would attend to each other"
-        )
 
 
 def read_params(path: str | Path = "params.yaml") -> Any:

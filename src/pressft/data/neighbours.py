@@ -22,8 +22,8 @@ def fit_vectorizer(texts: list[str]) -> TfidfVectorizer:
 
 
 def nearest(train_features, features, k: int) -> list[list[int]]:
-    """For each row of `features`, the indices of its k most similar training rows, most similar first (ties: the
-    earlier training row, as brute-force search sorts stably)."""
+    """For each row of `features`, the indices of its k most similar training rows, most similar first (equally
+    similar rows, such as duplicates, in the order sklearn's partial sort leaves them: the same on every run)."""
     index = NearestNeighbors(n_neighbors=min(k, train_features.shape[0]), metric="cosine", algorithm="brute")
     return index.fit(train_features).kneighbors(features, return_distance=False).tolist()
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from sklearn.model_selection import train_test_split
 
+from pressft.config import check_train_size
 from pressft.data.cleaning import fingerprints
 from pressft.errors import UserError
 
@@ -70,3 +71,15 @@ def guard_leakage(splits: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, li
             pool.append(article)
     return {**splits, "pool": pool}, removed
 
+
+def pool_articles(pool: list[dict[str, Any]]) -> int:
+    """The training pool's articles, from its task examples: build_tasks numbers the articles by `rank`, and an article
+    may give no example of some task (no tags, say), so its examples' ids could undercount them."""
+    return max((example["rank"] for example in pool), default=-1) + 1
+
+
+def training_examples(pool: list[dict[str, Any]], size: int | None) -> list[dict[str, Any]]:
+    """The examples of the first `size` pool articles (all of them for None): the training set, before the LLM's class
+    balancing."""
+    size = check_train_size(size, pool_articles(pool))
+    return [example for example in pool if example["rank"] < size]

@@ -32,7 +32,6 @@ from pressft.data.neighbours import fit_vectorizer, nearest
 from pressft.errors import UserError
 from pressft.evaluation.metrics import tag_scores, type_scores
 from pressft.tasks import REGISTRY, LeadRule, Task
-from pressft.config import check_train_size
 
 Examples = list[dict[str, Any]]
 
@@ -51,12 +50,6 @@ def covers() -> dict[str, tuple[str, ...]]:
     that are in the test examples."""
     names = dict.fromkeys(name for task in REGISTRY.values() for name in task.baselines)
     return {name: tuple(task.name for task in REGISTRY.values() if name in task.baselines) for name in names}
-
-
-def training_examples(pool: Examples, size: int | None) -> Examples:
-    """The examples of the first `size` pool articles: the LLM's training articles, without its class balancing."""
-    size = check_train_size(size, len({example["id"] for example in pool}))
-    return [example for example in pool if example["rank"] < size]
 
 
 def lead_words(text: str, k: int) -> str:
@@ -164,12 +157,16 @@ class TagClassifier:
             warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
             classifier = LogisticRegression(max_iter=1000, random_state=SEED)
             self.model = OneVsRestClassifier(classifier).fit(features, targets)
+        self.on_every_article = bool(targets.all())
 
     def probabilities(self, features) -> np.ndarray:
         """(articles, tags) probabilities, in the order of binarizer.classes_."""
         probabilities = self.model.predict_proba(features)
-        # With a single tag, one-vs-rest answers like a binary classifier: columns (not the tag, the tag).
-        return probabilities[:, -1:] if len(self.binarizer.classes_) == 1 else probabilities
+        if len(self.binarizer.classes_) > 1:
+            return probabilities
+        # A single tag: one-vs-rest answers as a binary classifier, columns (not the tag, the tag); but a tag on every
+        # training article gets sklearn's constant predictor, whose columns come the other way round. It is certain.
+        return np.ones_like(probabilities[:, -1:]) if self.on_every_article else probabilities[:, -1:]
 
     def tags(self, probabilities: np.ndarray, threshold: float) -> list[str]:
         """Tags whose probability reaches the threshold, most probable first; at least the most probable one."""

@@ -20,8 +20,10 @@ from pressft.errors import UserError
 from pressft.evaluation.metrics import Statistic, bootstrap_ci, paired_difference
 from pressft.tasks import of_kind
 
-# A number stands alone: not part of a model code such as "iX3", "320d" or "M5" (those count as names).
-_NUMBER = re.compile(r"(?<![\w.,])\d+(?:[.,]\d+)*(?![\w])")
+# A number stands alone: not part of a model code such as "iX3", "320d" or "M5" (those count as names), nor glued to
+# letters in any other way ("1.5kW", "6,500rpm", "3rd": like numbers written as words, those escape the check). The
+# atomic group keeps the match from backing off to a number's first part (the "1" of "1.5kW").
+_NUMBER = re.compile(r"(?<![\w.,])(?>\d+(?:[.,]\d+)*)(?!\w)")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+")
 # Words: letters, digits and inner hyphens, apostrophes or ampersands ("Rolls-Royce", "BMW's").
 _WORD = re.compile(r"[^\W_](?:[\w'’&-]*[^\W_])?")

@@ -2,6 +2,7 @@
 article gets the prediction the infer stage gave it), with the answers parsed for use."""
 
 import json
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -36,6 +37,11 @@ def _parse_jsonl(text: str, origin: str, document_error: json.JSONDecodeError) -
     return records
 
 
+# How JSON begins: an object's first key (or its end), an array's first value (or its end). A text that opens with
+# "[Munich]" or "{Update}" is an article's plain text, not broken JSON.
+_JSON_START = re.compile(r'\{\s*["}]|\[\s*(?:[\[{"\]\d-]|true|false|null)')
+
+
 def _parse_text(text: str, origin: str) -> list[dict[str, Any]]:
     """Articles of a text that is JSON (one article, a list, or {"articles": [...]}), JSONL, or else plain text (the
     content of one article)."""
@@ -43,7 +49,7 @@ def _parse_text(text: str, origin: str) -> list[dict[str, Any]]:
     stripped = text.strip()
     if not stripped:
         raise UserError(f"{origin} is empty; give an article as text, JSON or JSONL")
-    if stripped[0] in "[{":
+    if _JSON_START.match(stripped):
         try:
             document = json.loads(text)
         except json.JSONDecodeError as error:
@@ -90,7 +96,9 @@ def prepare_article(raw: dict[str, Any], number: int, max_chars: int) -> dict[st
     if not content:
         raise UserError(f"article {number} has no content (give its text in \"content\")")
     context = {field: strip_boilerplate(clean_text(raw[field]))[0] if raw.get(field) else "" for field in fields}
-    identifier = raw.get("id") or (article_id(raw["url"]) if isinstance(raw.get("url"), str) else f"article-{number}")
+    identifier = raw.get("id")
+    if identifier is None or identifier == "":  # an id of 0 names an article too
+        identifier = article_id(raw["url"]) if isinstance(raw.get("url"), str) else f"article-{number}"
     return {"id": str(identifier), "content": content, **context}
 
 

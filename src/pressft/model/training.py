@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
-from pressft.config import ModelConfig, TrainConfig, as_dict, check_train_size
+from pressft.config import ModelConfig, TrainConfig, as_dict
+from pressft.data.splits import training_examples
 from pressft.errors import UserError
 from pressft.evaluation.faithfulness import check
 from pressft.model.chat import encode_for_training, kept_input
@@ -36,8 +37,7 @@ def select_training(pool: list[dict[str, Any]], size: int | None, oversample_cap
     majority class and loses to the majority baseline on macro-F1. Each class's examples are repeated
     round(majority / count) times, at most `oversample_cap` times.
     """
-    size = check_train_size(size, len({example["id"] for example in pool}))
-    chosen = [example for example in pool if example["rank"] < size]
+    chosen = training_examples(pool, size)
     balanced = {task.name for task in of_kind("label")}
     counts = Counter((example["task"], example["answer"]) for example in chosen if example["task"] in balanced)
     most = Counter()
@@ -162,9 +162,11 @@ def answer_token_loss(model, inputs: dict[str, Any], num_items_in_batch=None, pr
     # Under DDP the model is wrapped; the hook goes on the wrapped model's head, the forward through the wrapper.
     inner = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
     hook = inner.get_output_embeddings().register_forward_pre_hook(answer_positions)
+    # Everything the collator gave but the labels: packed rows (train.packing) carry their sequences' boundaries in
+    # position_ids (and cu_seq_lens_* for flash-attention), without which each row would be one long sequence.
+    forward = {key: value for key, value in inputs.items() if key != "labels"}
     try:
-        logits = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False,
-                       logits_to_keep=keep).logits
+        logits = model(**forward, use_cache=False, logits_to_keep=keep).logits
     finally:
         hook.remove()
     total = torch.nn.functional.cross_entropy(logits.float(), targets[answered], reduction="sum")
@@ -179,10 +181,9 @@ def _lora_without_unit_scaling(self, x: torch.Tensor, *args: Any, **kwargs: Any)
     multiply by 1. Any other state (adapters disabled or merged, several or per-row adapters, another scaling) takes
     peft's own forward."""
     names = self.active_adapters
-    if self.disable_adapters or self.merged or kwargs or len(names) != 1 or names[0] in self.lora_variant:
-        return type(self).forward(self, x, *args, **kwargs)
-    name = names[0]
-    if name not in self.lora_A or self.scaling[name] != 1:
+    name = names[0] if len(names) == 1 else None
+    if (self.disable_adapters or self.merged or kwargs or name is None or name in self.lora_variant
+            or name not in self.lora_A or self.scaling[name] != 1):
         return type(self).forward(self, x, *args, **kwargs)
     result = self.base_layer(x, *args)
     lora_A, lora_B = self.lora_A[name], self.lora_B[name]
@@ -192,7 +193,8 @@ def _lora_without_unit_scaling(self, x: torch.Tensor, *args: Any, **kwargs: Any)
 
 def skip_unit_scaling(model: torch.nn.Module) -> int:
     """Let each of the model's LoRA Linear layers skip peft's multiply of its adapter's output by the scaling
-    (lora_alpha / r) while that is 1, as in every configuration here (alpha = r). Returns the layers changed.
+    (lora_alpha / r) while that is 1, as in the CPU default and the `real` preset (alpha = r; the `reference` preset's
+    alpha of half of r keeps peft's multiply). Returns the layers changed.
 
     peft multiplies whatever the scaling: a full-size pass over each adapted layer's output in the forward and over
     its gradient in the backward, 210 of each per step for SmolLM2 (30 blocks, 7 layers): element-wise work that
@@ -304,8 +306,11 @@ def run_fingerprint(base_dir: str, train_examples: list, val_examples: list, tra
     base = Path(base_dir)
     if base.is_dir():
         for path in sorted(base.rglob("*")):
-            if path.is_file():
-                digest.update(f"{path.relative_to(base)}:{path.stat().st_size}".encode())
+            if path.is_file():  # by content: another checkpoint of the same model has files of the same sizes
+                digest.update(f"{path.relative_to(base)}:".encode())
+                with path.open("rb") as file:
+                    for chunk in iter(lambda: file.read(1 << 20), b""):
+                        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -493,7 +498,13 @@ def _metrics(run: TrainingRun, train_examples: list[dict[str, Any]], val_example
     """metrics/train.json of a finished run."""
     state = run.trainer.state
     trainable, total = run.trainer.model.get_nb_trainable_parameters()
-    best_eval = state.best_metric  # the checkpoint load_best_model_at_end restored
+    # The adapter's own evaluation: the lowest one's checkpoint, restored by load_best_model_at_end (train.keep_best);
+    # without it the last one's. The trainer tracks the lowest either way.
+    if run.trainer.args.load_best_model_at_end:
+        best_eval, best_step = state.best_metric, _best_step(state.best_model_checkpoint, state.global_step)
+    else:
+        last = [entry for entry in state.log_history if "eval_loss" in entry][-1]
+        best_eval, best_step = last["eval_loss"], last["step"]
     train_losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
     tokens = state.num_input_tokens_seen
     return {
@@ -510,7 +521,7 @@ def _metrics(run: TrainingRun, train_examples: list[dict[str, Any]], val_example
         "mean_train_loss": round(sum(train_losses) / max(1, len(train_losses)), 4),
         "best_eval_loss": round(best_eval, 4),
         "best_eval_perplexity": round(perplexity(best_eval), 3),
-        "best_step": _best_step(state.best_model_checkpoint, state.global_step),
+        "best_step": best_step,
         "trainable_parameters": trainable,
         "trainable_percent": round(100 * trainable / total, 3),
         "tokens_seen": tokens,
