@@ -23,7 +23,7 @@ from pressft.model.chat import encode_for_training, kept_input
 from pressft.model.allocator import keep_freed_memory
 from pressft.model.curves import curve_points
 from pressft.model.modeling import ADAPTER_FILE, load_model, perplexity, resolve_precision
-from pressft.io import read_json, write_json
+from pressft.io import read_json, sha256, write_json
 from pressft.tasks import REGISTRY, of_kind
 
 SEAL = "pressft_complete"  # written into a checkpoint once everything in it is on disk
@@ -307,10 +307,7 @@ def run_fingerprint(base_dir: str, train_examples: list, val_examples: list, tra
     if base.is_dir():
         for path in sorted(base.rglob("*")):
             if path.is_file():  # by content: another checkpoint of the same model has files of the same sizes
-                digest.update(f"{path.relative_to(base)}:".encode())
-                with path.open("rb") as file:
-                    for chunk in iter(lambda: file.read(1 << 20), b""):
-                        digest.update(chunk)
+                digest.update(f"{path.relative_to(base)}:{sha256(path)}".encode())
     return digest.hexdigest()
 
 
