@@ -48,7 +48,7 @@ def test_articles_are_read_from_text_json_jsonl_and_stdin(tmp_path):
     ("", "is empty"),
     ("  \n", "is empty"),
     ('{"content": "a"}\n{"content": ', "neither JSON nor JSONL"),
-    ("[1, 2]", "article 1 is a JSON int"),
+    ("[1, 2]", "article 1 is a JSON number"),
 ])
 def test_unusable_input_is_one_line_naming_it(text, message):
     with pytest.raises(UserError, match=message):

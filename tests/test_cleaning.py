@@ -77,6 +77,16 @@ def test_clean_text_decodes_entities_in_plain_text():
     assert clean_text("Sales &amp; marketing&nbsp;team &#8211; Munich") == "Sales & marketing team – Munich"
 
 
+def test_clean_text_decodes_only_entities_closed_by_a_semicolon_in_plain_text():
+    # html.unescape's legacy rule would read "&not" as "¬"
+    assert clean_text("Fish&notes &amp;copy; R&D") == "Fish&notes &copy; R&D"
+
+
+def test_clean_text_drops_html_comments_with_or_without_other_markup():
+    assert clean_text("Text <!-- tracking\npixel --> more text") == "Text more text"
+    assert clean_text("<p>Text</p><!-- <b>x</b> --><p>More</p>") == "Text\n\nMore"
+
+
 def test_clean_text_decodes_entities_inside_html():
     assert clean_text("<p>R&amp;D&nbsp;centre &#8211; FIZ</p>") == "R&D centre – FIZ"
 
@@ -167,6 +177,11 @@ def test_strip_boilerplate_removes_inline_urls_and_emails_and_tidies_spaces():
 def test_strip_boilerplate_tidies_punctuation_after_a_removed_email():
     text, _ = strip_boilerplate("Questions go to the plant, by e-mail to plant.debrecen@bmwgroup.example.")
     assert text == "Questions go to the plant, by e-mail to."
+
+
+def test_a_line_that_was_only_a_link_does_not_split_its_paragraph():
+    text, _ = strip_boilerplate("Intro\nwww.bmw.example\nMore\n\nSee www.bmw.example (www.mini.example) for details.")
+    assert text == "Intro\nMore\n\nSee for details."
 
 
 def test_for_more_information_please_visit_is_not_a_contact_block():
@@ -312,10 +327,14 @@ def test_an_article_without_the_optional_fields_is_kept_without_them():
 @pytest.mark.parametrize(
     "change,detail",
     [
-        ({"title": 2025}, "title must be a string, got int"),
-        ({"tags": {"Design": 1}}, "tags must be a list of strings or a comma-separated string, got dict"),
-        ({"tags": ["Design", 3]}, "tags must be a list of strings or a comma-separated string, got a list holding a int"),
-        ({"date": 20251015}, "date must be a string, got int"),
+        ({"title": 2025}, "title must be a string, got a JSON number"),
+        ({"tags": {"Design": 1}}, "tags must be a list of strings or a comma-separated string, got a JSON object"),
+        ({"tags": ["Design", 3]},
+         "tags must be a list of strings or a comma-separated string, got a JSON array with an item of type number"),
+        ({"date": 20251015}, "date must be a string, got a JSON number"),
+        # a list of strings where one string belongs (paragraphs) is a reject, not a crash of the whole stage
+        ({"content": ["First paragraph.", "Second."]}, "content must be a string, got a JSON array"),
+        ({"title": ["A", "B"]}, "title must be a string, got a JSON array"),
     ],
 )
 def test_wrong_type(change, detail):

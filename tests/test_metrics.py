@@ -89,6 +89,8 @@ def test_length_mismatch_raises():
         ("- BMW\n* iX3\n\n-  Neue Klasse", ["BMW", "iX3", "Neue Klasse"]),
         ("BMW; bmw ;iX3, BMW,", ["BMW", "iX3"]),  # case-insensitive dedup keeps the first spelling
         ("e-mobility, -", ["e-mobility"]),  # only *leading* dashes are bullets
+        ("**BMW M**, MINI., \"iX3\"", ["BMW M", "MINI", "iX3"]),  # markdown, a full stop and quotes go
+        ("BMW i (electric), [BMW]", ["BMW i (electric)", "[BMW]"]),  # brackets stay
         ("", []),
         (" , ;\n", []),
     ],
@@ -263,11 +265,12 @@ def test_well_formed_per_task():
         {"id": "b", "task": "summarization", "reference": "x y", "prediction": "x y", "hit_limit": False},
         {"id": "a", "task": "tags", "reference": ["BMW"], "prediction": "BMW, Design"},
         {"id": "b", "task": "tags", "reference": ["BMW"], "prediction": "This article is about the new BMW model."},
+        {"id": "c", "task": "tags", "reference": ["BMW"], "prediction": "BMW M, BMW M, BM", "hit_limit": True},
     ]
     out = score_predictions(records, **BS)
     assert out["title"]["well_formed"] == 0.5  # two lines are not a title
     assert out["summarization"]["well_formed"] == 0.5  # cut off by the token limit
-    assert out["tags"]["well_formed"] == 0.5  # a sentence is not a tag list
+    assert out["tags"]["well_formed"] == round(1 / 3, 4)  # a sentence is not a tag list, nor a list cut off
 
 
 def test_perplexity_of_the_answers_given_the_prompt():

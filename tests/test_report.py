@@ -166,6 +166,35 @@ def test_label_answers_by_likelihood_name_the_correction_for_oversampling(config
     assert "corrected" not in model_section(likelihood, BASE, balanced)
 
 
+def test_without_keep_best_the_report_names_the_last_evaluation(config):
+    last = replace(config, train=replace(config.train, keep_best=False, early_stopping_patience=10))
+    section = model_section(last, BASE, TRAIN)
+    assert "| evaluation | eval loss every" in section and "; no early stopping, the last checkpoint kept |" in section
+    assert "early stopping after" not in section and "7 steps (1.0 epochs), last eval loss 1.5" in section
+
+
+def test_a_run_without_the_type_task_says_nothing_about_labels(config):
+    no_type = replace(config, tasks=replace(config.tasks, names=("summarization", "title")))
+    section = model_section(no_type, BASE, TRAIN)
+    assert "label answers" not in section and "oversampled" not in section
+    uncapped = replace(config, train=replace(config.train, type_oversample_cap=1))
+    assert "oversampled" not in model_section(uncapped, BASE, TRAIN)
+
+
+def test_an_interval_that_excludes_0_never_prints_a_bound_of_0():
+    tiny = {"summarization": {"metric": "rougeL", "finetuned": 0.4, "base": 0.4, "finetuned_minus_base": {
+        "diff": 0.0004, "ci_low": 0.0002, "ci_high": 0.0009, "verdict": "worse"}}, "confidence": 0.95}
+    assert "**worse** (+0.0004 [+0.0002, +0.001])" in summary_section(tiny, synthetic=False)
+
+
+def test_a_summary_without_comparisons_says_so():
+    head = summary_section({"confidence": 0.95, "title": {"metric": "rouge1", "finetuned": 0.4}}, synthetic=False)
+    assert "No task has a base model or a baseline to compare with." in head and "none" not in head
+    only_baselines = {"confidence": 0.95, "title": {**COMPARISON["title"], "finetuned_minus_base": None}}
+    assert "Against the best simple baseline per task, fine-tuning is 1 tie (tasks;" in summary_section(
+        only_baselines, synthetic=False)
+
+
 def test_articles_lacking_a_field_are_counted_where_there_are_any(report):
     assert "kept without a field" not in report
     data = DATA | {"missing_fields": {"title": 0, "summary": 1, "tags": 2}}

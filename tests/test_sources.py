@@ -74,7 +74,7 @@ def test_jsonl_malformed_lines_become_rejects(tmp_path, articles):
         ("not UTF-8", "line 6"),
         ("not an object", "line 7"),
     ]
-    assert [r["detail"] for r in rejects[1:]] == ["a JSON list", "invalid byte at position 12", "a JSON str"]
+    assert [r["detail"] for r in rejects[1:]] == ["a JSON array", "invalid byte at position 12", "a JSON string"]
 
 
 def test_jsonl_bom_and_crlf(tmp_path, articles):
@@ -166,7 +166,8 @@ def test_invalid_json_document_is_a_user_error(tmp_path):
 
 @pytest.mark.parametrize(
     "document,kind",
-    [({"source": "pressclub", "count": 0}, "dict"), ({"articles": {"a": 1}}, "dict"), (42, "int"), ("text", "str")],
+    [({"source": "pressclub", "count": 0}, "object"), ({"articles": {"a": 1}}, "object"), (42, "number"),
+     ("text", "string")],
 )
 def test_json_without_an_articles_list_is_a_user_error(tmp_path, document, kind):
     path = tmp_path / "summary.json"
@@ -204,7 +205,7 @@ def test_json_object_with_articles_and_a_non_object_item(tmp_path, articles):
     assert strip_where(records) == good
     assert rejects == [{
         "reason": "not an object",
-        "detail": "a JSON str",
+        "detail": "a JSON string",
         "record": {"title": None, "url": None, "where": "item 2"},
     }]
 
@@ -255,6 +256,17 @@ def test_huggingface_local_directory_jsonl_files(hf_dir, articles, tmp_path):
         "rows": 3, "sha256": provenance["sha256"],
     }
     assert re.fullmatch(r"[0-9a-f]{64}", provenance["sha256"])
+
+
+def test_huggingface_iso_dates_are_read_as_dates(tmp_path, articles, hf_cache):
+    # pyarrow turns ISO date strings into timestamps; the articles must still be kept, on their dates
+    folder = tmp_path / "iso-dates"
+    folder.mkdir()
+    dates = ["2025-10-15", "2025-10-16T10:00:00"]
+    write_lines(folder / "articles.jsonl", [raw | {"date": day} for raw, day in zip(articles(2), dates)])
+    records, _, _ = read_source(hf_data(folder, "*.jsonl"), tmp_path / "cache")
+    kept, rejects, _ = clean_corpus(records, 5, 10**6)
+    assert rejects == [] and [article["date"] for article in kept] == ["2025-10-15", "2025-10-16"]
 
 
 def test_huggingface_sha256_follows_the_content(tmp_path, articles, hf_cache):

@@ -72,3 +72,11 @@ def parse_tsv(lines: Iterable[str]) -> list[dict[str, float]]:
     """The rows of a tab-separated table of numbers with a header (as dvclive writes its series); an empty cell is left
     out."""
     return [{key: float(value) for key, value in row.items() if value} for row in csv.DictReader(lines, delimiter="\t")]
+
+
+def json_type(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words ("array", not Python's "list"), for messages about bad input."""
+    if value is None:
+        return "null"
+    names = {bool: "boolean", dict: "object", list: "array", str: "string", int: "number", float: "number"}
+    return next((name for kind, name in names.items() if isinstance(value, kind)), type(value).__name__)

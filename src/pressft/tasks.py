@@ -34,14 +34,15 @@ _TEXT_ROWS = ("avg_words", "length_ratio", "well_formed", "perplexity")
 _TAG_SPLIT = re.compile(r"[,;\n]")
 _BULLET = re.compile(r"^[-*•\s]+")
 _EDGE_PUNCT = " \t.,:;!?\"'*`_()[]"  # markdown emphasis, quotes and a trailing full stop
+_TAG_EDGE = " \t.:!?\"'*`_"  # the same around a tag, but brackets, which a tag may close ("BMW i (electric)")
 
 
 def parse_tags(text: str) -> list[str]:
-    """Split on commas, semicolons or newlines, drop '-'/'*'/'•' bullets, de-duplicate case-insensitively
-    (first spelling kept)."""
+    """Split on commas, semicolons or newlines, drop '-'/'*'/'•' bullets and the markdown emphasis, quotes or full
+    stop around a tag ("**BMW M**", "MINI."), de-duplicate case-insensitively (first spelling kept)."""
     seen, tags = set(), []
     for part in _TAG_SPLIT.split(text):
-        tag = _BULLET.sub("", part).strip()
+        tag = _BULLET.sub("", part).strip(_TAG_EDGE)
         if tag and tag.casefold() not in seen:
             seen.add(tag.casefold())
             tags.append(tag)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup
 
+from pressft.io import json_type
 from pressft.tasks import ARTICLE_TYPES, MANDATORY, OPTIONAL
 
 TEXT_FIELDS = ("title", "summary", "content")
@@ -43,6 +44,7 @@ def article_id(url: str) -> str:
 _BLOCK_END = re.compile(r"<br\s*/?>|</(p|div|li|h[1-6]|tr)\s*>", re.IGNORECASE)
 _TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(\s[^<>]{0,500})?/?>")
 _ENTITY = re.compile(r"&(#\d{1,7}|#x[0-9a-fA-F]{1,6}|[a-zA-Z]{2,10});")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 # Zero-width characters, soft hyphens and BOMs carry no text but split words for the tokenizer.
 _LINE_BREAK = re.compile("\r\n|[\r\x0b\x0c\x85\u2028\u2029]")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
@@ -54,11 +56,13 @@ def clean_text(text: str) -> str:
     Paragraphs (blank-line separated, or HTML block elements) survive as "\\n\\n"; single line breaks
     inside a paragraph are kept, runs of spaces and tabs collapse to one.
     """
+    text = _COMMENT.sub("", text)  # a tracking pixel's comment is no text, with or without other markup
     if _TAG.search(text):
         text = _BLOCK_END.sub(lambda match: "\n" if match.group(0).lower().startswith("<br") else "\n\n", text)
         text = BeautifulSoup(text, "html.parser").get_text()
     else:
-        text = html.unescape(text)
+        # Only entities closed by ";": html.unescape would also read "Fish&notes" as "Fish¬es" (HTML's legacy rule).
+        text = _ENTITY.sub(lambda entity: html.unescape(entity.group(0)), text)
     # NFKC folds no-break spaces, full-width letters and sub/superscripts (CO₂ -> CO2) to what the tokenizer expects.
     text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
     # Every line-break convention becomes \n before control characters go, or words would be glued together.
@@ -102,6 +106,7 @@ _CONTACT_LINE = re.compile(
 # A URL never ends in sentence punctuation: "see www.bmw.com." keeps its full stop.
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']*[^\s<>\"'.,;:!?)\]]", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(\.[\w-]+)+\b")
+_CUT = "\x00"  # marks where a link was; clean_text left no control character that it could be confused with
 
 
 def strip_boilerplate(content: str) -> tuple[str, set[str]]:
@@ -126,10 +131,15 @@ def strip_boilerplate(content: str) -> tuple[str, set[str]]:
             found.add("contact lines")
         kept.append("\n".join(lines))
     text = "\n\n".join(paragraph for paragraph in kept if paragraph)
-    without_links = _EMAIL.sub("", _URL.sub("", text))
-    if without_links != text:
+    marked = _EMAIL.sub(_CUT, _URL.sub(_CUT, text))
+    if marked != text:
         found.add("urls and e-mails")
-        # A removed link leaves "visit ." or a doubled space behind; tidy only where something was cut.
+        # A line that held nothing but links goes, rather than leaving a blank line that splits its paragraph.
+        lines = marked.split("\n")
+        without_links = "\n".join(line for line in lines
+                                  if _CUT not in line or line.replace(_CUT, "").strip()).replace(_CUT, "")
+        # A removed link leaves "visit ." or a doubled space behind. The tidy runs over the whole text, so a source's
+        # own "500 km ." is tidied too in an article that had a link; the committed real-article results were made so.
         without_links = re.sub(r"\(\s*\)|\[\s*\]", "", without_links)
         without_links = re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", without_links))
         text = "\n\n".join(p.strip() for p in without_links.split("\n\n") if p.strip(" \t\n:.,;-–"))
@@ -210,9 +220,9 @@ def _check_fields(raw: dict[str, Any], max_chars: int) -> None:
         if not isinstance(value, allowed) or (key == "tags" and isinstance(value, list)
                                               and not all(isinstance(tag, str) for tag in value)):
             expected = "a list of strings or a comma-separated string" if key == "tags" else "a string"
-            got = type(value).__name__
-            if isinstance(value, list):
-                got = f"a list holding a {next(type(tag).__name__ for tag in value if not isinstance(tag, str))}"
+            got = f"a JSON {json_type(value)}"
+            if isinstance(value, list) and key == "tags":
+                got += f" with an item of type {json_type(next(tag for tag in value if not isinstance(tag, str)))}"
             raise Rejected("wrong type", f"{key} must be {expected}, got {got}")
     # Checked on the raw text, before any parsing, so a multi-MB record costs nothing more.
     for key in (key for key in TEXT_FIELDS if not _empty(raw.get(key))):

@@ -5,13 +5,14 @@ records it could not read (with reasons), and the provenance that goes into the 
 
 import hashlib
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from pressft.config import DataConfig, HuggingfaceConfig
 from pressft.data.cleaning import Rejected, reject_record
 from pressft.errors import UserError
-from pressft.io import sha256
+from pressft.io import json_type, sha256
 
 Records = list[dict[str, Any]]
 _SNIFF_BYTES = 8192
@@ -49,7 +50,7 @@ def _jsonl_records(path: Path) -> tuple[Records, Records]:
                 rejects.append(reject_record({}, Rejected("not JSON", f"{error.msg} at column {error.colno}"), where))
                 continue
             if not isinstance(record, dict):
-                rejects.append(reject_record({}, Rejected("not an object", f"a JSON {type(record).__name__}"), where))
+                rejects.append(reject_record({}, Rejected("not an object", f"a JSON {json_type(record)}"), where))
                 continue
             records.append(record | {"_where": where})
     if not records and rejects:
@@ -73,7 +74,7 @@ def _json_records(path: Path) -> tuple[Records, Records]:
         document = document["articles"]
     if not isinstance(document, list):
         raise UserError(
-            f"data file {path} holds a JSON {type(document).__name__}; expected a list of articles "
+            f"data file {path} holds a JSON {json_type(document)}; expected a list of articles "
             'or an object {"articles": [...]}'
         )
     records, rejects = [], []
@@ -82,7 +83,7 @@ def _json_records(path: Path) -> tuple[Records, Records]:
         if isinstance(record, dict):
             records.append(record | {"_where": where})
         else:
-            rejects.append(reject_record({}, Rejected("not an object", f"a JSON {type(record).__name__}"), where))
+            rejects.append(reject_record({}, Rejected("not an object", f"a JSON {json_type(record)}"), where))
     if not records and rejects:
         raise UserError(f"data file {path} holds no article objects (item 1 is {rejects[0]['detail']})")
     return records, rejects
@@ -119,7 +120,9 @@ def read_huggingface(settings: HuggingfaceConfig) -> tuple[Records, Records, dic
             f"cannot load dataset {name!r} at revision {revision!r} (files {_plain(settings.data_files)!r}): "
             f"{type(error).__name__}: {first}"
         ) from None
-    records = [record | {"_where": f"row {number}"} for number, record in enumerate(dataset.to_list(), start=1)]
+    # pyarrow reads an ISO date string as a timestamp; as text again, it is the date the cleaning reads.
+    records = [{key: value.isoformat() if isinstance(value, date) else value for key, value in record.items()}
+               | {"_where": f"row {number}"} for number, record in enumerate(dataset.to_list(), start=1)]
     # The content hash makes an upstream change visible in the stage's output even when the revision is a branch.
     digest = hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode("utf-8")).hexdigest()
     provenance = {"dataset": name, "revision": revision, "data_files": _plain(settings.data_files),

@@ -182,11 +182,13 @@ def _tag_list_well_formed(text: str) -> bool:
     return bool(tags) and all(_words(tag) <= 6 for tag in tags)
 
 
-def tag_scores(predictions: list[str], references: list) -> dict:
+def tag_scores(predictions: list[str], references: list, ended: list[bool] | None = None) -> dict:
     """Set metrics per sample on case-folded tags, averaged over samples; plus micro-F1 (pooled over all
     tag decisions) and macro-F1 (mean over the reference tags of each tag's F1), and well-formedness.
 
     Predictions are raw generated strings (parsed with parse_tags). Empty-set conventions: see _set_scores.
+    `ended` says per prediction whether its generation ended by itself; one cut at the token limit is not
+    well-formed, whatever its tags (a list cut mid-tag, or one that repeats itself until the limit).
     """
     rows = tag_rows(predictions, references)
     keys = ("exact_match", "jaccard", "precision", "recall", "f1")
@@ -202,7 +204,8 @@ def tag_scores(predictions: list[str], references: list) -> dict:
         **{k: _r(_mean(row[k] for row in rows)) for k in keys},
         "micro_f1": _r(2 * micro_p * micro_r / (micro_p + micro_r) if micro_p + micro_r else 0.0),
         "macro_f1": _r(_mean(per_tag)),
-        "well_formed": _r(_mean(_tag_list_well_formed(p) for p in predictions)),
+        "well_formed": _r(_mean(_tag_list_well_formed(p) and done
+                                for p, done in zip(predictions, ended or [True] * len(predictions), strict=True))),
         "n": len(rows),
     }
 
@@ -360,7 +363,7 @@ def _task_scores(task: Task, recs: list[dict], preds: list[str], refs: list, ber
         rows = text_rows(preds, refs, bertscore_model=bertscore_model, bertscore_layers=bertscore_layers)
         return summarise_text_rows(rows, [_ended(rec) and task.well_formed(rec["prediction"]) for rec in recs])
     if task.kind == "set":
-        return tag_scores(preds, refs)
+        return tag_scores(preds, refs, [_ended(rec) for rec in recs])
     return {**type_scores(preds, refs, task.labels), "majority_macro_f1": majority_macro_f1(refs, task.labels)}
 
 

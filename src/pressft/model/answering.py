@@ -13,6 +13,7 @@ from typing import Any
 from pressft.config import PromptConfig
 from pressft.data.cleaning import article_id, clean_text, strip_boilerplate
 from pressft.errors import UserError
+from pressft.io import json_type
 from pressft.model.generation import generate_predictions
 from pressft.model.modeling import ADAPTER_FILE
 from pressft.tasks import REGISTRY, get_task
@@ -58,7 +59,7 @@ def _parse_text(text: str, origin: str) -> list[dict[str, Any]]:
             document = document["articles"] if isinstance(document.get("articles"), list) else [document]
         for number, item in enumerate(document, start=1):
             if not isinstance(item, dict):
-                raise UserError(f"{origin}: article {number} is a JSON {type(item).__name__}, not an object")
+                raise UserError(f"{origin}: article {number} is a JSON {json_type(item)}, not an object")
         return document
     return [{"content": stripped}]
 
@@ -88,7 +89,7 @@ def prepare_article(raw: dict[str, Any], number: int, max_chars: int) -> dict[st
     for key in ("content", *fields):
         value = raw.get(key)
         if value is not None and not isinstance(value, str):
-            raise UserError(f"article {number}: {key} must be a string, got {type(value).__name__}")
+            raise UserError(f"article {number}: {key} must be a string, got a JSON {json_type(value)}")
         if value is not None and len(value) > max_chars:
             raise UserError(f"article {number}: {key} has {len(value):,} characters, over the limit of "
                             f"data.max_chars={max_chars:,}; shorten it")
