@@ -78,7 +78,7 @@ def test_a_stage_reads_only_its_groups(tmp_path):
         ("latin1.jsonl", '{"title": "Nürburgring"}'.encode("latin-1"), "no line is a JSON article (not UTF-8 at line 1)"),
         ("binary.jsonl", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is binary, not JSON or JSONL text"),
         ("empty.jsonl", b"", "is empty"),
-        ("object.json", b'{"title": "one article"}', "holds a JSON dict; expected a list of articles"),
+        ("object.json", b'{"title": "one article"}', "holds a JSON object; expected a list of articles"),
         ("broken.json", b'[{"title": ', "is not valid JSON"),
         ("garbage.jsonl", b"not json\nnor this\n", "no line is a JSON article (not JSON at line 1)"),
     ],
