@@ -154,6 +154,50 @@ def test_strip_boilerplate_cuts_everything_after_if_you_have_any_questions():
     assert kinds == {"contact block"}
 
 
+@pytest.mark.parametrize(
+    "heading",
+    [
+        "In the event of enquiries please contact:",
+        "In the event of enquiries, please contact:",
+        "For media inquiries, please contact:",
+        "BMW Group Corporate Communications",
+        "BMW Group, Corporate Communications",
+        "Corporate Communications",
+    ],
+)
+def test_strip_boilerplate_knows_the_contact_block_in_other_wordings(heading):
+    text, kinds = strip_boilerplate(
+        f"The new BMW M5 Touring arrives in spring.\n\n{heading}\n\nAnna Beispiel, Communications Sales"
+    )
+    assert text == "The new BMW M5 Touring arrives in spring."
+    assert kinds == {"contact block"}
+
+
+@pytest.mark.parametrize(
+    ("paragraph", "kept"),
+    [
+        ("Deliveries start in May. In case of queries, please contact: Corporate Communications Anna Beispiel",
+         "Deliveries start in May."),
+        ("Deliveries start in May!” In the event of enquiries please contact:", "Deliveries start in May!”"),
+        ("“This is a strong commitment to the site.” BMW Group Corporate Communications",
+         "“This is a strong commitment to the site.”"),
+    ],
+)
+def test_strip_boilerplate_cuts_a_contact_block_that_lost_its_paragraph_break(paragraph, kept):
+    text, kinds = strip_boilerplate(f"The plant opens.\n\n{paragraph}\n\nAbout the plant: 3,000 people work there.")
+    assert text == f"The plant opens.\n\n{kept}"
+    assert kinds == {"contact block"}
+
+
+def test_strip_boilerplate_removes_the_yearly_figures_of_the_company_profile():
+    figures = ("In 2024, the BMW Group sold over 2.45 million passenger vehicles and more than 210,000 motorcycles "
+               "worldwide. The profit before tax in the financial year 2024 was € 11.0 billion.")
+    success = "The success of the BMW Group has always been based on long-term thinking and responsible action."
+    text, kinds = strip_boilerplate(f"The BMW X5 gets a new engine.\n\n{figures}\n\n{success}")
+    assert text == "The BMW X5 gets a new engine."
+    assert kinds == {"company profile"}
+
+
 def test_strip_boilerplate_removes_the_company_profile_anywhere():
     text, kinds = strip_boilerplate(f"{PROFILE}\n\nThe BMW X5 gets a new engine.\n\n{PROFILE}\n\nPrices follow.")
     assert text == "The BMW X5 gets a new engine.\n\nPrices follow."
@@ -581,9 +625,13 @@ def test_url_removal_keeps_sentence_punctuation(text, expected):
         "Press contacts from 30 countries attended the launch.",
         "For further information on contactless charging, the app helps.",
         "If you have any questions about the range, the configurator answers them.",
+        "Corporate Communications and Governmental Affairs is restructuring its management team.",
+        "She will head BMW Group Corporate Communications.",
+        "Page 3 BMW Motorrad Corporate Communications The chassis was lifted by 20 mm.",
+        "In 2024, the BMW Group sold 2.45 million passenger vehicles, 4% more than the year before.",
     ],
 )
-def test_sentences_that_mention_contacts_are_not_a_contact_block(paragraph):
+def test_sentences_that_mention_contacts_or_the_group_are_not_boilerplate(paragraph):
     text = f"Intro paragraph.\n\n{paragraph}\n\nMore text."
     assert strip_boilerplate(text) == (text, set())
 

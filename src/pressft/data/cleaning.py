@@ -84,18 +84,28 @@ def clean_text(text: str) -> str:
 # ------------------------------------------------------------------ press boilerplate
 
 # The contact block closes a press release; everything after it is contacts, the company profile
-# and legal consumption notes, never article text.
+# and legal consumption notes, never article text. Its heading comes in several wordings ("In the event of enquiries
+# please contact:", "For media inquiries, please contact:") or is the press office's name alone on its line.
+_CONTACT_REQUEST = (r"(in case of|in the event of|if you have|for) (any |further |more |media )?"
+                    r"(queries|questions|enquiries|inquiries|information)")
 _CONTACT_START = re.compile(
-    r"^((in case of (any )?(queries|questions)|if you have any (queries|questions)|for (further|more) information)"
-    r"[^\n]{0,60}\bcontact\b[^\n]{0,40}$|(press|media) contacts?\s*(:|$))",
+    rf"^({_CONTACT_REQUEST}[^\n]{{0,60}}\bcontact\b[^\n]{{0,40}}$|(press|media) contacts?\s*(:|$)"
+    r"|(bmw group,? )?corporate communications\s*$)",
     re.IGNORECASE | re.MULTILINE,  # the heading is the paragraph's first line; names and numbers may follow
+)
+# Some sources lose the break before the block: the heading then follows a sentence of the article's last paragraph,
+# or the press office's name ends it.
+_CONTACT_INLINE = re.compile(
+    rf"(?<=[.!?\"”’])\s+({_CONTACT_REQUEST},? please contact:|(bmw group,? )?corporate communications\s*$)",
+    re.IGNORECASE,
 )
 _COMPANY_PROFILE = re.compile(
     r"^(the bmw group|about the bmw group)\.?$"
     r"|with its four brands"
     r"|the bmw group is the world['’]s leading premium manufacturer"
     r"|the bmw group production network comprises"
-    r"|the economic success of the bmw group has always been based",
+    r"|the (economic )?success of the bmw group has always been based"
+    r"|the bmw group sold [^\n]{0,100}\bmotorcycles worldwide\. the profit before tax",  # its yearly figures
     re.IGNORECASE,
 )
 _CONTACT_LINE = re.compile(
@@ -116,9 +126,14 @@ def strip_boilerplate(content: str) -> tuple[str, set[str]]:
     """
     found: set[str] = set()
     paragraphs = content.split("\n\n")
-    for index, paragraph in enumerate(paragraphs[1:], start=1):
-        if _CONTACT_START.match(paragraph):
+    for index, paragraph in enumerate(paragraphs):
+        # A heading opening the first paragraph is the article's own sentence ("please contact your dealer").
+        if index and _CONTACT_START.match(paragraph):
             paragraphs = paragraphs[:index]
+            found.add("contact block")
+            break
+        if inline := _CONTACT_INLINE.search(paragraph):
+            paragraphs = paragraphs[:index] + [paragraph[:inline.start()]]
             found.add("contact block")
             break
     kept = []
