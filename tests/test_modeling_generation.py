@@ -544,7 +544,8 @@ def test_vllm_backend_gets_our_prompts_and_gives_the_same_records(saved_model_di
     assert seen["init"]["model"] == str(saved_model_dir) and seen["init"]["max_model_len"] == 512
     assert seen["init"]["dtype"] == "float32"  # infer.dtype, not a fixed one
     for prompts, sampling in seen["calls"]:
-        assert sampling.temperature == 0.0 and sampling.stop_token_ids == [end]
+        # end-of-turn alone stops, as in the transformers path: not vLLM's default EOS ids as well
+        assert sampling.temperature == 0.0 and sampling.stop_token_ids == [end] and sampling.ignore_eos
     sent = {tuple(p["prompt_token_ids"]) for prompts, _ in seen["calls"] for p in prompts}
     for example, record in zip(mixed_examples, records, strict=True):
         ids, _ = prompt_ids(tokenizer, example, 512 - MAX_NEW[example["task"]], DATE)

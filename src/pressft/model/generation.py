@@ -310,8 +310,10 @@ def generate_with_vllm(
         # One group per task (one token limit); vLLM batches within it on its own.
         for group in plan_batches(tokenizer, examples, max_new_tokens, max_length, date_string, len(examples)):
             task = group[0].task
+            # ignore_eos: vLLM would also stop at the tokenizer's EOS and the generation config's EOS ids (Llama
+            # 3.2's <|eom_id|>, <|end_of_text|>), where the transformers path goes on; end-of-turn alone in both.
             sampling = vllm.SamplingParams(temperature=0.0, max_tokens=group[0].limit, stop_token_ids=[end],
-                                           skip_special_tokens=True)
+                                           ignore_eos=True, skip_special_tokens=True)
             outputs = llm.generate([TokensPrompt(prompt_token_ids=job.prompt) for job in group], sampling)
             for job, output in zip(group, outputs, strict=True):
                 completion = output.outputs[0]
