@@ -88,15 +88,15 @@ def clean_text(text: str) -> str:
 # please contact:", "For media inquiries, please contact:") or is the press office's name alone on its line.
 _CONTACT_REQUEST = (r"(in case of|in the event of|if you have|for) (any |further |more |media )?"
                     r"(queries|questions|enquiries|inquiries|information)")
+_PRESS_OFFICE = r"(bmw group,? )?corporate communications\s*$"
 _CONTACT_START = re.compile(
-    rf"^({_CONTACT_REQUEST}[^\n]{{0,60}}\bcontact\b[^\n]{{0,40}}$|(press|media) contacts?\s*(:|$)"
-    r"|(bmw group,? )?corporate communications\s*$)",
+    rf"^({_CONTACT_REQUEST}[^\n]{{0,60}}\bcontact\b[^\n]{{0,40}}$|(press|media) contacts?\s*(:|$)|{_PRESS_OFFICE})",
     re.IGNORECASE | re.MULTILINE,  # the heading is the paragraph's first line; names and numbers may follow
 )
 # Some sources lose the break before the block: the heading then follows a sentence of the article's last paragraph,
 # or the press office's name ends it.
 _CONTACT_INLINE = re.compile(
-    rf"(?<=[.!?\"”’])\s+({_CONTACT_REQUEST},? please contact:|(bmw group,? )?corporate communications\s*$)",
+    rf"(?<=[.!?\"”’])\s+({_CONTACT_REQUEST},? please contact:|{_PRESS_OFFICE})",
     re.IGNORECASE,
 )
 _COMPANY_PROFILE = re.compile(
