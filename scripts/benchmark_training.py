@@ -1,15 +1,17 @@
 """Training benchmark: the throughput of a plain LoRA loop (as the reference study trained: batches in data
 order padded to their longest row, the model's own loss over full logits, sdpa attention) against the train
 stage, and the stage with one of its ingredients taken out, on the same examples, in one run; in fp32 and again in
-bf16 autocast, each against the plain loop in the same precision. Prints real (non-padding) tokens/s, the ratio to
-the plain loop, model-FLOPs utilisation against this machine's measured matmul peak in that precision, and the final
-train loss and eval loss of each (the ingredients must not change what is learnt).
+bf16 autocast, each against the plain loop in the same precision. Prints real (non-padding) tokens/s over the whole
+run and of its median step (the pace a long run keeps once one-off costs, such as torch.compile's compiling, are
+paid), the ratio of each to the plain loop, model-FLOPs utilisation against this machine's measured matmul peak in
+that precision, and the final train loss and eval loss of each (the ingredients must not change what is learnt).
 
     python scripts/benchmark_training.py                   # first 20 pool articles of `dvc repro`'s data, 1 round
     python scripts/benchmark_training.py --articles 60 --rounds 2
     python scripts/benchmark_training.py --only project,sdpa --avx2   # also as on a CPU with AVX2 and no AVX-512
     python scripts/benchmark_training.py --only project,r16 --rounds 2   # what LoRA rank 16 saves (a recipe's cost)
     python scripts/benchmark_training.py --only sdpa,scaling --rounds 3  # what skipping the multiply by 1 saves
+    python scripts/benchmark_training.py --only sdpa,compile --articles 40  # whether compiling pays back
 
 Each setting trains in its own process, on the committed params but its precision (1 epoch, no evaluation during
 training); the settings take turns round by round, so a slow moment of the machine hits all alike. Model FLOPs per
@@ -46,7 +48,7 @@ SETTINGS = {
     "columns": ("train stage with the LM head at every column where some row answers", "fp32"),
     "sdpa": ("train stage with sdpa attention", "fp32"),
     "scaling": ("train stage with sdpa attention and peft's multiply by the LoRA scaling of 1", "fp32"),
-    "compile": ("train stage with torch.compile (its compile time included)", "fp32"),
+    "compile": ("train stage with sdpa attention and torch.compile (its compile time included)", "fp32"),
     "trl-loss": ("train stage with trl's own (fused LM head) loss", "fp32"),
     "r16": ("train stage with LoRA rank 16, alpha 16 (the same scaling)", "fp32"),
     "plain-bf16": ("plain LoRA loop (reference)", "bf16"),
@@ -84,7 +86,7 @@ def matmul_peak(precision: str, largest: int = 2048, seconds: float = 3.0) -> fl
 def one_run(args) -> None:
     """Child process: train once with one setting; print tokens/s, losses and the eval loss as a JSON line."""
     from pressft.model import training
-    from benchmarking import answer_columns_loss, eval_loss, plain_lora_loop
+    from benchmarking import answer_columns_loss, eval_loss, median_step_speed, plain_lora_loop
 
     config = load_config("train", "model", "infer")
     train, model = config.train, config.model
@@ -97,7 +99,8 @@ def one_run(args) -> None:
             metrics = plain_lora_loop(args.base, examples, train, model, adapter)
         else:
             # As the settings' names say, whatever params.yaml holds (the `real` preset trains with sdpa).
-            model = replace(model, attn_implementation="sdpa" if args.setting in ("sdpa", "scaling") else "eager")
+            model = replace(model, attn_implementation="sdpa" if args.setting in ("sdpa", "scaling", "compile")
+                            else "eager")
             if args.setting == "compile":
                 import trl
 
@@ -114,7 +117,18 @@ def one_run(args) -> None:
             if args.setting == "r16":
                 train = replace(train, lora=replace(train.lora, r=16, alpha=16))
             train = replace(train, epochs=1, keep_best=False, eval_steps=10**9)  # no evaluation while training
+            steps = []
+
+            class StepTimes(training.TerminalProgress):  # the stage's progress lines, and each step's time and tokens
+                def on_step_begin(self, args, state, control, **kwargs):
+                    self.began, self.seen = time.perf_counter(), state.num_input_tokens_seen
+
+                def on_step_end(self, args, state, control, **kwargs):
+                    steps.append((time.perf_counter() - self.began, state.num_input_tokens_seen - self.seen))
+
+            training.TerminalProgress = StepTimes
             metrics = training.train_lora(args.base, examples, val[:1], train, model, adapter, Path(tmp) / "work").metrics
+            metrics["median_step_tokens_per_second"] = median_step_speed(steps)
         metrics["eval_loss"] = eval_loss(adapter, val, config.infer, model)
     import torch
 
@@ -180,16 +194,18 @@ def main() -> None:
           f"{first['tokens_seen']:,} real tokens per run; median of {args.rounds} round(s); matmul peak "
           f"{', '.join(f'{precision} {peak:,.0f}' for precision, peak in peaks.items())} GFLOP/s; "
           f"{flops / 1e6:,.0f} MFLOP per trained token\n")
-    print("| setting | precision | tokens/s | vs plain loop, same precision | model-FLOPs utilisation, same precision "
-          "| final train loss | eval loss |")
-    print("|---|---|---|---|---|---|---|")
+    print("| setting | precision | tokens/s | vs plain loop, same precision | median step: tokens/s | vs plain loop "
+          "| model-FLOPs utilisation, same precision | final train loss | eval loss |")
+    print("|---|---|---|---|---|---|---|---|---|")
     speed = {run: statistics.median(m["tokens_per_second"] for m in metrics) for run, metrics in runs.items()}
+    step = {run: statistics.median(m["median_step_tokens_per_second"] for m in metrics) for run, metrics in runs.items()}
     plain = {}
     for (setting, caps), metrics in runs.items():
         name, precision = SETTINGS[setting]
-        plain.setdefault((precision, caps), speed[setting, caps])
+        plain.setdefault((precision, caps), (speed[setting, caps], step[setting, caps]))
         print(f"| {name}{', AVX2 code paths' if caps else ''} | {precision} | {speed[setting, caps]:,.1f} | "
-              f"{speed[setting, caps] / plain[precision, caps]:.2f}× | "
+              f"{speed[setting, caps] / plain[precision, caps][0]:.2f}× | {step[setting, caps]:,.1f} | "
+              f"{step[setting, caps] / plain[precision, caps][1]:.2f}× | "
               f"{speed[setting, caps] * flops / 1e9 / peaks[precision]:.1%} | "
               f"{', '.join(str(m['final_train_loss']) for m in metrics)} | "
               f"{', '.join(str(m['eval_loss']) for m in metrics)} |")

@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from pressft.errors import UserError, run_stage
+from pressft.tasks import get_task
 
 LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
 CMAKE_FLAGS = ["-DCMAKE_BUILD_TYPE=Release", "-DGGML_NATIVE=ON", "-DLLAMA_CURL=OFF", "-DLLAMA_OPENSSL=OFF",
@@ -101,8 +102,11 @@ def llama_cpp_answers(server: Path, gguf_path: Path, examples: list[dict], limit
             reply = _post(f"http://127.0.0.1:{port}/v1/chat/completions", {
                 "messages": chat_messages(example, example["input"]), "max_tokens": limits[example["task"]],
                 "chat_template_kwargs": {"date_string": date_string}})
-            answers.append({"prediction": reply["choices"][0]["message"]["content"].strip(),
-                            "stopped": reply["choices"][0]["finish_reason"] == "stop",
+            stopped = reply["choices"][0]["finish_reason"] == "stop"
+            # The answer as the infer stage keeps it (Task.complete), so the two compare like for like.
+            answers.append({"prediction": get_task(example["task"]).complete(
+                                reply["choices"][0]["message"]["content"].strip(), stopped),
+                            "stopped": stopped,
                             "prompt_tokens": reply["usage"]["prompt_tokens"],
                             "output_tokens": reply["usage"]["completion_tokens"],
                             "seconds": reply["timings"]["predicted_ms"] / 1000 + reply["timings"]["prompt_ms"] / 1000})

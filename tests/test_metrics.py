@@ -27,6 +27,8 @@ from pressft.evaluation.metrics import (
     type_scores,
 )
 
+from pressft.tasks import drop_cut_tag, get_task
+
 BS = dict(bertscore_model=BUNDLED_BERTSCORE, bertscore_layers=6)
 
 
@@ -97,6 +99,25 @@ def test_length_mismatch_raises():
 )
 def test_parse_tags(text, expected):
     assert parse_tags(text) == expected
+
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("BMW M, MINI, MINI John", "BMW M, MINI"),  # the limit cut "MINI John Cooper Works" short
+        ("- BMW M\n- MINI\n- Joh", "- BMW M\n- MINI"),
+        ("Events, Events, Events,", "Events, Events, Events,"),  # a separator closed the last tag
+        ("BMW M; MINI;\n- ", "BMW M; MINI;\n- "),  # only a bullet began after it
+        ("A sentence instead of a list that ran on", ""),  # no tag of it is complete
+    ],
+)
+def test_a_cut_tag_list_drops_its_last_tag(text, expected):
+    assert drop_cut_tag(text) == expected
+    tags = get_task("tags")
+    assert tags.complete(text, ended=False) == expected
+    assert tags.complete(text, ended=True) == text  # an answer that ended is whole
+    assert get_task("summarization").complete(text, ended=False) == text  # a cut text is still scored
 
 
 def test_tag_scores_by_hand():

@@ -349,7 +349,10 @@ def test_prediction_records(tiny_model, tokenizer, mixed_examples):
     records = run_generation(tiny_model, tokenizer, mixed_examples, batch_size=4)
     assert len(records) == len(mixed_examples)
     for record, example in zip(records, mixed_examples, strict=True):
-        assert set(record) == RECORD_KEYS
+        # The generated text beside the prediction only where the token limit cut a tag list (Task.complete).
+        assert set(record) - {"generated"} == RECORD_KEYS
+        if "generated" in record:
+            assert record["task"] == "tags" and record["hit_limit"] and record["generated"] != record["prediction"]
         assert (record["id"], record["task"]) == (example["id"], example["task"])  # input order kept
         assert record["reference"] == example["reference"]
         assert 0 <= record["output_tokens"] <= MAX_NEW[example["task"]]
@@ -430,6 +433,25 @@ def test_generation_stops_at_end_of_turn_and_pads_after_the_shared_prefix(tiny_m
     assert stopped["hit_limit"] is False
     assert limited["output_tokens"] == limit and limited["hit_limit"] is True
     assert model.continuations == []  # one generate call consumed both rows
+
+
+
+def test_a_tag_list_cut_by_its_limit_loses_the_cut_tag(tiny_model, tokenizer, mixed_examples):
+    """A tags answer that runs into its token limit keeps its complete tags as the prediction (scored and used) and
+    its text as generated beside it; one that ended keeps everything, with no second text."""
+    eot = eot_id(tokenizer)
+    cut = tokenizer("BMW M, MINI John", add_special_tokens=False)["input_ids"]
+    whole = tokenizer("BMW M, MINI", add_special_tokens=False)["input_ids"]
+    tag_examples = [e | {"task": "tags"} for e in mixed_examples[:2]]
+    prompts = [prompt_ids(tokenizer, e, 512 - len(cut), DATE)[0] for e in tag_examples]
+    order = sorted(range(2), key=lambda i: len(prompts[i]))  # the batch's rows, shortest prompt first
+    model = ScriptedModel([cut, whole + [eot]], tiny_model)
+    records = generate_predictions(model, tokenizer, tag_examples, max_new_tokens={"tags": len(cut)}, max_length=512,
+                                   date_string=DATE, batch_size=2, log=lambda line: None)
+    limited, ended = records[order[0]], records[order[1]]
+    assert limited["hit_limit"] is True and limited["prediction"] == "BMW M"
+    assert limited["generated"] == "BMW M, MINI John"
+    assert ended["hit_limit"] is False and ended["prediction"] == "BMW M, MINI" and "generated" not in ended
 
 
 # ------------------------------------------------------------------ likelihood of the reference answers

@@ -236,5 +236,15 @@ def test_examples_are_worst_median_best_of_the_fine_tuned_model():
     assert "- expected: `BMW, MINI`" in tags
 
 
+def test_an_example_tag_list_cut_at_its_limit_shows_what_was_generated():
+    base = [r | {"prediction": "BMW", "generated": "BMW, MIN", "hit_limit": True} if r["task"] == "tags" else r
+            for r in predictions("base")]
+    text = examples_section(TESTS, {"base": base, "finetuned": predictions("finetuned")})
+    tags = text.split("### tags")[1].split("### type")[0]
+    assert ("- base: `BMW` (cut by the token limit, so scored without its last tag; as generated: `BMW, MIN`)"
+            in tags)
+    assert "- fine-tuned: `BMW, MINI`\n" in tags  # an answer that ended shows as it is
+
+
 def test_figures_are_linked(report):
     assert report.endswith("![comparison.png](../plots/comparison.png)\n\n![loss.png](../plots/loss.png)\n")

@@ -49,6 +49,17 @@ def parse_tags(text: str) -> list[str]:
     return tags
 
 
+def drop_cut_tag(text: str) -> str:
+    """A tag list that its token limit cut, without the last tag unless a separator closed it: the limit may have cut
+    that tag short ("…, MINI John" of "MINI John Cooper Works"), and a fragment is no tag. With no separator at all,
+    nothing of the answer is a complete tag."""
+    ends = list(_TAG_SPLIT.finditer(text))
+    last = ends[-1].end() if ends else 0
+    if not _BULLET.sub("", text[last:]).strip(_TAG_EDGE):
+        return text  # the limit came right after a separator
+    return text[: ends[-1].start()] if ends else ""
+
+
 def normalize_label(text: str, labels=ARTICLE_TYPES) -> str | None:
     """Map a generated answer to one of `labels`, or None if it is not well-formed.
 
@@ -145,6 +156,11 @@ class Task:
 
     def scored(self, article: dict[str, Any]) -> Any:
         return self.reference(article) if self.reference else self.answer(article)
+
+    def complete(self, text: str, ended: bool) -> str:
+        """A model's output without what its token limit cut short: a set task's unfinished last element. Text and
+        label answers stay whole (a cut summary is still scored, and counted as not well-formed)."""
+        return text if ended or self.kind != "set" else drop_cut_tag(text)
 
     def parse(self, text: str) -> Any:
         """A model's output for use: the tag list of a set task, the label (or None) of a label task, else the text."""

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import torch
 
 from pressft.model.chat import answer_ids, eot_id, prompt_ids
+from pressft.tasks import get_task
 
 
 class Job(NamedTuple):
@@ -46,16 +47,20 @@ def plan_batches(tokenizer, examples, max_new_tokens: dict[str, int], max_length
 
 
 def _record(example: dict[str, Any], job: Job, text: str, output_tokens: int, stopped: bool) -> dict[str, Any]:
+    """The prediction record of one answer: what is used and scored (Task.complete: a tag list without the tag its
+    token limit cut short), with the text as generated kept beside it where the two differ."""
+    text = text.strip()
+    prediction = get_task(job.task).complete(text, stopped)
     return {
         "id": example["id"],
         "task": job.task,
         "reference": example["reference"],
-        "prediction": text.strip(),
+        "prediction": prediction,
         "prompt_tokens": job.prompt_length,
         "output_tokens": output_tokens,
         "hit_limit": not stopped,
         "input_tokens_cut": job.cut,
-    }
+    } | ({"generated": text} if prediction != text else {})
 
 
 def shared_prefix_length(sequences: list[list[int]]) -> int:

@@ -286,6 +286,14 @@ def _quote(text: str) -> str:
     return "`" + (" ".join(text.split()).replace("`", "'") or "(empty)") + "`"
 
 
+def _answer(record: dict, kind: str) -> str:
+    """A model's answer as scored; after a tag list that its token limit cut, the text as generated."""
+    quoted = _quote(record.get("prediction", ""))
+    if kind == "set" and "generated" in record:
+        quoted += f" (cut by the token limit, so scored without its last tag; as generated: {_quote(record['generated'])})"
+    return quoted
+
+
 def examples_section(tests: list[dict], predictions: dict[str, list[dict]], count: int = 3) -> str:
     """For each task, the fine-tuned model's worst, median and best test example by the task metric (ties
     broken by article id, so the choice repeats), with the base model's answer to the same prompt."""
@@ -304,13 +312,13 @@ def examples_section(tests: list[dict], predictions: dict[str, list[dict]], coun
         for label, index in list(picks.items())[:count]:
             example = examples[index]
             expected = ", ".join(example["reference"]) if REGISTRY[task].kind == "set" else example["reference"]
-            base = by_key["base"].get((example["id"], task), {}).get("prediction", "")
+            base = by_key["base"].get((example["id"], task), {})
             lines.append(
                 f"**{label}** (score {scores[index]:.2f}, article `{example['id']}`)\n\n"
                 f"- prompt: {_quote(example['instruction'] + ' … ' + _excerpt(example['input']))}\n"
                 f"- expected: {_quote(expected)}\n"
-                f"- fine-tuned: {_quote(finetuned[index]['prediction'])}\n"
-                f"- base: {_quote(base)}"
+                f"- fine-tuned: {_answer(finetuned[index], REGISTRY[task].kind)}\n"
+                f"- base: {_answer(base, REGISTRY[task].kind)}"
             )
         parts.append("\n\n".join(lines))
     return "\n\n".join(parts)
