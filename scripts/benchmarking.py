@@ -6,6 +6,7 @@ sets it against the train stage)."""
 import copy
 import json
 import random
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -159,8 +160,6 @@ def median_step_speed(steps: list[tuple[float, int]]) -> float:
     """Real tokens/s of the median step, of (seconds, real tokens) per step: the pace a long run keeps once its
     one-off costs are paid (torch.compile compiles in the first steps and again at a new batch shape), where the
     whole run's tokens/s counts them."""
-    import statistics
-
     return round(statistics.median(tokens / seconds for seconds, tokens in steps), 1)
 
 
@@ -206,8 +205,9 @@ def plain_lora_loop(base_dir: str, examples: list[dict[str, Any]], train: TrainC
         schedule.step()
         optimizer.zero_grad()
         losses.append(loss.item())
-        tokens += int(padded["attention_mask"].sum())
-        steps.append((time.perf_counter() - began, int(padded["attention_mask"].sum())))
+        real = int(padded["attention_mask"].sum())
+        tokens += real
+        steps.append((time.perf_counter() - began, real))
     seconds = time.perf_counter() - start
     model.save_pretrained(str(out_dir))
     (Path(out_dir) / ADAPTER_FILE).write_text(json.dumps({"base_model": base_dir}) + "\n")
