@@ -198,7 +198,8 @@ def main() -> None:
           "| model-FLOPs utilisation, same precision | final train loss | eval loss |")
     print("|---|---|---|---|---|---|---|---|---|")
     speed = {run: statistics.median(m["tokens_per_second"] for m in metrics) for run, metrics in runs.items()}
-    step = {run: statistics.median(m["median_step_tokens_per_second"] for m in metrics) for run, metrics in runs.items()}
+    step = {run: statistics.median(m["median_step_tokens_per_second"] for m in metrics)
+            for run, metrics in runs.items()}
     plain = {}
     for (setting, caps), metrics in runs.items():
         name, precision = SETTINGS[setting]

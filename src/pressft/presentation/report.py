@@ -290,7 +290,8 @@ def _answer(record: dict, kind: str) -> str:
     """A model's answer as scored; after a tag list that its token limit cut, the text as generated."""
     quoted = _quote(record.get("prediction", ""))
     if kind == "set" and "generated" in record:
-        quoted += f" (cut by the token limit, so scored without its last tag; as generated: {_quote(record['generated'])})"
+        quoted += (" (cut by the token limit, so scored without its last tag; as generated: "
+                   f"{_quote(record['generated'])})")
     return quoted
 
 
@@ -311,14 +312,15 @@ def examples_section(tests: list[dict], predictions: dict[str, list[dict]], coun
         lines = [f"### {task}"]
         for label, index in list(picks.items())[:count]:
             example = examples[index]
-            expected = ", ".join(example["reference"]) if REGISTRY[task].kind == "set" else example["reference"]
+            kind = REGISTRY[task].kind
+            expected = ", ".join(example["reference"]) if kind == "set" else example["reference"]
             base = by_key["base"].get((example["id"], task), {})
             lines.append(
                 f"**{label}** (score {scores[index]:.2f}, article `{example['id']}`)\n\n"
                 f"- prompt: {_quote(example['instruction'] + ' … ' + _excerpt(example['input']))}\n"
                 f"- expected: {_quote(expected)}\n"
-                f"- fine-tuned: {_answer(finetuned[index], REGISTRY[task].kind)}\n"
-                f"- base: {_answer(base, REGISTRY[task].kind)}"
+                f"- fine-tuned: {_answer(finetuned[index], kind)}\n"
+                f"- base: {_answer(base, kind)}"
             )
         parts.append("\n\n".join(lines))
     return "\n\n".join(parts)
