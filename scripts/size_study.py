@@ -74,11 +74,12 @@ def queue_status() -> tuple[dict[str, tuple[str, str]], int]:
     return tasks, workers
 
 
-def run_queue(earlier: set[str], poll_seconds: float = 10.0) -> None:
-    """Run the tasks queued since `earlier` (the tasks `dvc queue status` listed before) one at a time and wait for
-    them. DVC's queue worker can stop after an experiment and leave the rest queued (treeverse/dvc#10562), where
-    `dvc exp run --run-all` waits forever: a queue with runs left and no worker at two polls in a row (a worker
-    takes seconds to start) gets one again."""
+def run_queue(earlier: set[str], count: int, poll_seconds: float = 10.0) -> None:
+    """Run the `count` tasks queued since `earlier` (the tasks `dvc queue status` listed before) one at a time and
+    wait for them. DVC's queue worker can stop after an experiment and leave the rest queued (treeverse/dvc#10562),
+    where `dvc exp run --run-all` waits forever: a queue with runs left and no worker at two polls in a row (a worker
+    takes seconds to start) gets one again. `dvc queue status` can leave out a task that is passing from queued to
+    running, so the wait counts the tasks it queued, not the ones a poll lists."""
     dvc("queue", "start", "-j", "1")
     print("size_study: follow a run with `dvc queue logs -f NAME`", flush=True)
     reported: set[str] = set()
@@ -89,8 +90,9 @@ def run_queue(earlier: set[str], poll_seconds: float = 10.0) -> None:
         ours = {task: entry for task, entry in tasks.items() if task not in earlier}
         for task in sorted({task for task, (_, state) in ours.items() if state not in WAITING} - reported):
             reported.add(task)
-            print(f"size_study: {ours[task][0]} {ours[task][1].lower()} ({len(reported)} of {len(ours)})", flush=True)
-        if len(reported) == len(ours):
+            total = max(count, len(ours))
+            print(f"size_study: {ours[task][0]} {ours[task][1].lower()} ({len(reported)} of {total})", flush=True)
+        if len(reported) >= max(count, len(ours)):
             break
         stalled = workers == 0 and not any(state == "Running" for _, state in tasks.values())  # runs left
         idle_polls = idle_polls + 1 if stalled else 0
@@ -156,7 +158,7 @@ def main() -> None:
                     f"train.seed={seed}", *[flag for override in args.set for flag in ("-S", override)])
                 queued += 1
         if queued:
-            run_queue(earlier)
+            run_queue(earlier, queued)
         print(f"size_study: experiments done in {time.time() - start:.0f}s", flush=True)
     found = experiments(repo, ancestors=args.collect, expected=expected, log=print)
     wanted = (lambda seed: True) if args.collect and not args.seeds else (lambda seed: seed in seeds)

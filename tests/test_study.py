@@ -233,10 +233,38 @@ def test_the_study_restarts_a_queue_whose_worker_stopped_with_runs_left(monkeypa
     monkeypatch.setattr(size_study.subprocess, "run", run)
     monkeypatch.setattr(size_study.time, "sleep", lambda seconds: None)
     with pytest.raises(UserError, match=r"^1 run\(s\) did not succeed: size-32-seed-3407 \(failed\)"):
-        size_study.run_queue({"1111111"})
+        size_study.run_queue({"1111111"}, 2)
     starts = [i for i, command in enumerate(commands) if command == ["queue", "start", "-j", "1"]]
     assert starts == [0, 4]  # at the beginning, and after the second poll without a worker
     out = capsys.readouterr().out
     assert "size_study: size-16-seed-3407 success (1 of 2)" in out
     assert "size_study: size-32-seed-3407 failed (2 of 2)" in out
     assert "the queue's worker stopped with runs left" in out
+
+
+def test_the_study_waits_for_a_run_that_a_queue_status_left_out(monkeypatch, capsys):
+    """`dvc queue status` can leave out a task passing from queued to running: the study counts the runs it queued,
+    so it neither stops waiting early nor reports a smaller total."""
+    import size_study
+
+    polls = iter([
+        "Task     Name  Created  Status\n2222222  size-16-seed-3407  Dec 03, 2026  Success\n\n"
+        "Worker status: 1 active, 0 idle\n",
+        "Task     Name  Created  Status\n2222222  size-16-seed-3407  Dec 03, 2026  Success\n"
+        "3333333  size-32-seed-3407  Dec 03, 2026  Success\n\nWorker status: 0 active, 1 idle\n",
+    ])
+    statuses = []
+
+    def run(command, **kwargs):
+        if command[1:] == ["queue", "status"]:
+            statuses.append(command)
+            return subprocess.CompletedProcess(command, 0, stdout=next(polls), stderr="")
+        return subprocess.CompletedProcess(command, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(size_study.subprocess, "run", run)
+    monkeypatch.setattr(size_study.time, "sleep", lambda seconds: None)
+    size_study.run_queue(set(), 2)
+    assert len(statuses) == 2
+    out = capsys.readouterr().out
+    assert "size_study: size-16-seed-3407 success (1 of 2)" in out
+    assert "size_study: size-32-seed-3407 success (2 of 2)" in out
