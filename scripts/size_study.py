@@ -88,11 +88,11 @@ def run_queue(earlier: set[str], count: int, poll_seconds: float = 10.0) -> None
         time.sleep(poll_seconds)
         tasks, workers = queue_status()
         ours = {task: entry for task, entry in tasks.items() if task not in earlier}
+        total = max(count, len(ours))
         for task in sorted({task for task, (_, state) in ours.items() if state not in WAITING} - reported):
             reported.add(task)
-            total = max(count, len(ours))
             print(f"size_study: {ours[task][0]} {ours[task][1].lower()} ({len(reported)} of {total})", flush=True)
-        if len(reported) >= max(count, len(ours)):
+        if len(reported) >= total:
             break
         stalled = workers == 0 and not any(state == "Running" for _, state in tasks.values())  # runs left
         idle_polls = idle_polls + 1 if stalled else 0

@@ -204,24 +204,26 @@ def test_an_override_without_a_value_is_one_line_before_any_experiment():
     assert len(done.stderr.strip().splitlines()) == 1 and "train.scheduler" in done.stderr, done.stderr
 
 
+def _status(rows: list[tuple[str, str, str]], active: int, idle: int = 0) -> str:
+    """What `dvc queue status` prints for (task, name, state) rows and the worker counts."""
+    lines = ["Task     Name                Created       Status"]
+    lines += [f"{task}  {name}  Dec 03, 2026  {state}" for task, name, state in rows]
+    return "\n".join([*lines, "", f"Worker status: {active} active, {idle} idle"]) + "\n"
+
+
 def test_the_study_restarts_a_queue_whose_worker_stopped_with_runs_left(monkeypatch, capsys):
     """DVC's queue worker can stop after one experiment and leave the rest queued (treeverse/dvc#10562): the study
     starts another worker once none has been seen at two polls in a row, waits only for its own tasks, and names the
     runs that did not succeed."""
     import size_study
 
-    def status(rows: list[tuple[str, str, str]], active: int, idle: int = 0) -> str:
-        lines = ["Task     Name                Created       Status"]
-        lines += [f"{task}  {name}  Dec 03, 2026  {state}" for task, name, state in rows]
-        return "\n".join([*lines, "", f"Worker status: {active} active, {idle} idle"]) + "\n"
-
     old = ("1111111", "size-16-seed-3407", "Success")  # an earlier study's run of the same name
     polls = iter([
-        status([old, ("2222222", "size-16-seed-3407", "Running"), ("3333333", "size-32-seed-3407", "Queued")], 1),
-        status([old, ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Queued")], 0),
-        status([old, ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Queued")], 0),
-        status([old, ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Running")], 1),
-        status([old, ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Failed")], 0, 1),
+        _status([old, ("2222222", "size-16-seed-3407", "Running"), ("3333333", "size-32-seed-3407", "Queued")], 1),
+        _status([old, ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Queued")], 0),
+        _status([old, ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Queued")], 0),
+        _status([old, ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Running")], 1),
+        _status([old, ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Failed")], 0, 1),
     ])
     commands = []
 
@@ -247,12 +249,8 @@ def test_the_study_waits_for_a_run_that_a_queue_status_left_out(monkeypatch, cap
     so it neither stops waiting early nor reports a smaller total."""
     import size_study
 
-    polls = iter([
-        "Task     Name  Created  Status\n2222222  size-16-seed-3407  Dec 03, 2026  Success\n\n"
-        "Worker status: 1 active, 0 idle\n",
-        "Task     Name  Created  Status\n2222222  size-16-seed-3407  Dec 03, 2026  Success\n"
-        "3333333  size-32-seed-3407  Dec 03, 2026  Success\n\nWorker status: 0 active, 1 idle\n",
-    ])
+    first, second = ("2222222", "size-16-seed-3407", "Success"), ("3333333", "size-32-seed-3407", "Success")
+    polls = iter([_status([first], 1), _status([first, second], 0, 1)])
     statuses = []
 
     def run(command, **kwargs):
