@@ -4,7 +4,9 @@ answers (counted as the score stage counts them), and for label tasks both answe
 (free generation parsed to a label, and the label most likely after the prompt: infer.label_method). One generation
 pass gives both. For tags, also where the answered and the reference tags come from: the candidates offered in the
 prompt (tasks.neighbours) and the tags of the training articles (the first train.size of --pool), whose shares of the
-reference tags are the ceilings of choosing among them.
+reference tags are the ceilings of choosing among them; and where candidates were offered, the F1 of another way to
+answer, the line the model finds likeliest among the offered lines and its own answer, beside the nearest article's
+line and the best line.
 
     python scripts/validate.py                                          # the adapter on data/tasks/val.jsonl
     python scripts/validate.py --model models/base                      # the base model
@@ -23,8 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from pressft.config import load_config  # noqa: E402
 from pressft.errors import UserError, run_stage  # noqa: E402
 from pressft.evaluation.faithfulness import invented_facts  # noqa: E402
-from pressft.data.neighbours import offered  # noqa: E402
-from pressft.evaluation.metrics import headline_statistic, tag_sources, type_scores  # noqa: E402
+from pressft.data.neighbours import offered, offered_lines  # noqa: E402
+from pressft.evaluation.metrics import headline_statistic, tag_scores, tag_sources, type_scores  # noqa: E402
 from pressft.io import read_jsonl, write_json, write_jsonl  # noqa: E402
 from pressft.model.answering import model_directory  # noqa: E402
 from pressft.tasks import REGISTRY, label_choices, of_kind  # noqa: E402
@@ -84,8 +86,42 @@ def main() -> None:
         print(line)
         if spec.kind == "set":
             out[task] |= _tag_sources(rows, hints, args.pool, config.train.size)
+            if any(hints[str(row["id"]), task] for row in rows):
+                out[task] |= _likeliest_line(model, tokenizer, rows, examples, config)
     if args.out:
         write_json(out, args.out)
+
+
+def _likeliest_line(model, tokenizer, rows: list[dict], examples: list[dict], config) -> dict:
+    """A measured alternative to the generated tags: the answer that the model finds most likely (likeliest) among
+    the lines its prompt offered and its own answer, printed beside the answer, the nearest article's line and the
+    best of the lines (the ceiling of choosing a line). Per-sample tag F1, as the headline."""
+    from pressft.model.generation import likeliest
+
+    task = rows[0]["task"]
+    prompts = {str(example["id"]): example for example in examples if example["task"] == task}
+    lines = []
+    for row in rows:
+        lines.append(offered_lines(prompts[str(row["id"])].get("hint", "")) + [row["prediction"]])  # the answer last: a tie goes to the line it copied
+    chosen = likeliest(model, tokenizer, [prompts[str(row["id"])] for row in rows], lines,
+                       max_new_tokens=config.infer.max_new_tokens, max_length=config.model.max_length,
+                       date_string=config.model.date_string, batch_size=config.infer.batch_size,
+                       log=lambda message: None)
+    references = [row["reference"] for row in rows]
+
+    def f1(answers: list[str]) -> float:
+        return tag_scores(answers, references)["f1"]
+
+    best = [max(options[:-1] or options, key=lambda line: tag_scores([line], [reference])["f1"])
+            for options, reference in zip(lines, references, strict=True)]
+    found = {"likeliest_f1": f1([options[k] for options, k in zip(lines, chosen, strict=True)]),
+             "likeliest_is_answer": round(sum(k == len(options) - 1 for options, k in zip(lines, chosen))
+                                          / len(rows), 4),
+             "nearest_line_f1": f1([options[0] for options in lines]), "best_line_f1": f1(best)}
+    print(f"  the likeliest of the offered lines and the answer: F1 {found['likeliest_f1']:.3f} (the answer itself "
+          f"{found['likeliest_is_answer']:.1%}); the nearest article's line {found['nearest_line_f1']:.3f}, "
+          f"the best line {found['best_line_f1']:.3f}")
+    return found
 
 
 def _tag_sources(rows: list[dict], hints: dict[tuple[str, str], str], pool: str, size: int | None) -> dict:

@@ -15,6 +15,8 @@ from pressft.model.answering import answer_articles, check_tasks, model_director
 from pressft.errors import UserError
 from pressft.model.generation import generate_predictions
 from pressft.tasks import make_examples
+from pressft.data.neighbours import add_candidates
+from pressft.evaluation.metrics import tag_scores
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATE = str(REPO / "scripts/generate.py")
@@ -194,14 +196,16 @@ def _generate(cwd: Path, *args: str, stdin: str | None = None):
 def test_validate_scores_every_task_with_invented_facts_and_both_label_methods(tiny_adapter, normalised_articles,
                                                                               config, tmp_path):
     """scripts/validate.py, which chooses settings on validation: each task's headline, invented numbers and names
-    in the free-text answers, and the label task scored as generated and by likelihood (always a valid label)."""
+    in the free-text answers, the label task scored as generated and by likelihood (always a valid label), and for
+    tags offered one candidate line each, the likeliest of that line and the answer."""
     project = _project(tmp_path)
     articles = normalised_articles(5)
     examples = [example for article in articles[:3]
                 for example in make_examples(article, list(REGISTRY), config.tasks.prompts)]
-    (project / "val.jsonl").write_text("".join(json.dumps(example) + "\n" for example in examples))
     pool = [dict(example, rank=rank) for rank, article in enumerate(articles[3:])
             for example in make_examples(article, ["tags"], config.tasks.prompts)]
+    add_candidates(examples, pool, {"tags": 1}, train_articles=len(pool))
+    (project / "val.jsonl").write_text("".join(json.dumps(example) + "\n" for example in examples))
     (project / "pool.jsonl").write_text("".join(json.dumps(example) + "\n" for example in pool))
     done = subprocess.run([sys.executable, str(REPO / "scripts/validate.py"), "--model", str(tiny_adapter),
                            "--examples", "val.jsonl", "--pool", "pool.jsonl", "--out", "val.json", "--answers",
@@ -215,13 +219,22 @@ def test_validate_scores_every_task_with_invented_facts_and_both_label_methods(t
     assert "invented_numbers" not in scores["tags"] and scores["type"]["likelihood"]["well_formed"] == 1.0
     assert set(scores["type"]) == {"examples", "hit_limit", "generate", "likelihood"}
     assert "summarization (3 examples): rougeL" in done.stdout and ", invented numbers " in done.stdout
-    # Where the tags come from: no candidates were offered, so only the training tags are counted (the pool's two
-    # articles carry the references' share that the scores hold).
-    expected = [{tag.casefold() for tag in example["reference"]} for example in examples if example["task"] == "tags"]
+    # Where the tags come from: the pool's two articles carry the references' share that the scores hold.
+    tagged = [example for example in examples if example["task"] == "tags"]
+    expected = [{tag.casefold() for tag in example["reference"]} for example in tagged]
     learnt = {tag.casefold() for example in pool for tag in example["reference"]}
     share = sum(len(tags & learnt) for tags in expected) / sum(len(tags) for tags in expected)
     assert scores["tags"]["reference_learnt"] == round(share, 4)
-    assert "  in the training tags: " in done.stdout and "offered as candidates" not in done.stdout
+    assert "  in the training tags: " in done.stdout and "  offered as candidates: " in done.stdout
+    # One line offered each: it is the nearest article's line and the best line; the likeliest is it or the answer.
+    lines = [example["hint"].splitlines()[1].removeprefix("- ") for example in tagged]
+    line_f1 = tag_scores(lines, [example["reference"] for example in tagged])["f1"]
+    assert scores["tags"]["nearest_line_f1"] == scores["tags"]["best_line_f1"] == line_f1
+    is_answer = scores["tags"]["likeliest_is_answer"]
+    assert is_answer in {round(k / 3, 4) for k in range(4)}
+    if is_answer in (0, 1):  # every choice the line, or every one the answer
+        assert scores["tags"]["likeliest_f1"] == (line_f1 if is_answer == 0 else scores["tags"]["f1"])
+    assert "  the likeliest of the offered lines and the answer: F1 " in done.stdout
     # --answers: every example's answer, as infer writes them, for reading beside the scores.
     answers = [json.loads(line) for line in (project / "answers.jsonl").read_text().splitlines()]
     assert [(a["id"], a["task"]) for a in answers] == [(e["id"], e["task"]) for e in examples]

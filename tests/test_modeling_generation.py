@@ -485,6 +485,25 @@ def test_answer_nll_is_the_loss_on_the_answer_given_the_evaluation_prompt(tiny_m
     assert alone[1] == results[0][1] and alone[0] == pytest.approx(results[0][0], rel=1e-5)
 
 
+def test_likeliest_is_the_candidate_with_the_least_answer_nll_the_first_of_equals(tiny_model, tokenizer,
+                                                                                  mixed_examples):
+    """Each example's own candidates (as the tag lines a prompt offers), scored as its answer after its prompt: the
+    index of the least summed nll, and of the first where a candidate repeats."""
+    from pressft.model.generation import answer_nll, likeliest
+
+    settings = dict(max_new_tokens=MAX_NEW, max_length=512, date_string=DATE, batch_size=3, log=lambda line: None)
+    examples = mixed_examples[:3]
+    candidates = [["BMW M, MINI", "Motorsport", "BMW Group, Design, Production"], ["Speech", "Press Kit"],
+                  ["BMW i", "BMW i"]]
+    expected = []
+    for example, answers in zip(examples, candidates, strict=True):
+        scored = answer_nll(tiny_model, tokenizer, [example | {"answer": answer} for answer in answers], **settings)
+        nlls = [nll for nll, _ in scored]
+        expected.append(nlls.index(min(nlls)))
+    assert likeliest(tiny_model, tokenizer, examples, candidates, **settings) == expected
+    assert expected[2] == 0  # the repeated candidate: the first of the two
+
+
 def test_answers_scored_while_generating_equal_answer_nll_and_leave_the_predictions_alone(tiny_model, tokenizer,
                                                                                         mixed_examples):
     """generate_predictions(score_answers=True) scores from the cache generation filled (and wrote past): the same

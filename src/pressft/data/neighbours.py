@@ -37,9 +37,14 @@ def candidates(task_name: str, answers: list[Any]) -> str:
         f"- {line}" for line in lines)
 
 
+def offered_lines(hint: str) -> list[str]:
+    """The answers that a hint of `candidates` offers, one per neighbour, as written: its lines after the first."""
+    return [line.removeprefix("- ") for line in hint.splitlines()[1:]]
+
+
 def offered(hint: str) -> list[str]:
-    """The elements that a hint of `candidates` offers, each once (first spelling kept): its lines after the first."""
-    return parse_tags("\n".join(line.removeprefix("- ") for line in hint.splitlines()[1:]))
+    """The elements that a hint of `candidates` offers, each once (first spelling kept)."""
+    return parse_tags("\n".join(offered_lines(hint)))
 
 
 def add_candidates(examples: Examples, pool: Examples, neighbours: dict[str, int], train_articles: int) -> None:

@@ -353,6 +353,25 @@ def answer_nll(
     return scores  # type: ignore[return-value]
 
 
+def likeliest(model, tokenizer, examples: list[dict[str, Any]], candidates: list[list[str]], *,
+              max_new_tokens: dict[str, int], max_length: int, date_string: str, batch_size: int,
+              log: Callable[[str], None] = print) -> list[int]:
+    """Per example, the index of its candidate answer with the least summed nll (and end of turn) after its prompt,
+    ties to the first: choose_label's rule, for candidates that differ from example to example (the tag lines a
+    prompt offers). Each candidate costs its prompt again: for validation, not for every answer of infer."""
+    owners, scored = [], []
+    for index, (example, answers) in enumerate(zip(examples, candidates, strict=True)):
+        for answer in answers:
+            owners.append(index)
+            scored.append(example | {"answer": answer})
+    nlls = answer_nll(model, tokenizer, scored, max_new_tokens=max_new_tokens, max_length=max_length,
+                      date_string=date_string, batch_size=batch_size, log=log)
+    by_example: list[list[float]] = [[] for _ in examples]
+    for owner, (nll, _) in zip(owners, nlls, strict=True):
+        by_example[owner].append(nll)
+    return [min(range(len(values)), key=values.__getitem__) for values in by_example]  # min keeps the first
+
+
 def label_nll(model, tokenizer, examples: list[dict[str, Any]], labels: dict[str, tuple[str, ...]], *,
               max_new_tokens: dict[str, int], max_length: int, date_string: str, batch_size: int,
               log: Callable[[str], None] = print) -> list[dict[str, float] | None]:
