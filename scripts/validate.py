@@ -100,9 +100,8 @@ def _likeliest_line(model, tokenizer, rows: list[dict], examples: list[dict], co
 
     task = rows[0]["task"]
     prompts = {str(example["id"]): example for example in examples if example["task"] == task}
-    lines = []
-    for row in rows:
-        lines.append(offered_lines(prompts[str(row["id"])].get("hint", "")) + [row["prediction"]])  # the answer last: a tie goes to the line it copied
+    # The answer last: where it copies an offered line, a tie goes to the line.
+    lines = [offered_lines(prompts[str(row["id"])].get("hint", "")) + [row["prediction"]] for row in rows]
     chosen = likeliest(model, tokenizer, [prompts[str(row["id"])] for row in rows], lines,
                        max_new_tokens=config.infer.max_new_tokens, max_length=config.model.max_length,
                        date_string=config.model.date_string, batch_size=config.infer.batch_size,
