@@ -15,7 +15,7 @@ from pressft.model.answering import answer_articles, check_tasks, model_director
 from pressft.errors import UserError
 from pressft.model.generation import generate_predictions
 from pressft.tasks import make_examples
-from pressft.data.neighbours import add_candidates
+from pressft.data.neighbours import add_candidates, offered_lines
 from pressft.evaluation.metrics import tag_scores
 
 REPO = Path(__file__).resolve().parents[1]
@@ -227,7 +227,7 @@ def test_validate_scores_every_task_with_invented_facts_and_both_label_methods(t
     assert scores["tags"]["reference_learnt"] == round(share, 4)
     assert "  in the training tags: " in done.stdout and "  offered as candidates: " in done.stdout
     # One line offered each: it is the nearest article's line and the best line; the likeliest is it or the answer.
-    lines = [example["hint"].splitlines()[1].removeprefix("- ") for example in tagged]
+    lines = [offered_lines(example["hint"])[0] for example in tagged]
     line_f1 = tag_scores(lines, [example["reference"] for example in tagged])["f1"]
     assert scores["tags"]["nearest_line_f1"] == scores["tags"]["best_line_f1"] == line_f1
     is_answer = scores["tags"]["likeliest_is_answer"]
