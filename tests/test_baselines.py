@@ -11,8 +11,11 @@ from ruamel.yaml import YAML
 
 from pressft.config import PromptConfig
 from pressft.evaluation.baselines import (
+    FITTERS,
     TAG_THRESHOLDS,
     TagClassifier,
+    TaskData,
+    agreeing_line,
     apply_lead_rule,
     choose_lead_k,
     first_sentence,
@@ -193,6 +196,49 @@ def test_nearest_with_k_answers_the_tags_most_of_the_k_nearest_articles_carry():
     assert nearest_tags(train, tags, query) == ["BMW M, Golf"]  # k=1: the nearest article's tags
     assert nearest_tags(train, tags, query, k=3) == ["BMW M, MINI"]  # 2 of 3 votes, case-folded; as the nearer spells
     assert nearest_tags(train, [["A"], ["B"], ["C"], ["D"]], query, k=3) == ["A"]  # no majority: the nearest's tags
+
+
+def test_agreeing_line_is_the_line_with_the_most_f1_against_all_lines_the_first_of_equals():
+    # F1 against the others: "A, B" 0.5 + 0.8 = 1.3; "A, C" 0.5 + 0.4 = 0.9; "A, B, D" 0.8 + 0.4 = 1.2 (case-folded)
+    assert agreeing_line(["A, C", "a, b", "A, B, D"]) == "a, b"
+    assert agreeing_line(["A", "B"]) == "A"  # equal agreement: the first (the nearer article)
+    assert agreeing_line(["X"]) == "X"
+
+
+# The nearest three hold three lines that pairwise share one tag; their vote is a line that none of them wrote.
+NEAR = np.array([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [0.0, 1.0]])  # rows 0, 1, 2 nearest to [1, 0], in order
+NEAR_TAGS = [["BMW M", "MINI", "Golf"], ["BMW M", "Le Mans"], ["MINI", "Le Mans"], ["Corporate"]]
+
+
+def test_nearest_with_the_agree_rule_answers_a_whole_line_of_the_k_nearest_not_a_mix():
+    query = np.array([[1.0, 0.0]])
+    assert nearest_tags(NEAR, NEAR_TAGS, query, k=3) == ["BMW M, MINI, Le Mans"]  # each tag 2 of 3 votes
+    # Agreement: row 0 0.4 + 0.4, row 1 0.4 + 0.5, row 2 0.4 + 0.5: row 1, the nearer of the two
+    assert nearest_tags(NEAR, NEAR_TAGS, query, k=3, rule="agree") == ["BMW M, Le Mans"]
+    with pytest.raises(ValueError, match="rule must be 'vote' or 'agree', got 'best'"):
+        nearest_tags(NEAR, NEAR_TAGS, query, rule="best")
+
+
+class _Vectors:
+    """A stand-in vectorizer: each input text's vector from a table."""
+
+    def __init__(self, vectors: dict[str, np.ndarray]):
+        self.vectors = vectors
+
+    def transform(self, texts):
+        return np.array([self.vectors[text] for text in texts])
+
+
+def test_nearest_chooses_rule_and_k_on_validation_and_records_them():
+    train = [{"input": name, "reference": tags} for name, tags in zip("abcd", NEAR_TAGS, strict=True)]
+    val = [{"input": "v", "reference": ["BMW M", "Le Mans"]}]
+    test = [{"input": "t", "reference": ["Golf"]}]
+    vectors = _Vectors({**dict(zip("abcd", NEAR, strict=True)), "v": NEAR[0], "t": NEAR[0]})
+    predicted, chosen = FITTERS["baseline-nearest", "set"].fit(REGISTRY["tags"], TaskData(train, val, test, vectors))
+    # Validation F1: vote@1 0.4, vote@3 0.8, vote@5 and @7 (4 rows, no majority: the nearest's line) 0.4, agree@3 1.0;
+    # agree@5 is 1.0 too, but later in NEAREST_RULES.
+    assert chosen == {"nearest_rule": "agree", "nearest_k": 3, "nearest_val_f1": 1.0}
+    assert predicted == ["BMW M, Le Mans"]
 
 
 def test_only_training_articles_below_train_size_are_used():
