@@ -18,6 +18,7 @@ def main() -> None:
     parser.add_argument("--train", required=True, help="training metrics JSON")
     parser.add_argument("--metrics", required=True, nargs="+", help="metrics JSON per model (file stem = model)")
     parser.add_argument("--comparison", required=True, help="paired comparison JSON of the score stage")
+    parser.add_argument("--choices", required=True, help="the baselines' choices on validation (baselines stage)")
     parser.add_argument("--test", required=True, help="test task examples")
     parser.add_argument("--predictions", required=True, nargs="+", help="base and fine-tuned predictions JSONL")
     parser.add_argument("--plots", required=True, help="folder of the plot stage's PNG figures")
@@ -31,6 +32,7 @@ def main() -> None:
         train=read_json(args.train),
         metrics={Path(path).stem: read_json(path) for path in args.metrics},
         comparison=read_json(args.comparison),
+        choices=read_json(args.choices),
         tests=read_jsonl(args.test),
         predictions={Path(path).stem: read_jsonl(path) for path in args.predictions},
         figures=sorted(path.name for path in Path(args.plots).glob("*.png")),

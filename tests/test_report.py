@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 
 from pressft.config import LoraConfig
+from pressft.evaluation.baselines import method
 from pressft.presentation.report import (
     _base_description,
     data_section,
@@ -79,6 +80,9 @@ COMPARISON = {
              "best_baseline": "baseline-majority", "best_baseline_value": 0.3,
              "finetuned_minus_best_baseline": difference(0.3, "better")},
 }
+# The baselines stage's choices file, as fit_and_predict writes it (the best baselines of COMPARISON: lead, majority).
+CHOICES = {"train_articles": 60, "summarization": {"lead_k": 45, "val_rougeL": 0.5},
+           "title": {"rule": "first_sentence", "val_rouge1": 0.4}, "type": {"majority": "Press Release"}}
 TESTS = [
     {"id": f"a{i}", "task": task, "instruction": "Do the task.", "input": f"Article {i} text " * 50,
      "reference": ["BMW", "MINI"] if task == "tags" else "Press Release" if task == "type" else f"reference {i}"}
@@ -108,7 +112,7 @@ def report(config) -> str:
     all_metrics = {"base": metrics(0.5), "finetuned": metrics(1.0), "baseline-lead": metrics(1.25, perplexity=False),
                    "baseline-majority": metrics(0.5, perplexity=False)}
     return render_report(config=config, base=BASE, data=DATA, splits=SPLITS, train=TRAIN, metrics=all_metrics,
-                         comparison=COMPARISON, tests=TESTS,
+                         comparison=COMPARISON, choices=CHOICES, tests=TESTS,
                          predictions={"base": predictions("base"), "finetuned": predictions("finetuned")},
                          figures=["comparison.png", "loss.png"])
 
@@ -216,6 +220,27 @@ def test_per_task_tables_with_intervals_and_differences(report):
     assert "| perplexity of the reference | 3.00 | 6.00 | – |  |  |" in report  # baselines have none
     assert "best baseline (baseline-majority)" in report and "Always answering the majority type scores macro-F1 0.300." in report
     assert "| tags | 3.00 | 6.00 |" in report and "| all answer tokens | 3.00 | 6.00 |" in report
+
+
+def test_each_best_baseline_says_what_it_answered_with(report):
+    assert "each baseline is fitted on the 60 training articles, its settings chosen on the validation split" in report
+    summaries, title, tags, kind = (report.split(f"### {task}\n")[1].split("###")[0]
+                                    for task in ("summarization", "title", "tags", "type"))
+    assert "The best baseline answers with the article's first 45 words." in summaries
+    assert "The best baseline answers with the article's first sentence." in title
+    assert "The best baseline answers with the training articles' majority label, Press Release." in kind
+    assert "The best baseline answers" not in tags  # no baseline compared on tags here
+
+
+def test_the_nearest_baseline_names_its_rule():
+    chosen = {"nearest_rule": "vote", "nearest_k": 1}
+    assert method("baseline-nearest", "tags", {"tags": chosen}) == "the tags of the nearest training article (TF-IDF)"
+    assert method("baseline-nearest", "tags", {"tags": {**chosen, "nearest_k": 3}}) == (
+        "the tags that most of the 3 nearest training articles (TF-IDF) carry")
+    assert method("baseline-nearest", "tags", {"tags": {"nearest_rule": "agree", "nearest_k": 5}}) == (
+        "the tag line of the one of the 5 nearest training articles (TF-IDF) that agrees most with the others")
+    assert method("baseline-tfidf", "tags", {"tags": {"threshold": 0.25}}) == (
+        "TF-IDF + one-vs-rest logistic regression, the tags whose probability reaches 0.25")
 
 
 def test_labels_section(report):

@@ -91,7 +91,9 @@ def test_a_fifth_task_defined_in_a_test_runs_from_articles_to_the_comparison(wit
     assert entry["finetuned_minus_base"]["verdict"] == "better"
 
     assert "**length** (macro-F1): fine-tuned" in summary_section(comparison, synthetic=True)
-    assert "### length" in results_section(metrics, comparison)
+    results = results_section(metrics, comparison, {"train_articles": 40, "length": {"majority": "short"}})
+    assert "### length" in results
+    assert "The best baseline answers with the training articles' majority label, short." in results
     comparison_figure(metrics, comparison, tmp_path / "comparison.png")
     assert (tmp_path / "comparison.png").stat().st_size > 10_000
 

@@ -272,22 +272,47 @@ def _nearest(task: Task, data: TaskData) -> tuple[list[str], dict[str, Any]]:
         "nearest_rule": rule, "nearest_k": k, "nearest_val_f1": score}
 
 
+def _lead_method(chosen: dict[str, Any]) -> str:
+    if chosen.get("rule") == "first_sentence":
+        return "the article's first sentence"
+    return f"the article's first {chosen['lead_k'] if 'lead_k' in chosen else chosen['k']} words"
+
+
+def _nearest_method(chosen: dict[str, Any]) -> str:
+    k = chosen["nearest_k"]
+    if chosen["nearest_rule"] == "agree":
+        return f"the tag line of the one of the {k} nearest training articles (TF-IDF) that agrees most with the others"
+    if k == 1:
+        return "the tags of the nearest training article (TF-IDF)"
+    return f"the tags that most of the {k} nearest training articles (TF-IDF) carry"
+
+
 @dataclass(frozen=True)
 class Fitter:
-    """How one baseline answers one task: predictions for the test examples, and the choices it made on validation."""
+    """How one baseline answers one task: predictions for the test examples, and the choices it made on validation;
+    `method` says in words what it answered with, from those choices (for the report)."""
 
     fit: Callable[[Task, TaskData], tuple[list[str], dict[str, Any]]]
     reads_features: bool  # the inputs as TF-IDF features
+    method: Callable[[dict[str, Any]], str]
 
 
 # (baseline, task kind) -> its fitter. The order is the order of the choices file: per task, each baseline's choices.
 FITTERS: dict[tuple[str, str], Fitter] = {
-    ("baseline-lead", "text"): Fitter(_lead, reads_features=False),
-    ("baseline-majority", "label"): Fitter(_majority, reads_features=False),
-    ("baseline-tfidf", "label"): Fitter(_label_classifier, reads_features=True),
-    ("baseline-tfidf", "set"): Fitter(_set_classifier, reads_features=True),
-    ("baseline-nearest", "set"): Fitter(_nearest, reads_features=True),
+    ("baseline-lead", "text"): Fitter(_lead, reads_features=False, method=_lead_method),
+    ("baseline-majority", "label"): Fitter(_majority, reads_features=False, method=lambda chosen: (
+        f"the training articles' majority label, {chosen['majority']}")),
+    ("baseline-tfidf", "label"): Fitter(_label_classifier, reads_features=True,
+                                        method=lambda chosen: "TF-IDF + class-balanced logistic regression"),
+    ("baseline-tfidf", "set"): Fitter(_set_classifier, reads_features=True, method=lambda chosen: (
+        f"TF-IDF + one-vs-rest logistic regression, the tags whose probability reaches {chosen['threshold']:g}")),
+    ("baseline-nearest", "set"): Fitter(_nearest, reads_features=True, method=_nearest_method),
 }
+
+
+def method(baseline: str, task: str, choices: dict[str, Any]) -> str:
+    """What `baseline` answered `task` with, in words, from the choices file of fit_and_predict."""
+    return FITTERS[baseline, REGISTRY[task].kind].method(choices[task])
 
 
 def check_fitters() -> None:

@@ -4,6 +4,7 @@ model and over simple baselines, with intervals, per-class results and examples.
 from typing import Any
 
 from pressft.config import Config
+from pressft.evaluation.baselines import method
 from pressft.evaluation.faithfulness import check
 from pressft.evaluation.metrics import INVALID_LABEL, example_scores
 from pressft.tasks import METRIC_NAMES, REGISTRY, get_task, of_kind, repeated_labels
@@ -215,11 +216,13 @@ def _baseline_for(task: str, comparison: dict, metrics: dict) -> tuple[str | Non
     return name, (metrics[name][task] if name else None)
 
 
-def results_section(metrics: dict[str, dict], comparison: dict) -> str:
+def results_section(metrics: dict[str, dict], comparison: dict, choices: dict[str, Any]) -> str:
+    """Per task, the metrics table and what its best baseline answered with (`choices`: the baselines stage's)."""
     parts = ["## Results per task",
              f"{100 * comparison['confidence']:g}% bootstrap intervals over the test articles in brackets; "
              "differences are paired (both models resampled on the same articles). The best baseline is the one with "
-             "the highest headline metric on this test set, which favours the baseline."]
+             "the highest headline metric on this test set, which favours the baseline; each baseline is fitted on "
+             f"the {choices['train_articles']} training articles, its settings chosen on the validation split."]
     for task, spec in REGISTRY.items():
         if task not in metrics["finetuned"]:
             continue
@@ -240,10 +243,10 @@ def results_section(metrics: dict[str, dict], comparison: dict) -> str:
                 _difference(entry.get("finetuned_minus_base")) if headline else "",
                 _difference(entry.get("finetuned_minus_best_baseline")) if headline else "",
             ])
-        note = ""
+        note = f"\n\nThe best baseline answers with {method(name, task, choices)}." if name else ""
         if "majority_macro_f1" in metrics["finetuned"][task]:
-            note = (f"\n\nAlways answering the majority {spec.nouns[0]} scores macro-F1 "
-                    f"{metrics['finetuned'][task]['majority_macro_f1']:.3f}.")
+            note += (f"\n\nAlways answering the majority {spec.nouns[0]} scores macro-F1 "
+                     f"{metrics['finetuned'][task]['majority_macro_f1']:.3f}.")
         parts.append(f"### {task}\n\n" + markdown_table(header, rows) + note)
     return "\n\n".join(parts)
 
@@ -383,7 +386,7 @@ def invented_section(metrics: dict[str, dict], comparison: dict, tests: list[dic
 
 def render_report(
     *, config: Config, base: dict, data: dict, splits: dict, train: dict, metrics: dict[str, dict], comparison: dict,
-    tests: list[dict], predictions: dict[str, list[dict]], figures: list[str],
+    choices: dict[str, Any], tests: list[dict], predictions: dict[str, list[dict]], figures: list[str],
 ) -> str:
     figure_lines = "\n\n".join(f"![{name}](../plots/{name})" for name in figures)
     tasks = sum(task in metrics["finetuned"] for task in REGISTRY)
@@ -395,7 +398,7 @@ def render_report(
         summary_section(comparison, data["synthetic"], config.model.base == "embedded"),
         model_section(config, base, train),
         data_section(data, splits),
-        results_section(metrics, comparison),
+        results_section(metrics, comparison, choices),
         labels_section(metrics, comparison),
         perplexity_section(metrics),
         *filter(None, [invented_section(metrics, comparison, tests, predictions)]),
