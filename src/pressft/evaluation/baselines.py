@@ -105,10 +105,15 @@ def lead_rule(inputs: list[str], references: list[str], lead: LeadRule) -> dict[
     return {"rule": "lead", "k": k, f"val_{lead.metric}": round(score, 4)}
 
 
+def _lead_k(rule: dict[str, Any]) -> int:
+    """The word count of a lead rule: lead_k where the first sentence was not tried, k where it was."""
+    return rule["lead_k"] if "lead_k" in rule else rule["k"]
+
+
 def apply_lead_rule(text: str, rule: dict[str, Any]) -> str:
     if rule.get("rule") == "first_sentence":
         return first_sentence(text)
-    return lead_words(text, rule["lead_k"] if "lead_k" in rule else rule["k"])
+    return lead_words(text, _lead_k(rule))
 
 
 def fit_label_classifier(features, labels: list[str]):
@@ -275,7 +280,7 @@ def _nearest(task: Task, data: TaskData) -> tuple[list[str], dict[str, Any]]:
 def _lead_method(chosen: dict[str, Any]) -> str:
     if chosen.get("rule") == "first_sentence":
         return "the article's first sentence"
-    return f"the article's first {chosen['lead_k'] if 'lead_k' in chosen else chosen['k']} words"
+    return f"the article's first {_lead_k(chosen)} words"
 
 
 def _nearest_method(chosen: dict[str, Any]) -> str:
