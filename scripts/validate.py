@@ -102,7 +102,8 @@ def _likeliest_line(model, tokenizer, rows: list[dict], examples: list[dict], co
     prompts = {str(example["id"]): example for example in examples if example["task"] == task}
     asked = [prompts[str(row["id"])] for row in rows]
     # The answer last: where it copies an offered line, a tie goes to the line.
-    lines = [offered_lines(example.get("hint", "")) + [row["prediction"]] for example, row in zip(asked, rows, strict=True)]
+    lines = [offered_lines(example.get("hint", "")) + [row["prediction"]]
+             for example, row in zip(asked, rows, strict=True)]
     chosen = likeliest(model, tokenizer, asked, lines,
                        max_new_tokens=config.infer.max_new_tokens, max_length=config.model.max_length,
                        date_string=config.model.date_string, batch_size=config.infer.batch_size,
