@@ -4,7 +4,9 @@ stage, and the stage with one of its ingredients taken out, on the same examples
 bf16 autocast, each against the plain loop in the same precision. Prints real (non-padding) tokens/s over the whole
 run and of its median step (the pace a long run keeps once one-off costs, such as torch.compile's compiling, are
 paid), the ratio of each to the plain loop, model-FLOPs utilisation against this machine's measured matmul peak in
-that precision, and the final train loss and eval loss of each (the ingredients must not change what is learnt).
+that precision, the share of its training's CPU time spent in the kernel (mostly page faults: memory touched for
+the first time, or freed to the system and touched again), and the final train loss and eval loss of each (the
+ingredients must not change what is learnt).
 
     python scripts/benchmark_training.py                   # first 20 pool articles of `dvc repro`'s data, 1 round
     python scripts/benchmark_training.py --articles 60 --rounds 2
@@ -26,6 +28,7 @@ the same, for a machine without AVX-512 measured on one that has it. The caps ch
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -93,6 +96,7 @@ def one_run(args) -> None:
     examples = training.select_training(read_jsonl(args.pool), args.articles, train.type_oversample_cap)
     val = read_jsonl(args.val)[: args.val_examples]
     train = replace(train, precision=SETTINGS[args.setting][1])
+    start = resource.getrusage(resource.RUSAGE_SELF)
     with tempfile.TemporaryDirectory() as tmp:
         adapter = Path(tmp) / "adapter"
         if args.setting.startswith("plain"):
@@ -129,6 +133,9 @@ def one_run(args) -> None:
             training.TerminalProgress = StepTimes
             metrics = training.train_lora(args.base, examples, val[:1], train, model, adapter, Path(tmp) / "work").metrics
             metrics["median_step_tokens_per_second"] = median_step_speed(steps)
+        end = resource.getrusage(resource.RUSAGE_SELF)
+        kernel = end.ru_stime - start.ru_stime
+        metrics["system_cpu_share"] = kernel / max(kernel + end.ru_utime - start.ru_utime, 1e-9)
         metrics["eval_loss"] = eval_loss(adapter, val, config.infer, model)
     import torch
 
@@ -195,8 +202,8 @@ def main() -> None:
           f"{', '.join(f'{precision} {peak:,.0f}' for precision, peak in peaks.items())} GFLOP/s; "
           f"{flops / 1e6:,.0f} MFLOP per trained token\n")
     print("| setting | precision | tokens/s | vs plain loop, same precision | median step: tokens/s | vs plain loop "
-          "| model-FLOPs utilisation, same precision | final train loss | eval loss |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| model-FLOPs utilisation, same precision | system CPU time | final train loss | eval loss |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     speed = {run: statistics.median(m["tokens_per_second"] for m in metrics) for run, metrics in runs.items()}
     step = {run: statistics.median(m["median_step_tokens_per_second"] for m in metrics)
             for run, metrics in runs.items()}
@@ -208,6 +215,7 @@ def main() -> None:
               f"{speed[setting, caps] / plain[precision, caps][0]:.2f}× | {step[setting, caps]:,.1f} | "
               f"{step[setting, caps] / plain[precision, caps][1]:.2f}× | "
               f"{speed[setting, caps] * flops / 1e9 / peaks[precision]:.1%} | "
+              f"{statistics.median(m['system_cpu_share'] for m in metrics):.1%} | "
               f"{', '.join(str(m['final_train_loss']) for m in metrics)} | "
               f"{', '.join(str(m['eval_loss']) for m in metrics)} |")
     if ("bf16", "") in speed:
