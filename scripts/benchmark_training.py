@@ -133,9 +133,9 @@ def one_run(args) -> None:
             training.TerminalProgress = StepTimes
             metrics = training.train_lora(args.base, examples, val[:1], train, model, adapter, Path(tmp) / "work").metrics
             metrics["median_step_tokens_per_second"] = median_step_speed(steps)
-        end = resource.getrusage(resource.RUSAGE_SELF)
-        kernel = end.ru_stime - start.ru_stime
-        metrics["system_cpu_share"] = kernel / max(kernel + end.ru_utime - start.ru_utime, 1e-9)
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        user, kernel = used.ru_utime - start.ru_utime, used.ru_stime - start.ru_stime
+        metrics["system_cpu_share"] = kernel / (user + kernel)
         metrics["eval_loss"] = eval_loss(adapter, val, config.infer, model)
     import torch
 
