@@ -7,10 +7,11 @@ the relative tolerance (with the largest relative difference and where), or diff
     python scripts/check_reproduction.py --rev v1 --rtol 0.01
 
 Exits with an error only when a value differs by more than the tolerance. Timings, memory and throughput are the
-machine's, not the run's, and are left out. The committed CPU configuration (fp32) is bit-identical on CPUs with
-AVX-512 with or without AMX at the same thread count; a CPU without AVX-512 differed in the last digits of
-perplexities and losses (docs/gpu-and-machines.md, "Reproducibility"). bf16, other thread counts, other library
-versions and GPUs need a tolerance of their own.
+machine's, not the run's, and are left out. The committed CPU configuration (fp32) is bit-identical on one vendor's
+CPUs with AVX-512 at the same thread count, as measured: an Intel CPU with and without its AMX, an AMD Zen 4 and a
+Zen 5. Between Intel and AMD the base model's perplexities differed in their last digits (--rtol 3e-6), and a CPU
+without AVX-512 in the last digits of perplexities and losses (docs/gpu-and-machines.md, "Reproducibility"). bf16,
+other thread counts, other library versions and GPUs need a tolerance of their own.
 """
 
 import argparse
