@@ -259,7 +259,7 @@ def test_experiment_on_another_size_reruns_only_training_side(reproduced):
     _commit(project, "repro")
     log = _run(["dvc", "exp", "run", "-S", "train.size=24"], project)
     ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
-    assert {"train", "infer@finetuned", "baselines"} <= ran
+    assert {"check_params", "train", "infer@finetuned", "baselines"} <= ran
     # score and plot run unless the new predictions hash the same; the shared side never reruns. build_tasks reruns
     # (train.size names the articles that tasks.neighbours draws candidates from) and, without candidates, writes the
     # same task files: so the base model's answers come from the cache.
@@ -267,6 +267,29 @@ def test_experiment_on_another_size_reruns_only_training_side(reproduced):
     assert json.loads((project / "metrics" / "train.json").read_text())["train_articles"] == 24
     diff = _run(["dvc", "metrics", "diff"], project)
     assert "train_articles" in diff
+
+
+def test_a_bad_param_fails_first_and_costs_no_outputs(reproduced):
+    """DVC removes a stage's outputs before its command runs: the check stage runs before every other stage, so a
+    bad value passed with -S stops the run there and the trained adapter survives. train.size=0 after a run with
+    another size: DVC's run cache would restore a cached check for it (its key leaves out params named `size`)."""
+    project = reproduced
+    adapter = (project / "models/adapter/adapter_model.safetensors").read_bytes()
+    params = (project / "params.yaml").read_text()
+    for override, message in (("train.lr=abc", "param train.lr must be a number >= 0.0, got 'abc'"),
+                              ("train.size=0", "param train.size must be an integer >= 1, got 0")):
+        done = subprocess.run(["dvc", "exp", "run", "-S", override], cwd=project, capture_output=True, text=True,
+                              env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+        log = done.stdout + done.stderr
+        (project / "params.yaml").write_text(params)  # a failed `dvc exp run` leaves its values in params.yaml
+        assert done.returncode != 0 and f"error: {message}" in log, log[-2000:]
+        ran = {line.split("'")[1] for line in log.splitlines() if line.startswith(("Running stage", "Stage '"))}
+        assert ran == {"check_params"}, log[-2000:]
+        assert (project / "models/adapter/adapter_model.safetensors").read_bytes() == adapter
+        assert (project / "metrics/train.json").exists() and (project / "metrics/curves/metrics.json").exists()
+    # With the params back, the check's output is all that is missing, and its bytes leave `fetch` as it was.
+    log = _run(["dvc", "repro"], project)
+    assert [line for line in log.splitlines() if line.startswith("Running stage")] == ["Running stage 'check_params':"]
 
 
 def test_size_study_runs_one_experiment_per_size_and_seed_on_one_test_set(reproduced, study_runs, tmp_path):
@@ -304,7 +327,8 @@ def test_size_study_runs_one_experiment_per_size_and_seed_on_one_test_set(reprod
     for name in ("size-16-seed-3407", "size-32-seed-3407"):
         log = _run(["dvc", "queue", "logs", name], project)
         ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
-        assert ran and ran <= {"build_tasks", "train", "infer@finetuned", "baselines", "score", "plot", "report"}, (
+        assert ran and ran <= {"check_params", "build_tasks", "train", "infer@finetuned", "baselines", "score", "plot",
+                               "report"}, (
             name, ran)
     # Collecting again after the study's outputs were committed on top finds the same runs.
     _commit(project, "study outputs")

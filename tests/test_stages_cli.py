@@ -33,6 +33,7 @@ def run_fetch(tmp_path: Path, **changes) -> subprocess.CompletedProcess:
 
 # Each stage with arguments naming inputs that do not exist: a stage that gets past its params fails differently.
 STAGES = {
+    "check_params": ["--out", "params.ok"],
     "fetch": ["--out", "raw", "--cache", "cache", "--report", "data.json"],
     "build_tasks": ["--articles", "articles.jsonl", "--splits", "split", "--tasks", "tasks", "--report", "s.json"],
     "base_model": ["--pool", "pool.jsonl", "--out", "base"],
@@ -53,6 +54,11 @@ STAGES = {
         ("build_tasks", {"split__exclude_types": ["Blog"]}, "param split.exclude_types must list some (not all) of"),
         ("fetch", {"data__sorce": "file"}, "param data.sorce is not a parameter; did you mean data.source?"),
         ("baselines", {"train__lora__alpah": 8}, "param train.lora.alpah is not a parameter; did you mean train.lora.alpha?"),
+        # The first stage checks every group: each of these fails there, before any stage that reads it.
+        ("check_params", {"train__lr": "abc"}, "param train.lr must be a number >= 0.0, got 'abc'"),
+        ("check_params", {"model__load_in_4bit": True}, "needs a CUDA GPU"),
+        ("check_params", {"infer__label_method": "guess"}, "param infer.label_method must be one of"),
+        ("check_params", {"score__bootstrap_resamples": 0}, "param score.bootstrap_resamples must be"),
     ],
 )
 def test_bad_param_fails_before_any_work_with_one_line(tmp_path, stage, changes, message):
@@ -63,6 +69,18 @@ def test_bad_param_fails_before_any_work_with_one_line(tmp_path, stage, changes,
     assert done.stderr.startswith("error: ") and message in done.stderr, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert [path.name for path in tmp_path.iterdir()] == ["params.yaml"]
+
+
+def test_check_params_writes_the_same_bytes_for_any_good_params(tmp_path):
+    """fetch depends on check_params' output only to run after it: a change of params must not change that file."""
+    written = []
+    for changes in ({}, {"train__lr": 0.002, "data__n_articles": 300}):
+        write_params(tmp_path, **changes)
+        done = subprocess.run([sys.executable, str(REPO / "stages/check_params.py"), "--out", "ok"], cwd=tmp_path,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        written.append((tmp_path / "ok").read_bytes())
+    assert written[0] == written[1] and written[0]
 
 
 def test_a_stage_reads_only_its_groups(tmp_path):

@@ -1,9 +1,10 @@
 """The pipeline's parameters as frozen dataclasses: each field's meaning, type and checks in one place.
 
 Values live in conf/ (Hydra config groups); DVC composes them into params.yaml on every `dvc exp run`
-(docs/configuration.md). Stages read params.yaml with `load_config(*groups)`, naming the groups their
-dvc.yaml `params:` lists: only those are checked, so a bad train.size does not stop `fetch`. Bad values
-fail before any work with one line naming the param and the fix.
+(docs/configuration.md). The first stage, check_params, checks every group before DVC runs any other (and so
+before it removes their outputs); each stage reads params.yaml again with `load_config(*groups)`, naming the
+groups its dvc.yaml `params:` lists, and checks only those, so a stage run on its own is not stopped by a bad
+value it does not read. Bad values fail with one line naming the param and the fix.
 """
 
 import dataclasses
