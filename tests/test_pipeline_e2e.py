@@ -59,6 +59,11 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
+def _stages(log: str, starts: tuple[str, ...] = ("Running stage",)) -> set[str]:
+    """The stages a DVC log names on lines that start so: by default the ones it ran."""
+    return {line.split("'")[1] for line in log.splitlines() if line.startswith(starts)}
+
+
 def _commit(project: Path, message: str) -> None:
     _run(["git", "add", "-A"], project)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message, "--allow-empty"], project)
@@ -258,7 +263,7 @@ def test_experiment_on_another_size_reruns_only_training_side(reproduced):
     project = reproduced
     _commit(project, "repro")
     log = _run(["dvc", "exp", "run", "-S", "train.size=24"], project)
-    ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
+    ran = _stages(log)
     assert {"check_params", "train", "infer@finetuned", "baselines"} <= ran
     # score and plot run unless the new predictions hash the same; the shared side never reruns. build_tasks reruns
     # (train.size names the articles that tasks.neighbours draws candidates from) and, without candidates, writes the
@@ -283,7 +288,7 @@ def test_a_bad_param_fails_first_and_costs_no_outputs(reproduced):
         log = done.stdout + done.stderr
         (project / "params.yaml").write_text(params)  # a failed `dvc exp run` leaves its values in params.yaml
         assert done.returncode != 0 and f"error: {message}" in log, log[-2000:]
-        ran = {line.split("'")[1] for line in log.splitlines() if line.startswith(("Running stage", "Stage '"))}
+        ran = _stages(log, ("Running stage", "Stage '"))  # run, or restored from the run cache
         assert ran == {"check_params"}, log[-2000:]
         assert (project / "models/adapter/adapter_model.safetensors").read_bytes() == adapter
         assert (project / "metrics/train.json").exists() and (project / "metrics/curves/metrics.json").exists()
@@ -326,7 +331,7 @@ def test_size_study_runs_one_experiment_per_size_and_seed_on_one_test_set(reprod
     # from the cache.
     for name in ("size-16-seed-3407", "size-32-seed-3407"):
         log = _run(["dvc", "queue", "logs", name], project)
-        ran = {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage")}
+        ran = _stages(log)
         assert ran and ran <= {"check_params", "build_tasks", "train", "infer@finetuned", "baselines", "score", "plot",
                                "report"}, (
             name, ran)
