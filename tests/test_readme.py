@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from ruamel.yaml import YAML
 
 from pressft.config import compose, load_config
@@ -259,12 +260,21 @@ def test_real_study_largest_point_is_the_recorded_run():
         assert largest[task]["base"] == comparison[task]["base"], task
 
 
-def test_recorded_real_run_is_the_committed_preset():
-    """The recorded run's params are what `-S preset=real` composes from today's conf/ (a param added since, with its
-    default, may be missing from the record; none may differ), so a change to the preset shows the record stale."""
-    recorded = YAML(typ="safe").load((PRESET_RUN / "params.yaml").read_text())
+# The recorded runs of the `real` preset on the shared articles: their folder, and the -S each ran with besides the
+# preset and data.path (the record on the default split; the same recipe on two other splits, nothing chosen on them).
+REAL_RUNS = {PRESET_RUN: [],
+             **{REPO / f"study/real-articles/split-seed-{seed}": [f"split.seed={seed}"] for seed in (1, 2)}}
+
+
+@pytest.mark.parametrize(("run", "overrides"), REAL_RUNS.items(), ids=[run.name for run in REAL_RUNS])
+def test_recorded_real_runs_are_the_committed_preset(run: Path, overrides: list[str]):
+    """A recorded run's params are what `-S preset=real` (and its own overrides) composes from today's conf/ (a param
+    added since, with its default, may be missing from the record; none may differ), so a change to the preset shows
+    the record stale."""
+    recorded = YAML(typ="safe").load((run / "params.yaml").read_text())
     path = recorded["data"]["path"]
-    composed = YAML(typ="safe").load(compose(["preset=real", f"data.path={path}"], conf_dir=REPO / "conf"))
+    composed = YAML(typ="safe").load(
+        compose(["preset=real", f"data.path={path}", *overrides], conf_dir=REPO / "conf"))
 
     def differences(record, now, where=""):
         if isinstance(record, dict) and isinstance(now, dict):
@@ -274,19 +284,45 @@ def test_recorded_real_run_is_the_committed_preset():
     assert differences(recorded, composed) == []
 
 
+def _cells(run: Path, task: str) -> list[str]:
+    """A recorded run's row of a real-articles table: fine-tuned [95% CI], base, best baseline's score, fine-tuned −
+    base [95% CI] verdict, fine-tuned − best baseline [95% CI] verdict."""
+    comparison = json.loads((run / "comparison.json").read_text())[task]
+    finetuned = json.loads((run / "finetuned.json").read_text())[task]
+    low, high = (finetuned[f"{comparison['metric']}_ci_{end}"] for end in ("low", "high"))
+
+    def difference(diff: dict) -> str:
+        return f"{diff['diff']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] {diff['verdict']}"
+
+    return [f"{comparison['finetuned']:.3f} [{low:.3f}, {high:.3f}]", f"{comparison['base']:.3f}",
+            f"{comparison['best_baseline_value']:.3f}", difference(comparison["finetuned_minus_base"]),
+            difference(comparison["finetuned_minus_best_baseline"])]
+
+
 def test_readme_real_articles_table_copies_the_recorded_run():
     """The README's real-articles table (fine-tuned score and interval, base, best baseline, fine-tuned − base) is the
     recorded run's metrics, so the two cannot drift apart."""
-    comparison = json.loads((PRESET_RUN / "comparison.json").read_text())
-    finetuned = json.loads((PRESET_RUN / "finetuned.json").read_text())
     readme = _rows(README.read_text(encoding="utf-8"))
     tasks = _real_articles_rows(readme)
     assert sorted(tasks) == sorted(TASKS)
     for task, key in tasks.items():
-        cell, metric = comparison[task], comparison[task]["metric"]
-        low, high = finetuned[task][f"{metric}_ci_low"], finetuned[task][f"{metric}_ci_high"]
-        assert readme[key][0] == f"{cell['finetuned']:.3f} [{low:.3f}, {high:.3f}]", task
-        assert readme[key][1] == f"{cell['base']:.3f}", task
-        assert readme[key][2].split()[-1] == f"{cell['best_baseline_value']:.3f}", task
-        diff = cell["finetuned_minus_base"]
-        assert readme[key][3] == f"{diff['diff']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}]", task
+        finetuned, base, best, minus_base, _ = _cells(PRESET_RUN, task)
+        assert readme[key][:2] == [finetuned, base], task
+        assert readme[key][2].split()[-1] == best, task
+        assert readme[key][3] == minus_base.rsplit(" ", 1)[0], task
+
+
+SPLIT_ROW = re.compile(r"^(\w+), split seed (\d+)$")
+
+
+def test_split_table_copies_the_recorded_runs():
+    """docs/data-sources.md's table of the preset on the default and other splits (rows "title, split seed 42") copies
+    each recorded run's metrics, one row per task and run."""
+    runs = {str(YAML(typ="safe").load((run / "params.yaml").read_text())["split"]["seed"]): run for run in REAL_RUNS}
+    rows = {match.groups(): cells for key, cells in _rows((REPO / "docs/data-sources.md").read_text()).items()
+            if (match := SPLIT_ROW.match(key))}
+    assert sorted(rows) == sorted((task, seed) for task in TASKS for seed in runs)
+    for (task, seed), cells in rows.items():
+        finetuned, base, best, minus_base, minus_best = _cells(runs[seed], task)
+        assert cells[:2] == [finetuned, base] and cells[2].split()[-1] == best, (task, seed)
+        assert cells[3:] == [minus_base, minus_best], (task, seed)
