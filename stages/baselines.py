@@ -1,5 +1,5 @@
-"""Stage baselines: lead words, majority type, TF-IDF classifiers and nearest-neighbour tags as models of the
-comparison, trained on the same training articles as the LLM; one predictions file per baseline."""
+"""Stage baselines: lead words, majority type, TF-IDF classifiers and the nearest articles' tags and type as models of
+the comparison, trained on the same training articles as the LLM; one predictions file per baseline."""
 
 import argparse
 import time

@@ -21,6 +21,7 @@ from pressft.evaluation.baselines import (
     first_sentence,
     fit_and_predict,
     lead_words,
+    nearest_labels,
     nearest_tags,
     majority_label,
     lead_rule,
@@ -149,7 +150,7 @@ def test_records_have_the_llm_format_one_per_test_example_and_covered_task():
     predictions, choices = fit_and_predict(train, val, test)
     # Which baseline answers which task comes from the tasks' baseline families.
     assert covers() == {"baseline-lead": ("summarization", "title"), "baseline-tfidf": ("tags", "type"),
-                        "baseline-nearest": ("tags",), "baseline-majority": ("type",)}
+                        "baseline-nearest": ("tags", "type"), "baseline-majority": ("type",)}
     assert set(predictions) == set(covers())
     test_ids = [e["id"] for e in test if e["task"] == "type"]
     for name, records in predictions.items():
@@ -171,13 +172,15 @@ def test_records_have_the_llm_format_one_per_test_example_and_covered_task():
         "baseline-lead": 6, "baseline-majority": 0, "baseline-tfidf": 0, "baseline-nearest": 0}
 
 
-def test_tfidf_type_separates_classes_and_majority_answers_the_training_majority():
+def test_tfidf_and_nearest_type_separate_classes_and_majority_answers_the_training_majority():
     train, val, test = examples(corpus("train", 4)), examples(corpus("val", 1)), examples(corpus("test", 2))
     predictions, choices = fit_and_predict(train, val, test)
-    assert choices["type"] == {"majority": "Press Release", "tfidf_val_macro_f1": 1.0}
-    typed = [r for r in predictions["baseline-tfidf"] if r["task"] == "type"]
-    assert [r["prediction"] for r in typed] == [r["reference"] for r in typed]
-    assert {r["reference"] for r in typed} == {"Press Release", "Speech"}
+    assert choices["type"] == {"majority": "Press Release", "tfidf_val_macro_f1": 1.0, "nearest_k": 1,
+                               "nearest_val_macro_f1": 1.0}
+    for name in ("baseline-tfidf", "baseline-nearest"):
+        typed = [r for r in predictions[name] if r["task"] == "type"]
+        assert [r["prediction"] for r in typed] == [r["reference"] for r in typed]
+        assert {r["reference"] for r in typed} == {"Press Release", "Speech"}
     assert {r["prediction"] for r in predictions["baseline-majority"]} == {"Press Release"}
 
 
@@ -186,7 +189,8 @@ def test_nearest_copies_the_tags_of_the_article_sharing_the_vocabulary():
                       article("b", "battery", 1), article("c", "speech", 1)])
     predictions, _ = fit_and_predict(train, examples([article("v", "battery", 2)]),
                                      examples([article("t", "racing", 2, tags=["Motorsport"])]))
-    assert [r["prediction"] for r in predictions["baseline-nearest"]] == ["Motorsport, Track Days"]
+    assert [(r["task"], r["prediction"]) for r in predictions["baseline-nearest"]] == [
+        ("tags", "Motorsport, Track Days"), ("type", "Press Release")]
 
 
 def test_nearest_with_k_answers_the_tags_most_of_the_k_nearest_articles_carry():
@@ -196,6 +200,32 @@ def test_nearest_with_k_answers_the_tags_most_of_the_k_nearest_articles_carry():
     assert nearest_tags(train, tags, query) == ["BMW M, Golf"]  # k=1: the nearest article's tags
     assert nearest_tags(train, tags, query, k=3) == ["BMW M, MINI"]  # 2 of 3 votes, case-folded; as the nearer spells
     assert nearest_tags(train, [["A"], ["B"], ["C"], ["D"]], query, k=3) == ["A"]  # no majority: the nearest's tags
+
+
+def test_nearest_labels_answers_the_label_most_of_the_k_nearest_carry_the_nearer_on_a_tie():
+    train = np.array([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.0, 1.0]])  # nearest to the query in order
+    query = np.array([[1.0, 0.0]])
+    labels = ["Speech", "Press Release", "Press Release", "Press Kit", "Speech"]
+    assert nearest_labels(train, labels, query) == ["Speech"]  # k=1: the nearest article's label
+    assert nearest_labels(train, labels, query, k=3) == ["Press Release"]  # 2 of 3
+    assert nearest_labels(train, labels, query, k=4) == ["Press Release"]  # 2 of 4 against 1 and 1
+    # A tie goes to the label of the nearer article: 1 and 1 at k=2; Speech and Press Release 2 each of all 5 (k=9)
+    assert nearest_labels(train, ["Press Kit", "Speech", "Speech", "Press Kit", "Speech"], query, k=2) == ["Press Kit"]
+    assert nearest_labels(train, labels, query, k=9) == ["Speech"]
+
+
+def test_nearest_type_chooses_k_on_validation_and_records_it():
+    # The validation and test articles lie where the first training article does (its label, Speech, is the odd one).
+    train = [{"input": name, "answer": label} for name, label in zip("abcde", ["Speech", "Press Release",
+                                                                         "Press Release", "Press Kit", "Speech"])]
+    rows = np.array([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.0, 1.0]])
+    val = [{"input": "v", "reference": "Press Release"}]
+    test = [{"input": "t", "reference": "Speech"}]
+    vectors = _Vectors({**dict(zip("abcde", rows, strict=True)), "v": rows[0], "t": rows[0]})
+    predicted, chosen = FITTERS["baseline-nearest", "label"].fit(REGISTRY["type"], TaskData(train, val, test, vectors))
+    # Validation macro-F1: k=1 answers Speech (0.0); k=3, 5 and 7 answer Press Release (1.0): the smallest of these.
+    assert chosen == {"nearest_k": 3, "nearest_val_macro_f1": 1.0}
+    assert predicted == ["Press Release"]
 
 
 def test_agreeing_line_is_the_line_with_the_most_f1_against_all_lines_the_first_of_equals():
@@ -292,9 +322,9 @@ def test_stage_writes_four_prediction_files_and_the_choices(tmp_path, normalised
 
     done = _stage(tmp_path, 12)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("\n") == 5 and "baseline-nearest: 8 predictions (tags)" in done.stdout
+    assert done.stdout.count("\n") == 5 and "baseline-nearest: 16 predictions (tags, type)" in done.stdout
     counts = {path.stem: len(path.read_text().splitlines()) for path in (tmp_path / "predictions").glob("*.jsonl")}
-    assert counts == {"baseline-lead": 16, "baseline-majority": 8, "baseline-tfidf": 16, "baseline-nearest": 8}
+    assert counts == {"baseline-lead": 16, "baseline-majority": 8, "baseline-tfidf": 16, "baseline-nearest": 16}
     choices = json.loads((tmp_path / "metrics" / "b.json").read_text())
     assert choices["train_articles"] == 12 and set(choices) == {"train_articles", *REGISTRY}
 

@@ -232,6 +232,13 @@ def test_each_best_baseline_says_what_it_answered_with(report):
     assert "The best baseline answers" not in tags  # no baseline compared on tags here
 
 
+def test_the_nearest_type_baseline_names_its_k():
+    assert method("baseline-nearest", "type", {"type": {"nearest_k": 1}}) == (
+        "the label of the nearest training article (TF-IDF)")
+    assert method("baseline-nearest", "type", {"type": {"nearest_k": 5}}) == (
+        "the label most of the 5 nearest training articles (TF-IDF) carry")
+
+
 def test_the_nearest_baseline_names_its_rule():
     chosen = {"nearest_rule": "vote", "nearest_k": 1}
     assert method("baseline-nearest", "tags", {"tags": chosen}) == "the tags of the nearest training article (TF-IDF)"

@@ -147,7 +147,7 @@ def test_a_fifth_task_gets_its_baselines_its_balance_its_figure_and_its_report_b
 @pytest.mark.parametrize(("declared", "message"), [
     (dict(baselines=("baseline-lead",)),
      "task 'length' declares baseline-lead, which has no fitter for label tasks; declare one of baseline-majority, "
-     "baseline-tfidf or add one to evaluation.baselines.FITTERS"),
+     "baseline-tfidf, baseline-nearest or add one to evaluation.baselines.FITTERS"),
     (dict(kind="text", headline="rouge1", labels=(), baselines=("baseline-lead",)),
      "task 'length' declares baseline-lead but no lead= (the word counts to try and the ROUGE to choose by); give it "
      "a LeadRule in pressft.tasks"),

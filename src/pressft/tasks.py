@@ -184,8 +184,8 @@ REGISTRY: dict[str, Task] = {task.name: task for task in (
          context=("summary",), reference=lambda article: article["tags"],
          baselines=("baseline-tfidf", "baseline-nearest"), nouns=("tag", "tags")),
     Task("type", "Type classification", ("type",), lambda article: article["type"], "label", "macro_f1",
-         context=("summary",), labels=ARTICLE_TYPES, baselines=("baseline-majority", "baseline-tfidf"),
-         nouns=("type", "types")),
+         context=("summary",), labels=ARTICLE_TYPES,
+         baselines=("baseline-majority", "baseline-tfidf", "baseline-nearest"), nouns=("type", "types")),
 )}
 # Every article has these: the id comes from the URL, the content is every task's input, the type stratifies the
 # splits, and the date tells apart same-titled articles (monthly reports) when duplicates are removed.

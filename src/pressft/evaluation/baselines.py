@@ -1,9 +1,10 @@
-"""Simple baselines as "models" of the comparison: lead words, majority class, TF-IDF classifiers, nearest neighbour.
+"""Simple baselines as "models" of the comparison: lead words, majority class, TF-IDF classifiers, nearest neighbours.
 
 A fine-tuned model's score means little on its own: on the reference study's data the first 45 words
 of an article score about as well as its fine-tuned summaries, the tags of the most similar training
 article about as well as its generated tags, and always answering the majority type beats it on
-accuracy. Each baseline here is trained on the same training articles as the LLM (pool examples with
+accuracy. Where the prompt offers the similar articles' types (tasks.neighbours), the base model answers the
+first one offered, the nearest article's type, nearly always: that type is a baseline of its own. Each baseline here is trained on the same training articles as the LLM (pool examples with
 rank < train.size), tunes its one free setting on the validation examples, and writes prediction
 records in the LLM's format ({id, task, reference, prediction}) so the scorer scores them unchanged.
 
@@ -41,6 +42,9 @@ TAG_THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 11))
 # idiosyncratic tags; odd k so a majority is never a tie); or the whole tag line of the one of the k nearest that
 # agrees most with the others (a line the house actually wrote, where a vote can mix lines into one nobody wrote).
 NEAREST_RULES = (("vote", 1), ("vote", 3), ("vote", 5), ("vote", 7), ("agree", 3), ("agree", 5), ("agree", 7))
+# For a label task, the k whose nearest articles' majority label is answered, tried in this order (a tie keeps the
+# smaller): k=1 is the nearest article's label, which is what a prompt offering the neighbours' labels puts first.
+NEAREST_LABEL_K = (1, 3, 5, 7)
 SEED = 0
 # Sentence end: . ! or ? (and any closing quote or bracket) before whitespace. Abbreviations
 # ("Dr. Smith", "approx. 40") end a "sentence" too: good enough for a baseline, and no tokenizer data to fetch.
@@ -224,6 +228,14 @@ def nearest_tags(train_features, train_tags: list[list[str]], features, k: int =
     return answers
 
 
+def nearest_labels(train_features, train_labels: list[str], features, k: int = 1) -> list[str]:
+    """For each row of `features`, the label most of its k most similar training articles carry (TF-IDF cosine): the
+    nearest article's label at k=1; on a tie, the tied label of the nearer article."""
+    # most_common sorts by count only and keeps insertion order among equal counts: here, the order of nearness.
+    return [Counter(train_labels[row] for row in rows).most_common(1)[0][0]
+            for rows in nearest(train_features, features, k)]
+
+
 # ------------------------------------------------------------------ the fitters, by baseline and task kind
 
 
@@ -277,10 +289,26 @@ def _nearest(task: Task, data: TaskData) -> tuple[list[str], dict[str, Any]]:
         "nearest_rule": rule, "nearest_k": k, "nearest_val_f1": score}
 
 
+def _nearest_label(task: Task, data: TaskData) -> tuple[list[str], dict[str, Any]]:
+    train_features, train_labels = data.features(data.train), [e["answer"] for e in data.train]
+    val_features, references = data.features(data.val), [e["reference"] for e in data.val]
+    scores = [(type_scores(nearest_labels(train_features, train_labels, val_features, k), references,
+                           task.labels)["macro_f1"], k) for k in NEAREST_LABEL_K]
+    score, k = max(scores, key=lambda choice: choice[0])  # tie: the smaller k
+    return nearest_labels(train_features, train_labels, data.features(data.test), k), {
+        "nearest_k": k, "nearest_val_macro_f1": score}
+
+
 def _lead_method(chosen: dict[str, Any]) -> str:
     if chosen.get("rule") == "first_sentence":
         return "the article's first sentence"
     return f"the article's first {_lead_k(chosen)} words"
+
+
+def _nearest_label_method(chosen: dict[str, Any]) -> str:
+    if chosen["nearest_k"] == 1:
+        return "the label of the nearest training article (TF-IDF)"
+    return f"the label most of the {chosen['nearest_k']} nearest training articles (TF-IDF) carry"
 
 
 def _nearest_method(chosen: dict[str, Any]) -> str:
@@ -312,6 +340,7 @@ FITTERS: dict[tuple[str, str], Fitter] = {
     ("baseline-tfidf", "set"): Fitter(_set_classifier, reads_features=True, method=lambda chosen: (
         f"TF-IDF + one-vs-rest logistic regression, the tags whose probability reaches {chosen['threshold']:g}")),
     ("baseline-nearest", "set"): Fitter(_nearest, reads_features=True, method=_nearest_method),
+    ("baseline-nearest", "label"): Fitter(_nearest_label, reads_features=True, method=_nearest_label_method),
 }
 
 
