@@ -4,9 +4,10 @@ A fine-tuned model's score means little on its own: on the reference study's dat
 of an article score about as well as its fine-tuned summaries, the tags of the most similar training
 article about as well as its generated tags, and always answering the majority type beats it on
 accuracy. Where the prompt offers the similar articles' types (tasks.neighbours), the base model answers the
-first one offered, the nearest article's type, nearly always: that type is a baseline of its own. Each baseline here is trained on the same training articles as the LLM (pool examples with
-rank < train.size), tunes its one free setting on the validation examples, and writes prediction
-records in the LLM's format ({id, task, reference, prediction}) so the scorer scores them unchanged.
+first one offered, the nearest article's type, nearly always: that type is a baseline of its own. Each baseline here
+is trained on the same training articles as the LLM (pool examples with rank < train.size), tunes its one free
+setting on the validation examples, and writes prediction records in the LLM's format ({id, task, reference,
+prediction}) so the scorer scores them unchanged.
 
 A task names its baselines in the registry (pressft.tasks); FITTERS says how each baseline answers a task of each kind.
 """
@@ -279,7 +280,7 @@ def _set_classifier(task: Task, data: TaskData) -> tuple[list[str], dict[str, An
     return predictions, {"labels": len(tagger.binarizer.classes_), "threshold": threshold, "tfidf_val_f1": score}
 
 
-def _nearest(task: Task, data: TaskData) -> tuple[list[str], dict[str, Any]]:
+def _nearest_set(task: Task, data: TaskData) -> tuple[list[str], dict[str, Any]]:
     train_features, train_sets = data.features(data.train), [e["reference"] for e in data.train]
     val_features, references = data.features(data.val), [e["reference"] for e in data.val]
     scores = [(tag_scores(nearest_tags(train_features, train_sets, val_features, k, rule), references)["f1"], rule, k)
@@ -311,7 +312,7 @@ def _nearest_label_method(chosen: dict[str, Any]) -> str:
     return f"the label most of the {chosen['nearest_k']} nearest training articles (TF-IDF) carry"
 
 
-def _nearest_method(chosen: dict[str, Any]) -> str:
+def _nearest_set_method(chosen: dict[str, Any]) -> str:
     k = chosen["nearest_k"]
     if chosen["nearest_rule"] == "agree":
         return f"the tag line of the one of the {k} nearest training articles (TF-IDF) that agrees most with the others"
@@ -339,7 +340,7 @@ FITTERS: dict[tuple[str, str], Fitter] = {
                                         method=lambda chosen: "TF-IDF + class-balanced logistic regression"),
     ("baseline-tfidf", "set"): Fitter(_set_classifier, reads_features=True, method=lambda chosen: (
         f"TF-IDF + one-vs-rest logistic regression, the tags whose probability reaches {chosen['threshold']:g}")),
-    ("baseline-nearest", "set"): Fitter(_nearest, reads_features=True, method=_nearest_method),
+    ("baseline-nearest", "set"): Fitter(_nearest_set, reads_features=True, method=_nearest_set_method),
     ("baseline-nearest", "label"): Fitter(_nearest_label, reads_features=True, method=_nearest_label_method),
 }
 
