@@ -326,3 +326,31 @@ def test_split_table_copies_the_recorded_runs():
         finetuned, base, best, minus_base, minus_best = _cells(runs[seed], task)
         assert cells[:2] == [finetuned, base] and cells[2].split()[-1] == best, (task, seed)
         assert cells[3:] == [minus_base, minus_best], (task, seed)
+
+
+NEAREST_TYPE_ROW = re.compile(r"(?:the record \()?split seed (\d+)\)?|CPU default .*")
+
+
+def test_nearest_type_table_copies_the_recorded_runs():
+    """docs/data-sources.md's table of the nearest articles' type (rows "split seed 1", "CPU default ...") copies what
+    validation chose, the nearest type's and TF-IDF's test macro-F1 and the difference from the best type baseline of
+    each recorded run and of the committed default's metrics."""
+    runs = {str(YAML(typ="safe").load((run / "params.yaml").read_text())["split"]["seed"]): run for run in REAL_RUNS}
+    rows = {key: cells for key, cells in _rows((REPO / "docs/data-sources.md").read_text()).items()
+            if NEAREST_TYPE_ROW.fullmatch(key)}
+    assert len(rows) == len(runs) + 1
+    for key, cells in rows.items():
+        seed = NEAREST_TYPE_ROW.fullmatch(key).group(1)
+        folder = runs[seed] if seed else REPO / "metrics"
+        chosen = json.loads((folder / "baselines.json").read_text())["type"]
+        scores = {name: json.loads((folder / f"baseline-{name}.json").read_text())["type"]["macro_f1"]
+                  for name in ("nearest", "tfidf")}
+        assert cells[:3] == [f"k={chosen['nearest_k']} ({chosen['nearest_val_macro_f1']:.3f})",
+                             f"{scores['nearest']:.3f}", f"{scores['tfidf']:.3f}"], key
+        comparison = json.loads((folder / "comparison.json").read_text())["type"]
+        best = {"baseline-tfidf": "TF-IDF", "baseline-nearest": "nearest"}[comparison["best_baseline"]]
+        assert cells[3].strip("*").startswith(best), key
+        if seed:
+            diff = comparison["finetuned_minus_best_baseline"]
+            assert f"{diff['diff']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] {diff['verdict']}" in \
+                cells[3].replace("−", "-"), key
