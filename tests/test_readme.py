@@ -284,19 +284,25 @@ def test_recorded_real_runs_are_the_committed_preset(run: Path, overrides: list[
     assert differences(recorded, composed) == []
 
 
+def _runs_by_split_seed() -> dict[str, Path]:
+    """{split.seed as written in the docs' tables: the recorded run's folder}."""
+    return {str(YAML(typ="safe").load((run / "params.yaml").read_text())["split"]["seed"]): run for run in REAL_RUNS}
+
+
+def _difference(diff: dict) -> str:
+    """A paired difference as the tables write it: "+0.113 [+0.000, +0.338] tie"."""
+    return f"{diff['diff']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] {diff['verdict']}"
+
+
 def _cells(run: Path, task: str) -> list[str]:
     """A recorded run's row of a real-articles table: fine-tuned [95% CI], base, best baseline's score, fine-tuned −
     base [95% CI] verdict, fine-tuned − best baseline [95% CI] verdict."""
     comparison = json.loads((run / "comparison.json").read_text())[task]
     finetuned = json.loads((run / "finetuned.json").read_text())[task]
     low, high = (finetuned[f"{comparison['metric']}_ci_{end}"] for end in ("low", "high"))
-
-    def difference(diff: dict) -> str:
-        return f"{diff['diff']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] {diff['verdict']}"
-
     return [f"{comparison['finetuned']:.3f} [{low:.3f}, {high:.3f}]", f"{comparison['base']:.3f}",
-            f"{comparison['best_baseline_value']:.3f}", difference(comparison["finetuned_minus_base"]),
-            difference(comparison["finetuned_minus_best_baseline"])]
+            f"{comparison['best_baseline_value']:.3f}", _difference(comparison["finetuned_minus_base"]),
+            _difference(comparison["finetuned_minus_best_baseline"])]
 
 
 def test_readme_real_articles_table_copies_the_recorded_run():
@@ -318,7 +324,7 @@ SPLIT_ROW = re.compile(r"^(\w+), split seed (\d+)$")
 def test_split_table_copies_the_recorded_runs():
     """docs/data-sources.md's table of the preset on the default and other splits (rows "title, split seed 42") copies
     each recorded run's metrics, one row per task and run."""
-    runs = {str(YAML(typ="safe").load((run / "params.yaml").read_text())["split"]["seed"]): run for run in REAL_RUNS}
+    runs = _runs_by_split_seed()
     rows = {match.groups(): cells for key, cells in _rows((REPO / "docs/data-sources.md").read_text()).items()
             if (match := SPLIT_ROW.match(key))}
     assert sorted(rows) == sorted((task, seed) for task in TASKS for seed in runs)
@@ -335,7 +341,7 @@ def test_nearest_type_table_copies_the_recorded_runs():
     """docs/data-sources.md's table of the nearest articles' type (rows "split seed 1", "CPU default ...") copies what
     validation chose, the nearest type's and TF-IDF's test macro-F1 and the difference from the best type baseline of
     each recorded run and of the committed default's metrics."""
-    runs = {str(YAML(typ="safe").load((run / "params.yaml").read_text())["split"]["seed"]): run for run in REAL_RUNS}
+    runs = _runs_by_split_seed()
     rows = {key: cells for key, cells in _rows((REPO / "docs/data-sources.md").read_text()).items()
             if NEAREST_TYPE_ROW.fullmatch(key)}
     assert len(rows) == len(runs) + 1
@@ -351,6 +357,4 @@ def test_nearest_type_table_copies_the_recorded_runs():
         best = {"baseline-tfidf": "TF-IDF", "baseline-nearest": "nearest"}[comparison["best_baseline"]]
         assert cells[3].strip("*").startswith(best), key
         if seed:
-            diff = comparison["finetuned_minus_best_baseline"]
-            assert f"{diff['diff']:+.3f} [{diff['ci_low']:+.3f}, {diff['ci_high']:+.3f}] {diff['verdict']}" in \
-                cells[3].replace("−", "-"), key
+            assert _difference(comparison["finetuned_minus_best_baseline"]) in cells[3].replace("−", "-"), key
