@@ -358,3 +358,27 @@ def test_nearest_type_table_copies_the_recorded_runs():
         assert cells[3].strip("*").startswith(best), key
         if seed:
             assert _difference(comparison["finetuned_minus_best_baseline"]) in cells[3].replace("−", "-"), key
+
+
+STUDY_ROW = re.compile(r"(\d+) articles(?:, (\d) seeds| \(the record\))?")
+SHORT_NAMES = {"baseline-lead": "lead", "baseline-nearest": "nearest", "baseline-tfidf": "TF-IDF"}
+SHORT_VERDICTS = {"better": "better", "worse": "worse", "not distinguishable": "tie"}
+
+
+def test_real_study_table_copies_the_committed_study():
+    """docs/data-sources.md's table of the real-article size study (rows "30 articles", "60 articles, 3 seeds", ...)
+    copies study/real-articles/study.json: each task's fine-tuned score (the seeds' mean), its best baseline and the
+    difference from it with the verdict, the best eval loss and the training seconds."""
+    study = {row["size"]: row for row in json.loads((REPO / "study/real-articles/study.json").read_text())}
+    rows = {match: cells for key, cells in _rows((REPO / "docs/data-sources.md").read_text()).items()
+            if (match := STUDY_ROW.fullmatch(key))}
+    assert sorted(int(match.group(1)) for match in rows) == sorted(study)
+    for match, cells in rows.items():
+        row = study[int(match.group(1))]
+        assert len(row["seeds"]) == int(match.group(2) or 1), match.group(0)
+        for task, cell in zip(TASKS, cells):
+            entry = row[task]
+            assert cell.replace("−", "-") == (f"{entry['value']:.3f}, {SHORT_NAMES[entry['best_baseline']]} "
+                                              f"{entry['vs_baseline']['diff']:+.3f} "
+                                              f"{SHORT_VERDICTS[entry['vs_baseline']['verdict']]}"), (match[0], task)
+        assert cells[4:6] == [f"{row['best_eval_loss']:.4f}", f"{round(row['train_seconds']):,}"], match.group(0)
