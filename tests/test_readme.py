@@ -334,6 +334,8 @@ def test_split_table_copies_the_recorded_runs():
         assert cells[3:] == [minus_base, minus_best], (task, seed)
 
 
+# The baselines' names as the docs' tables write them.
+SHORT_NAMES = {"baseline-lead": "lead", "baseline-nearest": "nearest", "baseline-tfidf": "TF-IDF"}
 NEAREST_TYPE_ROW = re.compile(r"(?:the record \()?split seed (\d+)\)?|CPU default .*")
 
 
@@ -354,14 +356,12 @@ def test_nearest_type_table_copies_the_recorded_runs():
         assert cells[:3] == [f"k={chosen['nearest_k']} ({chosen['nearest_val_macro_f1']:.3f})",
                              f"{scores['nearest']:.3f}", f"{scores['tfidf']:.3f}"], key
         comparison = json.loads((folder / "comparison.json").read_text())["type"]
-        best = {"baseline-tfidf": "TF-IDF", "baseline-nearest": "nearest"}[comparison["best_baseline"]]
-        assert cells[3].strip("*").startswith(best), key
+        assert cells[3].strip("*").startswith(SHORT_NAMES[comparison["best_baseline"]]), key
         if seed:
             assert _difference(comparison["finetuned_minus_best_baseline"]) in cells[3].replace("−", "-"), key
 
 
 STUDY_ROW = re.compile(r"(\d+) articles(?:, (\d) seeds| \(the record\))?")
-SHORT_NAMES = {"baseline-lead": "lead", "baseline-nearest": "nearest", "baseline-tfidf": "TF-IDF"}
 SHORT_VERDICTS = {"better": "better", "worse": "worse", "not distinguishable": "tie"}
 
 
@@ -380,5 +380,5 @@ def test_real_study_table_copies_the_committed_study():
             entry = row[task]
             assert cell.replace("−", "-") == (f"{entry['value']:.3f}, {SHORT_NAMES[entry['best_baseline']]} "
                                               f"{entry['vs_baseline']['diff']:+.3f} "
-                                              f"{SHORT_VERDICTS[entry['vs_baseline']['verdict']]}"), (match[0], task)
+                                              f"{SHORT_VERDICTS[entry['vs_baseline']['verdict']]}"), (match.group(0), task)
         assert cells[4:6] == [f"{row['best_eval_loss']:.4f}", f"{round(row['train_seconds']):,}"], match.group(0)
