@@ -382,3 +382,38 @@ def test_real_study_table_copies_the_committed_study():
                                               f"{entry['vs_baseline']['diff']:+.3f} "
                                               f"{SHORT_VERDICTS[entry['vs_baseline']['verdict']]}"), (match.group(0), task)
         assert cells[4:6] == [f"{row['best_eval_loss']:.4f}", f"{round(row['train_seconds']):,}"], match.group(0)
+
+
+def _target_cells(run: Path) -> dict[str, str]:
+    """A recorded run's column of the docs' table of issue 23's targets, by target."""
+    comparison = json.loads((run / "comparison.json").read_text())
+    valid = json.loads((run / "finetuned.json").read_text())["type"]["well_formed"]
+
+    def against_best(task: str) -> str:
+        return f"{SHORT_NAMES[comparison[task]['best_baseline']]} " \
+               f"{_difference(comparison[task]['finetuned_minus_best_baseline'])}"
+
+    better = sum(comparison[task]["finetuned_minus_base"]["verdict"] == "better" for task in TASKS)
+    invented = comparison["summarization"]["invented_numbers"]
+    return {
+        "fine-tuned beats the base on every task":
+            f"{better} of {len(TASKS)}; type {_difference(comparison['type']['finetuned_minus_base'])}",
+        "titles beat the best baseline": against_best("title"),
+        "tags beat the best baseline": against_best("tags"),
+        "summaries not worse than lead-k": against_best("summarization"),
+        "type at least the best baseline's, every label valid": f"{against_best('type')}; valid {valid:.0%}",
+        "invented numbers in summaries fewer than the base's":
+            f"{invented['finetuned']:.3f} against {invented['base']:.3f}: "
+            f"{_difference(invented['finetuned_minus_base'])}",
+    }
+
+
+def test_targets_table_copies_the_recorded_runs():
+    """docs/data-sources.md's table of issue 23's targets copies, per split (the record, split seeds 1 and 2), the
+    differences from the base and the best baseline, the share of valid type labels and the invented numbers."""
+    runs = _runs_by_split_seed()
+    columns = [runs["42"], runs["1"], runs["2"]]
+    rows = _rows((REPO / "docs/data-sources.md").read_text())
+    expected = [_target_cells(run) for run in columns]
+    for target in expected[0]:
+        assert rows[target][:len(columns)] == [cells[target] for cells in expected], target
