@@ -412,8 +412,8 @@ def test_targets_table_copies_the_recorded_runs():
     """docs/data-sources.md's table of issue 23's targets copies, per split (the record, split seeds 1 and 2), the
     differences from the base and the best baseline, the share of valid type labels and the invented numbers."""
     runs = _runs_by_split_seed()
-    columns = [runs["42"], runs["1"], runs["2"]]
+    # The table's columns: the record, then the other splits.
+    expected = [_target_cells(runs[seed]) for seed in ("42", "1", "2")]
     rows = _rows((REPO / "docs/data-sources.md").read_text())
-    expected = [_target_cells(run) for run in columns]
     for target in expected[0]:
-        assert rows[target][:len(columns)] == [cells[target] for cells in expected], target
+        assert rows[target][:len(expected)] == [cells[target] for cells in expected], target
